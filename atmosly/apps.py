@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class AtmoslyConfig(AppConfig):
+    name = "atmosly"
+
+    def ready(self) -> None:
+        from atmosly import checks  # noqa: F401  (registers the deploy checks)

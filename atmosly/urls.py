@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from executions.api import ExecutionViewSet
+from workflows import views
+from workflows.api import (
+    EnvironmentViewSet,
+    ProjectViewSet,
+    RegistryConnectionViewSet,
+    ServiceViewSet,
+    WorkflowViewSet,
+)
+
+router = DefaultRouter()
+router.register("projects", ProjectViewSet, basename="project")
+router.register("services", ServiceViewSet, basename="service")
+router.register("environments", EnvironmentViewSet, basename="environment")
+router.register("registries", RegistryConnectionViewSet, basename="registry")
+router.register("workflows", WorkflowViewSet, basename="workflow")
+router.register("executions", ExecutionViewSet, basename="execution")
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("workflows/<int:pk>/", views.workflow_page, name="workflow-page"),
+    path("admin/", admin.site.urls),
+    path("api/", include(router.urls)),
+    path("api/auth/", include("rest_framework.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+]

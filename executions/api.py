@@ -1,0 +1,62 @@
+"""REST API for executions: list, detail, logs, reports and terminate."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from executions.models import Execution
+from executions.serializers import ExecutionSerializer, LogChunkSerializer, ReportSerializer
+from executions.services import IllegalTransition, check_terminate
+from workflows.permissions import CHANGE, VIEW, WorkflowPermission, visible_projects
+
+
+class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = ExecutionSerializer
+    permission_classes = [WorkflowPermission]
+    required_perm = {"terminate": CHANGE, "logs": VIEW, "reports": VIEW, "report": VIEW}
+
+    def get_queryset(self):
+        qs = (
+            Execution.objects.filter(
+                workflow__service__project__in=visible_projects(self.request.user)
+            )
+            .select_related("workflow__service", "triggered_by")
+            .prefetch_related("stages__environment")
+        )
+        params = self.request.query_params
+        if params.get("workflow", "").isdigit():
+            qs = qs.filter(workflow_id=params["workflow"])
+        if params.get("status"):
+            qs = qs.filter(status__in=params["status"].split(","))
+        return qs
+
+    @action(detail=True, methods=["post"])
+    def terminate(self, request, pk=None):
+        execution = self.get_object()
+        try:
+            check_terminate(request.user, execution)
+        except IllegalTransition as exc:
+            return Response({"detail": str(exc)}, status=409)
+        execution.refresh_from_db()
+        return Response(self.get_serializer(execution).data, status=202)
+
+    @action(detail=True, methods=["get"])
+    def logs(self, request, pk=None):
+        """Log chunks after `after` (a sequence number), in order; `?format=text` for plain."""
+        execution = self.get_object()
+        try:
+            after = int(request.query_params.get("after", -1))
+        except ValueError:
+            after = -1
+        chunks = execution.log_chunks.filter(seq__gt=after).order_by("seq")
+        if request.query_params.get("format") == "text":
+            return HttpResponse("".join(c.text for c in chunks), content_type="text/plain")
+        return Response(LogChunkSerializer(chunks[:1000], many=True).data)
+
+    @action(detail=True, methods=["get"])
+    def reports(self, request, pk=None):
+        execution = self.get_object()
+        return Response(ReportSerializer(execution.reports.all(), many=True).data)

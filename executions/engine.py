@@ -1,0 +1,276 @@
+"""Runs an execution's stages in a worker (django-q2 task `run_execution`).
+
+The worker claims the run with a conditional UPDATE, then runs each stage's runner in a thread
+while this thread supervises: it flushes logs, writes the heartbeat, watches for a terminate
+request and the stage timeout. Only this thread writes to the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import close_old_connections, connections, transaction
+from django.utils import timezone
+
+from executions.logs import LogWriter
+from executions.models import Execution, StageKind, StageRun
+from executions.runners import Context, StageError, runner_for
+from executions.runners.base import Terminated
+from executions.services import do_change_stage_status, do_change_status
+from executions.status import ExecutionStatus, StageStatus
+
+logger = logging.getLogger(__name__)
+S = ExecutionStatus
+SUPERVISE_SECONDS = 0.1
+HEARTBEAT_SECONDS = 2.0
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def claim(execution_id: int) -> Execution | None:
+    """Takes the run for this worker: Pending → Running, or a Running run that nobody holds
+    (resumed after a gate). Two workers can never both get it: the UPDATE's row count says."""
+    now = timezone.now()
+    execution = Execution.objects.filter(pk=execution_id).first()
+    if execution is None:
+        return None
+    if execution.status == S.PENDING:
+        try:
+            do_change_status(execution, S.RUNNING, "")
+        except Exception:
+            return None
+    took = Execution.objects.filter(pk=execution_id, status=S.RUNNING, worker_id="").update(
+        worker_id=WORKER_ID, heartbeat_at=now
+    )
+    if took != 1:
+        return None
+    execution.refresh_from_db()
+    return execution
+
+
+def run_execution(execution_id: int) -> str:
+    """The django-q2 task. Returns the final (or waiting) status."""
+    close_old_connections()
+    execution = claim(execution_id)
+    if execution is None:
+        return "not claimed"
+    try:
+        return Engine(execution).run()
+    finally:
+        connections.close_all()
+
+
+class Engine:
+    def __init__(self, execution: Execution):
+        self.execution = execution
+        self.workflow = execution.workflow
+        self.workspace = Path(settings.WORKSPACE_ROOT) / f"execution-{execution.pk}"
+        self.outputs: dict = {}
+        self.last_heartbeat = 0.0
+
+    def run(self) -> str:
+        from executions.variables import resolve_variables
+
+        try:
+            variables = resolve_variables(self.workflow)
+        except StageError as exc:
+            return self.finish(S.FAILED if not exc.system else S.ERROR, exc.message)
+        self.log = LogWriter(self.execution, secrets=variables.secret_values)
+        self.variables = variables
+        for stage in self.execution.stages.order_by("position"):
+            if stage.status == StageStatus.SUCCEEDED:
+                self.outputs.update(stage.output)
+                continue
+            if stage.status not in (StageStatus.PENDING, StageStatus.WAITING):
+                continue
+            gate = self.gate(stage)
+            if gate:
+                return gate
+            outcome = self.run_stage(stage)
+            if outcome is not None:
+                return outcome
+        return self.finish(S.SUCCEEDED, "")
+
+    def gate(self, stage: StageRun) -> str | None:
+        """A manual deploy or one needing approval parks the run until a person acts."""
+        if stage.kind != StageKind.DEPLOY or stage.status == StageStatus.WAITING:
+            return None
+        step = stage.workflow_environment
+        if step is None:
+            return None
+        from approvals.gates import waiting_status_for
+
+        waiting = waiting_status_for(step)
+        if waiting is None:
+            return None
+        with transaction.atomic():
+            do_change_stage_status(stage, StageStatus.WAITING)
+            do_change_status(self.execution, waiting, f"{stage.name} is waiting")
+        from approvals.gates import on_gate_reached
+
+        on_gate_reached(self.execution, stage, waiting)
+        self.cleanup_workspace()
+        return waiting
+
+    def run_stage(self, stage: StageRun) -> str | None:
+        do_change_stage_status(stage, StageStatus.RUNNING)
+        self.log.set_stage(stage)
+        ctx = Context(
+            execution=self.execution,
+            stage=stage,
+            workflow=self.workflow,
+            workspace=self.workspace,
+            log=self.log,
+            secrets=self.variables.secrets,
+            build_args=self.variables.build,
+            runtime_env=self.variables.runtime,
+            outputs=self.outputs,
+        )
+        result: dict = {}
+
+        def target() -> None:
+            try:
+                result["output"] = runner_for(stage.kind).run(ctx) or {}
+            except BaseException as exc:  # handed to the supervising thread
+                result["error"] = exc
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=target, name=f"stage-{stage.pk}", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + self.workflow.stage_timeout_minutes * 60
+        timed_out = False
+        while thread.is_alive():
+            thread.join(SUPERVISE_SECONDS)
+            if self.log.due():
+                self.log.flush()
+            self.heartbeat()
+            if not ctx.cancelled.is_set() and self.termination_requested():
+                self.cancel(ctx)
+                return self.terminate(stage, thread, ctx)
+            if not timed_out and time.monotonic() > deadline:
+                timed_out = True
+                self.log.line(
+                    f"Stage timed out after {self.workflow.stage_timeout_minutes} minutes"
+                )
+                self.cancel(ctx)
+        self.log.flush(final=True)
+        if timed_out:
+            return self.fail(
+                stage,
+                StageError(
+                    f"{stage.name} timed out after {self.workflow.stage_timeout_minutes} minutes"
+                ),
+            )
+        error = result.get("error")
+        if isinstance(error, Terminated) or (error and self.termination_requested()):
+            return self.terminate(stage, thread, ctx)
+        if error is not None:
+            if not isinstance(error, StageError):
+                logger.exception("stage %s crashed", stage, exc_info=error)
+                error = StageError(f"internal error: {type(error).__name__}: {error}", system=True)
+            return self.fail(stage, error)
+        self.outputs.update(result.get("output", {}))
+        do_change_stage_status(stage, StageStatus.SUCCEEDED, **result.get("output", {}))
+        return None
+
+    def cancel(self, ctx: Context) -> None:
+        ctx.cancelled.set()
+        for callback in ctx.cancel_callbacks:
+            try:
+                callback()
+            except Exception:
+                logger.exception("cancel callback failed")
+
+    def termination_requested(self) -> bool:
+        status = Execution.objects.filter(pk=self.execution.pk).values_list("status", flat=True)
+        return status.first() == S.TERMINATING
+
+    def heartbeat(self) -> None:
+        now = time.monotonic()
+        if now - self.last_heartbeat >= HEARTBEAT_SECONDS:
+            self.last_heartbeat = now
+            Execution.objects.filter(pk=self.execution.pk, worker_id=WORKER_ID).update(
+                heartbeat_at=timezone.now()
+            )
+
+    def terminate(self, stage: StageRun, thread: threading.Thread, ctx: Context) -> str:
+        grace = settings.TERMINATION_GRACE_SECONDS
+        self.log.line(f"Termination requested: stopping {stage.name} (grace {grace} s)")
+        thread.join(grace)
+        self.log.flush(final=True)
+        self.execution.refresh_from_db()
+        self.skip_rest(stage, StageStatus.TERMINATED)
+        if thread.is_alive():
+            reason = f"{stage.name} did not stop within {grace} s; it may still be running"
+            do_change_stage_status(stage, StageStatus.ERROR, reason)
+            return self.finish(S.TERMINATION_FAILED, reason)
+        do_change_stage_status(stage, StageStatus.TERMINATED, "terminated")
+        return self.finish(S.TERMINATED, f"Terminated during {stage.name}")
+
+    def fail(self, stage: StageRun, error: StageError) -> str:
+        self.log.line(f"ERROR: {error.message}")
+        self.log.flush(final=True)
+        status = StageStatus.ERROR if error.system else StageStatus.FAILED
+        do_change_stage_status(stage, status, error.message)
+        self.skip_rest(stage, StageStatus.SKIPPED)
+        return self.finish(S.ERROR if error.system else S.FAILED, f"{stage.name}: {error.message}")
+
+    def skip_rest(self, stage: StageRun, status: str) -> None:
+        for later in self.execution.stages.filter(
+            position__gt=stage.position, status__in=[StageStatus.PENDING, StageStatus.WAITING]
+        ):
+            do_change_stage_status(
+                later,
+                StageStatus.SKIPPED if status == StageStatus.SKIPPED else StageStatus.TERMINATED,
+            )
+
+    def finish(self, status: str, reason: str) -> str:
+        current = Execution.objects.filter(pk=self.execution.pk).values_list("status", flat=True)[0]
+        if current == S.TERMINATING and status not in (S.TERMINATED, S.TERMINATION_FAILED):
+            # Terminate arrived as the last stage ended: honour it, nothing is left running.
+            status, reason = S.TERMINATED, "Terminated"
+        do_change_status(self.execution, status, reason)
+        self.cleanup_workspace()
+        return status
+
+    def cleanup_workspace(self) -> None:
+        shutil.rmtree(self.workspace, ignore_errors=True)
+
+
+def recover_lost_executions(lease_seconds: int | None = None) -> int:
+    """Runs whose worker stopped writing its heartbeat (killed, machine lost) end Error."""
+    lease = lease_seconds if lease_seconds is not None else settings.WORKER_LEASE_SECONDS
+    cutoff = timezone.now() - timedelta(seconds=lease)
+    lost = Execution.objects.filter(
+        status__in=[S.RUNNING, S.TERMINATING], heartbeat_at__lt=cutoff
+    ).exclude(worker_id="")
+    count = 0
+    for execution in lost:
+        stage = execution.stages.filter(status=StageStatus.RUNNING).first()
+        where = stage.name if stage else "start-up"
+        try:
+            with transaction.atomic():
+                if execution.status == S.TERMINATING:
+                    do_change_status(execution, S.TERMINATION_FAILED, f"worker lost during {where}")
+                else:
+                    do_change_status(execution, S.ERROR, f"worker lost during {where}")
+                for running in execution.stages.filter(status=StageStatus.RUNNING):
+                    do_change_stage_status(running, StageStatus.ERROR, "worker lost")
+                for later in execution.stages.filter(
+                    status__in=[StageStatus.PENDING, StageStatus.WAITING]
+                ):
+                    do_change_stage_status(later, StageStatus.SKIPPED)
+        except Exception:
+            logger.exception("could not recover %s", execution)
+            continue
+        count += 1
+    return count

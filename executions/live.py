@@ -1,0 +1,42 @@
+"""Publishing execution events to browsers.
+
+The database is the source of truth: the websocket consumer replays from it and tails it. A
+publish through the channel layer only wakes consumers up sooner. With Redis (REDIS_URL) that
+reaches consumers in other processes; with the embedded in-memory layer only this process, and
+consumers in the web process notice the worker's writes by polling (executions/consumers.py).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+
+def group_name(execution_id: int) -> str:
+    return f"execution-{execution_id}"
+
+
+def _send(execution_id: int, event: dict) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group_name(execution_id), event)
+    except Exception:  # a missed wake-up costs one poll interval, never a lost line
+        logger.warning("could not publish to %s", group_name(execution_id), exc_info=True)
+
+
+def publish_log(chunk) -> None:
+    _send(chunk.execution_id, {"type": "execution.wake", "what": "log", "seq": chunk.seq})
+
+
+def publish_status(execution) -> None:
+    _send(execution.pk, {"type": "execution.wake", "what": "status"})
+
+
+def publish_stage(stage) -> None:
+    _send(stage.execution_id, {"type": "execution.wake", "what": "stage"})

@@ -1,0 +1,76 @@
+"""Start a run and follow it live. Exit code 0 only when the run Succeeded."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from rest_framework.exceptions import APIException, ValidationError
+
+from atmosly.api_errors import flatten_errors
+from executions.cli import Follower, find_workflow
+from executions.models import Trigger
+from executions.services import check_run_workflow, do_terminate
+from executions.status import ExecutionStatus
+
+
+class Command(BaseCommand):
+    help = "Run a workflow (id or project/service[/workflow]) at a branch, tag or commit."
+
+    def add_arguments(self, parser):
+        parser.add_argument("workflow")
+        parser.add_argument("--ref", default="", help="branch, tag or commit (default branch)")
+        parser.add_argument("--user", default="", help="run as this user (checks permissions)")
+        parser.add_argument("--no-watch", action="store_true", help="start it and return")
+        parser.add_argument(
+            "--inline", action="store_true", help="run it in this process instead of a worker"
+        )
+
+    def handle(self, *args, **options):
+        workflow = find_workflow(options["workflow"])
+        user = None
+        if options["user"]:
+            user = get_user_model().objects.filter(username=options["user"]).first()
+            if user is None:
+                raise CommandError(f'no user "{options["user"]}"')
+        if options["inline"]:
+            from django.conf import settings
+
+            settings.EXECUTIONS_RUN_INLINE = False  # enqueue nothing; we run it below
+        try:
+            execution = check_run_workflow(
+                user,
+                workflow,
+                ref=options["ref"],
+                trigger=Trigger.MANUAL,
+                trigger_detail="command line",
+            )
+        except ValidationError as exc:
+            lines = [f"{e['field']}: {e['message']}" for e in flatten_errors(exc.detail)]
+            raise CommandError("the workflow cannot run:\n  " + "\n  ".join(lines)) from exc
+        except APIException as exc:
+            raise CommandError(str(exc.detail)) from exc
+        self.stdout.write(f"Started {execution} (id {execution.pk}) at {execution.ref}")
+        if options["no_watch"]:
+            return
+        if options["inline"]:
+            import threading
+
+            from executions.engine import run_execution
+
+            threading.Thread(target=run_execution, args=(execution.pk,), daemon=True).start()
+        follower = Follower(execution, out=self.stdout)
+        while True:
+            try:
+                execution = follower.follow()
+                break
+            except KeyboardInterrupt:
+                answer = input(f"\nTerminate {execution}? [y/N] ").strip().lower()
+                if answer in ("y", "yes"):
+                    do_terminate(execution)
+                    self.stdout.write("Termination requested; following until it ends.")
+        self.stdout.write(
+            f"{execution}: {execution.get_status_display()}"
+            + (f" — {execution.status_reason}" if execution.status_reason else "")
+        )
+        if execution.status != ExecutionStatus.SUCCEEDED:
+            raise SystemExit(1)

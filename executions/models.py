@@ -1,0 +1,170 @@
+"""Executions (runs of a workflow), their stage runs, ordered log chunks and reports."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from executions.status import ACTIVE, TERMINAL, WAITING, ExecutionStatus, StageStatus
+
+
+class Trigger(models.TextChoices):
+    MANUAL = "manual", "Manual"
+    WEBHOOK = "webhook", "Webhook"
+    API = "api", "API"
+    RERUN = "rerun", "Re-run"
+    ROLLBACK = "rollback", "Rollback"
+
+
+class StageKind(models.TextChoices):
+    SOURCE = "source", "Source"
+    SCRIPT = "script", "Custom script"
+    SCAN = "scan", "Security scan"
+    BUILD = "build", "Build"
+    PUSH = "push", "Push"
+    DEPLOY = "deploy", "Deploy"
+
+
+class Execution(models.Model):
+    """One run of a workflow. Its status only changes through executions.services."""
+
+    workflow = models.ForeignKey(
+        "workflows.Workflow", on_delete=models.CASCADE, related_name="executions"
+    )
+    number = models.PositiveIntegerField()
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    trigger_detail = models.CharField(max_length=255, blank=True)
+    branch = models.CharField(max_length=255, blank=True)
+    ref = models.CharField(max_length=255, blank=True, help_text="Branch, tag or commit asked for.")
+    commit_sha = models.CharField(max_length=64, blank=True)
+    commit_message = models.CharField(max_length=500, blank=True)
+    image = models.CharField(max_length=500, blank=True)
+    image_digest = models.CharField(max_length=100, blank=True)
+    rerun_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
+    )
+    status = models.CharField(
+        max_length=20, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING
+    )
+    status_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    # The worker holding the run, and when it last said it is alive (crash recovery).
+    worker_id = models.CharField(max_length=100, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    next_log_seq = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "number"], name="execution_number_once"),
+        ]
+        indexes = [models.Index(fields=["status", "heartbeat_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.workflow} #{self.number}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def is_waiting(self) -> bool:
+        return self.status in WAITING
+
+
+class StatusChange(models.Model):
+    """Audit of every status move of an execution: from, to, when and why."""
+
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="history")
+    from_status = models.CharField(max_length=20, choices=ExecutionStatus.choices)
+    to_status = models.CharField(max_length=20, choices=ExecutionStatus.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class StageRun(models.Model):
+    """One stage of one execution (and one per environment for deploys)."""
+
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="stages")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=StageKind.choices)
+    name = models.CharField(max_length=100)
+    environment = models.ForeignKey(
+        "workflows.Environment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    workflow_environment = models.ForeignKey(
+        "workflows.WorkflowEnvironment",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    status = models.CharField(
+        max_length=12, choices=StageStatus.choices, default=StageStatus.PENDING
+    )
+    error = models.CharField(max_length=500, blank=True)
+    output = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["execution", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["execution", "position"], name="stage_position_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.execution} {self.name}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class LogChunk(models.Model):
+    """An ordered piece of a stage's log; `seq` orders all chunks of the execution."""
+
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="log_chunks")
+    stage_run = models.ForeignKey(StageRun, on_delete=models.CASCADE, related_name="log_chunks")
+    seq = models.PositiveIntegerField()
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["execution", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["execution", "seq"], name="log_seq_once"),
+        ]
+
+
+class Report(models.Model):
+    """A report file of an execution (Trivy, SonarQube, detect-secrets ...)."""
+
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="reports")
+    stage_run = models.ForeignKey(
+        StageRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
+    )
+    kind = models.CharField(max_length=30)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100, default="application/json")
+    content = models.TextField()
+    summary = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["execution", "created_at"]

@@ -1,0 +1,24 @@
+"""Hands runs to django-q2 (or runs them in this process when EXECUTIONS_RUN_INLINE is set)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+TASK = "executions.engine.run_execution"
+
+
+def enqueue_execution(execution_id: int) -> None:
+    if settings.EXECUTIONS_RUN_INLINE:
+        from executions.engine import run_execution
+
+        run_execution(execution_id)
+        return
+    from django_q.tasks import async_task
+
+    async_task(
+        TASK,
+        execution_id,
+        task_name=f"execution-{execution_id}",
+        group="executions",
+        timeout=settings.Q_TIMEOUT,
+    )

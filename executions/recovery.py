@@ -1,0 +1,96 @@
+"""Runs whose worker died (SIGKILL, OOM, machine lost) end Error instead of staying Running.
+
+A worker writes a heartbeat every few seconds. A run is lost when its heartbeat is older than
+the lease, or at once when its worker was a process on this machine that no longer exists.
+Every worker process checks every RECOVERY_INTERVAL seconds (started on django-q2's
+`post_spawn`), so a lost run is marked within about 10 s of a worker running again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.utils import timezone
+
+from executions.models import Execution
+from executions.services import IllegalTransition, do_change_stage_status, do_change_status
+from executions.status import ExecutionStatus, StageStatus
+
+logger = logging.getLogger(__name__)
+S = ExecutionStatus
+RECOVERY_INTERVAL = 10.0
+_started = threading.Event()
+
+
+def worker_gone(worker_id: str) -> bool:
+    """True when the worker was a process on this host that is no longer running."""
+    host, _, rest = worker_id.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def recover_lost_executions(lease_seconds: int | None = None) -> int:
+    lease = settings.WORKER_LEASE_SECONDS if lease_seconds is None else lease_seconds
+    cutoff = timezone.now() - timedelta(seconds=lease)
+    held = Execution.objects.filter(status__in=[S.RUNNING, S.TERMINATING]).exclude(worker_id="")
+    count = 0
+    for execution in held:
+        stale = execution.heartbeat_at is None or execution.heartbeat_at < cutoff
+        if not (stale or worker_gone(execution.worker_id)):
+            continue
+        if mark_lost(execution):
+            count += 1
+    return count
+
+
+def mark_lost(execution: Execution) -> bool:
+    stage = execution.stages.filter(status=StageStatus.RUNNING).first()
+    reason = f"worker lost during {stage.name if stage else 'start-up'}"
+    try:
+        with transaction.atomic():
+            final = S.TERMINATION_FAILED if execution.status == S.TERMINATING else S.ERROR
+            do_change_status(execution, final, reason)
+            for running in execution.stages.filter(status=StageStatus.RUNNING):
+                do_change_stage_status(running, StageStatus.ERROR, "worker lost")
+            for later in execution.stages.filter(
+                status__in=[StageStatus.PENDING, StageStatus.WAITING]
+            ):
+                do_change_stage_status(later, StageStatus.SKIPPED)
+    except (IllegalTransition, ValueError):
+        return False  # it moved on meanwhile (finished, or another worker recovered it)
+    logger.warning("%s: %s", execution, reason)
+    return True
+
+
+def start_recovery_loop(**kwargs) -> None:
+    """Connected to django-q2's post_spawn: one checking thread per worker process."""
+    if _started.is_set():
+        return
+    _started.set()
+
+    def loop() -> None:
+        while True:
+            try:
+                recover_lost_executions()
+            except Exception:
+                logger.exception("recovery check failed")
+            finally:
+                connections.close_all()
+            time.sleep(RECOVERY_INTERVAL)
+
+    threading.Thread(target=loop, name="run-recovery", daemon=True).start()

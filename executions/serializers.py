@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from executions.models import Execution, LogChunk, Report, StageRun
+
+
+class RunRequestSerializer(serializers.Serializer):
+    ref = serializers.CharField(
+        max_length=255,
+        required=False,
+        allow_blank=True,
+        help_text="Branch, tag or commit SHA; default: the service's default branch.",
+    )
+
+    def validate_ref(self, value: str) -> str:
+        if value.startswith("-") or any(c.isspace() for c in value) or ".." in value:
+            raise serializers.ValidationError(f'"{value}" is not a valid branch, tag or commit')
+        return value
+
+
+class StageRunSerializer(serializers.ModelSerializer):
+    environment = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    duration_seconds = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = StageRun
+        fields = [
+            "id",
+            "position",
+            "kind",
+            "name",
+            "environment",
+            "status",
+            "error",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+        ]
+
+
+class ExecutionSerializer(serializers.ModelSerializer):
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    triggered_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    stages = StageRunSerializer(many=True, read_only=True)
+    workflow_name = serializers.CharField(source="workflow.name", read_only=True)
+    service = serializers.CharField(source="workflow.service.name", read_only=True)
+
+    class Meta:
+        model = Execution
+        fields = [
+            "id",
+            "workflow",
+            "workflow_name",
+            "service",
+            "number",
+            "trigger",
+            "triggered_by",
+            "trigger_detail",
+            "ref",
+            "branch",
+            "commit_sha",
+            "commit_message",
+            "image",
+            "image_digest",
+            "status",
+            "status_display",
+            "status_reason",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "rerun_of",
+            "stages",
+        ]
+
+
+class LogChunkSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LogChunk
+        fields = ["seq", "stage_run", "text", "created_at"]
+
+
+class ReportSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Report
+        fields = ["id", "kind", "filename", "content_type", "summary", "created_at"]

@@ -1,0 +1,212 @@
+"""Every change to an execution goes through here: `check_*` validates, `do_*` writes.
+
+Status moves are conditional UPDATEs (`WHERE status = <expected>`), so two processes can never
+both make the same move: the second finds the row count 0 and is refused.
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from rest_framework.exceptions import PermissionDenied
+
+from executions.models import Execution, StageKind, StageRun, StatusChange, Trigger
+from executions.status import TERMINAL, WAITING, ExecutionStatus, StageStatus, can_move
+from workflows.models import Workflow
+from workflows.permissions import CHANGE, is_member
+from workflows.services import validate_for_run
+
+S = ExecutionStatus
+
+
+class IllegalTransition(Exception):
+    """A status move the machine does not allow, or that another process made first."""
+
+    def __init__(self, execution: Execution, current: str, new: str):
+        self.execution = execution
+        self.current = current
+        self.new = new
+        super().__init__(f"{execution} cannot move from {S(current).label} to {S(new).label}")
+
+
+def do_change_status(execution: Execution, new: str, reason: str = "") -> Execution:
+    """Moves an execution to `new` if the machine allows it from its stored status."""
+    with transaction.atomic():
+        current = Execution.objects.filter(pk=execution.pk).values_list("status", flat=True).first()
+        if current is None or not can_move(current, new):
+            raise IllegalTransition(execution, current or execution.status, new)
+        now = timezone.now()
+        fields = {"status": new, "status_changed_at": now, "status_reason": reason[:500]}
+        if new == S.RUNNING and execution.started_at is None:
+            fields["started_at"] = now
+        if new in TERMINAL:
+            fields["finished_at"] = now
+            fields["worker_id"] = ""
+        updated = Execution.objects.filter(pk=execution.pk, status=current).update(**fields)
+        if updated != 1:
+            raise IllegalTransition(execution, current, new)
+        StatusChange.objects.create(
+            execution=execution, from_status=current, to_status=new, reason=reason[:500]
+        )
+    for field, value in fields.items():
+        setattr(execution, field, value)
+    from executions.live import publish_status
+
+    transaction.on_commit(lambda: publish_status(execution))
+    return execution
+
+
+def do_change_stage_status(stage: StageRun, new: str, error: str = "", **output) -> StageRun:
+    from executions.status import STAGE_TRANSITIONS
+
+    current = StageRun.objects.filter(pk=stage.pk).values_list("status", flat=True).first()
+    if new not in STAGE_TRANSITIONS.get(current, frozenset()):
+        raise ValueError(f"stage {stage.name} cannot move from {current} to {new}")
+    now = timezone.now()
+    fields: dict = {"status": new, "error": error[:500]}
+    if new == StageStatus.RUNNING:
+        fields["started_at"] = now
+    if new in (
+        StageStatus.SUCCEEDED,
+        StageStatus.FAILED,
+        StageStatus.ERROR,
+        StageStatus.TERMINATED,
+    ):
+        fields["finished_at"] = now
+    if output:
+        fields["output"] = {**stage.output, **output}
+    if StageRun.objects.filter(pk=stage.pk, status=current).update(**fields) != 1:
+        raise ValueError(f"stage {stage.name} changed under us")
+    for field, value in fields.items():
+        setattr(stage, field, value)
+    from executions.live import publish_stage
+
+    transaction.on_commit(lambda: publish_stage(stage))
+    return stage
+
+
+def plan_stages(workflow: Workflow) -> list[dict]:
+    """The stage runs a workflow's definition makes, in order."""
+    stages: list[dict] = [{"kind": StageKind.SOURCE, "name": "Source"}]
+    scripts = workflow.scripts or {}
+
+    def script(hook: str, label: str) -> None:
+        if (scripts.get(hook) or "").strip():
+            stages.append({"kind": StageKind.SCRIPT, "name": label, "output": {"hook": hook}})
+
+    if workflow.builds_image:
+        script("pre_build", "Pre-build script")
+        if workflow.scan_detect_secrets or workflow.scan_trivy or workflow.scan_sonarqube:
+            stages.append({"kind": StageKind.SCAN, "name": "Security scan"})
+        stages.append({"kind": StageKind.BUILD, "name": "Build"})
+        script("post_build", "Post-build script")
+        stages.append({"kind": StageKind.PUSH, "name": "Push"})
+        script("post_push", "Post-push script")
+    if workflow.deploys:
+        for step in workflow.deploy_steps.select_related("environment"):
+            stages.append(
+                {
+                    "kind": StageKind.DEPLOY,
+                    "name": f"Deploy {step.environment.name}",
+                    "environment": step.environment,
+                    "workflow_environment": step,
+                }
+            )
+        script("post_deploy", "Post-deploy script")
+    return stages
+
+
+def check_run_workflow(
+    user,
+    workflow: Workflow,
+    *,
+    ref: str = "",
+    trigger: str = Trigger.MANUAL,
+    trigger_detail: str = "",
+    image: str = "",
+) -> Execution:
+    """Checks the user may run the workflow and that its definition is still valid, then
+    creates the run."""
+    if user is not None:
+        if not user.has_perm(CHANGE):
+            raise PermissionDenied('Running a workflow needs the "Change workflow" permission.')
+        if not is_member(user, workflow.service.project):
+            raise PermissionDenied("You are not a member of this project.")
+    validate_for_run(workflow)
+    return do_create_execution(
+        workflow,
+        ref=ref or workflow.service.default_branch,
+        trigger=trigger,
+        triggered_by=user,
+        trigger_detail=trigger_detail,
+        image=image,
+    )
+
+
+def do_create_execution(
+    workflow: Workflow,
+    *,
+    ref: str,
+    trigger: str,
+    triggered_by=None,
+    trigger_detail: str = "",
+    image: str = "",
+    rerun_of: Execution | None = None,
+) -> Execution:
+    """Creates a Pending execution with its planned stages and enqueues it after commit."""
+    for _ in range(5):
+        try:
+            with transaction.atomic():
+                last = workflow.executions.aggregate(n=Max("number"))["n"] or 0
+                execution = Execution.objects.create(
+                    workflow=workflow,
+                    number=last + 1,
+                    trigger=trigger,
+                    triggered_by=triggered_by,
+                    trigger_detail=trigger_detail[:255],
+                    ref=ref,
+                    branch=ref if not _looks_like_sha(ref) else "",
+                    image=image,
+                    rerun_of=rerun_of,
+                )
+                for position, stage in enumerate(plan_stages(workflow)):
+                    StageRun.objects.create(execution=execution, position=position, **stage)
+                StatusChange.objects.create(
+                    execution=execution,
+                    from_status=S.PENDING,
+                    to_status=S.PENDING,
+                    reason=f"created by {trigger}",
+                )
+                from executions.queue import enqueue_execution
+
+                transaction.on_commit(lambda pk=execution.pk: enqueue_execution(pk))
+            return execution
+        except IntegrityError:
+            continue  # another run took the same number at the same moment
+    raise RuntimeError("could not allocate an execution number")
+
+
+def _looks_like_sha(ref: str) -> bool:
+    return 7 <= len(ref) <= 64 and all(c in "0123456789abcdef" for c in ref.lower())
+
+
+def check_terminate(user, execution: Execution) -> Execution:
+    if user is not None and not user.has_perm(CHANGE):
+        raise PermissionDenied('Terminating a run needs the "Change workflow" permission.')
+    return do_terminate(execution, by=user)
+
+
+def do_terminate(execution: Execution, by=None) -> Execution:
+    """Pending and waiting runs have nothing running and end Terminated at once; a Running one
+    goes to Terminating and its worker stops the engine work (executions.engine)."""
+    who = f"by {by}" if by else "by the system"
+    execution.refresh_from_db(fields=["status"])
+    if execution.status == S.PENDING or execution.status in WAITING:
+        with transaction.atomic():
+            do_change_status(execution, S.TERMINATED, f"Terminated {who} before it ran")
+            for stage in execution.stages.exclude(status__in=[StageStatus.SUCCEEDED]):
+                if stage.status in (StageStatus.PENDING, StageStatus.WAITING):
+                    do_change_stage_status(stage, StageStatus.TERMINATED)
+        return execution
+    return do_change_status(execution, S.TERMINATING, f"Termination requested {who}")

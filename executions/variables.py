@@ -1,0 +1,52 @@
+"""A run's CI variables: build args, runtime env and the secret values the logs must mask."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from executions.runners.base import StageError
+from workflows.models import SecretManager, VariableScope, Workflow
+
+
+@dataclass
+class RunVariables:
+    build: dict[str, str] = field(default_factory=dict)
+    runtime: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def secret_values(self) -> list[str]:
+        return list(self.secrets.values())
+
+
+def resolve_variables(workflow: Workflow) -> RunVariables:
+    """Reads every variable, fetching secret-manager ones now so a missing secret fails the run
+    before anything is built."""
+    result = RunVariables()
+    service = workflow.service
+    for credential in (service.git_token, workflow.registry.password if workflow.registry else ""):
+        if credential:
+            result.secrets[f"_credential_{len(result.secrets)}"] = credential
+    for var in workflow.variables.all():
+        if var.secret_manager == SecretManager.AWS:
+            from integrations.aws_secrets.client import read_secret
+
+            value = read_secret(var.secret_ref)
+        elif var.secret_manager == SecretManager.GCP:
+            from integrations.gcp_secrets.client import read_secret
+
+            value = read_secret(var.secret_ref)
+        elif var.is_secret:
+            value = var.secret_value
+        else:
+            value = var.value
+        if var.is_secret:
+            result.secrets[var.key] = value
+        if var.scope in (VariableScope.BUILD, VariableScope.BOTH):
+            result.build[var.key] = value
+        if var.scope in (VariableScope.RUNTIME, VariableScope.BOTH):
+            result.runtime[var.key] = value
+    return result
+
+
+__all__ = ["RunVariables", "StageError", "resolve_variables"]

@@ -1,0 +1,63 @@
+"""Container registry providers: one folder each under integrations/, one interface here.
+
+A provider checks a connection's settings at save time and, at push time, turns the stored
+connection into the registry host and the credentials the docker SDK logs in with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class RegistryError(Exception):
+    """The registry (or its token service) refused or could not be reached."""
+
+
+@dataclass(frozen=True)
+class RegistryAuth:
+    host: str  # e.g. 127.0.0.1:5000, docker.io, 123456789012.dkr.ecr.eu-west-1.amazonaws.com
+    username: str
+    password: str
+
+    def auth_config(self) -> dict[str, str] | None:
+        if not self.username and not self.password:
+            return None
+        return {"username": self.username, "password": self.password}
+
+
+class RegistryProvider(Protocol):
+    def validate(self, settings: dict) -> dict[str, str]: ...
+
+    def login(self, connection) -> RegistryAuth: ...
+
+
+def get_provider(kind: str) -> RegistryProvider:
+    from integrations.dockerhub.registry import DockerHub
+    from integrations.ecr.registry import Ecr
+    from integrations.gar.registry import Gar
+    from integrations.gcr.registry import Gcr
+    from integrations.generic.registry import GenericV2
+
+    providers: dict[str, RegistryProvider] = {
+        "ecr": Ecr(),
+        "dockerhub": DockerHub(),
+        "gcr": Gcr(),
+        "gar": Gar(),
+        "generic": GenericV2(),
+    }
+    return providers[kind]
+
+
+def validate_registry_settings(settings: dict) -> dict[str, str]:
+    kind = settings.get("provider")
+    if not kind:
+        return {"provider": "choose a provider"}
+    return get_provider(kind).validate(settings)
+
+
+def image_name(host: str, repository: str) -> str:
+    """docker.io images are addressed without the host by the engine."""
+    if host in ("docker.io", "index.docker.io", "registry-1.docker.io"):
+        return repository if "/" in repository else f"library/{repository}"
+    return f"{host}/{repository}"

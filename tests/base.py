@@ -1,0 +1,132 @@
+"""Named users and a project, like healthchecks' hc/test.py.
+
+- alice: Admin role, member of "demo"
+- bob: Developer, member
+- carol: Viewer, member
+- dave: Approver, member
+- erin: Admin role, NOT a member of "demo" (sees nothing of it)
+- frank: no role, member
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, Permission, User
+from rest_framework.test import APIClient
+
+from workflows.models import Environment, Project, RegistryConnection, Service, Workflow
+from workflows.roles import ensure_roles
+from workflows.services import do_create_service, do_save_workflow
+
+ROLE_OF = {
+    "alice": "Admin",
+    "bob": "Developer",
+    "carol": "Viewer",
+    "dave": "Approver",
+    "erin": "Admin",
+    "frank": None,
+}
+
+
+def make_users() -> dict[str, User]:
+    # Transactional tests empty the tables the roles migration filled.
+    ensure_roles(Group, Permission)
+    users = {}
+    for name, role in ROLE_OF.items():
+        user = User.objects.create_user(name, f"{name}@example.org", "password")
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        users[name] = user
+    return users
+
+
+def make_project(users: dict[str, User], name: str = "demo") -> Project:
+    project = Project.objects.create(name=name)
+    project.members.add(*[u for n, u in users.items() if n != "erin"])
+    return project
+
+
+def make_environments(project: Project, names=("dev", "staging", "prod")) -> list[Environment]:
+    return [
+        Environment.objects.create(project=project, name=n, order=i, namespace=n)
+        for i, n in enumerate(names)
+    ]
+
+
+def make_registry(project: Project, name: str = "local", url: str = "127.0.0.1:5000", **kw):
+    return RegistryConnection.objects.create(
+        project=project, name=name, provider="generic", url=url, insecure=True, **kw
+    )
+
+
+def make_service(
+    project: Project,
+    name: str = "web",
+    repo_url: str = "https://git.example.org/demo/web.git",
+    **kw,
+) -> Service:
+    return do_create_service(Service(project=project, name=name, repo_url=repo_url, **kw))
+
+
+def app_cd_document(**overrides) -> dict:
+    doc = {
+        "name": "deliver",
+        "pipeline_type": "app_cd",
+        "source": {
+            "kind": "git",
+            "trigger": "automatic",
+            "branches": [
+                {"pattern": "main", "match": "exact"},
+                {"pattern": "release/*", "match": "wildcard"},
+            ],
+            "tags": ["v*"],
+        },
+        "build": {"dockerfile": "Dockerfile", "context": ".", "platform": "linux/amd64"},
+        "push": {
+            "registry": "local",
+            "repository": "demo/web",
+            "tag_template": "{branch}-{short_sha}",
+        },
+        "deploy": {
+            "port": 8080,
+            "replicas": 1,
+            "environments": [
+                {"environment": "dev"},
+                {"environment": "staging", "mode": "manual"},
+                {
+                    "environment": "prod",
+                    "required_approvals": 1,
+                    "approvers": {"users": ["dave"], "groups": []},
+                },
+            ],
+        },
+        "scripts": {
+            "pre_build": "echo testing",
+            "post_build": "",
+            "post_push": "",
+            "post_deploy": "",
+        },
+        "variables": [
+            {"key": "API_URL", "value": "https://api.example.org", "scope": "runtime"},
+            {"key": "NPM_TOKEN", "value": "s3cr3t-npm-token", "secret": True, "scope": "build"},
+        ],
+        "scanners": {"detect_secrets": True, "trivy": False, "sonarqube": False, "fail_on": "high"},
+        "stage_timeout_minutes": 30,
+        "layout": {"positions": {"source": {"x": 0, "y": 0}}},
+    }
+    doc.update(overrides)
+    return doc
+
+
+def save_document(service: Service, doc: dict, workflow: Workflow | None = None) -> Workflow:
+    from workflows.document import WorkflowDocumentSerializer
+
+    serializer = WorkflowDocumentSerializer(data=doc, service=service, workflow=workflow)
+    serializer.is_valid(raise_exception=True)
+    return do_save_workflow(service, serializer.validated_data, workflow)
+
+
+def client_for(user: User | None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client

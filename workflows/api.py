@@ -1,0 +1,229 @@
+"""REST API for projects, services, environments, registries and workflow documents."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiTypes, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+
+from workflows.document import workflow_document
+from workflows.models import Environment, RegistryConnection, Service, Workflow
+from workflows.permissions import (
+    CHANGE,
+    METHOD_PERMISSIONS,
+    VIEW,
+    WorkflowPermission,
+    visible_projects,
+)
+from workflows.serializers import (
+    EnvironmentSerializer,
+    ProjectSerializer,
+    RegistryConnectionSerializer,
+    ServiceSerializer,
+)
+from workflows.services import check_save_workflow, do_create_service, editable_part
+
+
+class YAMLParser(BaseParser):
+    media_type = "application/yaml"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return yaml.safe_load(stream.read().decode("utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ParseError(f"YAML parse error: {exc}") from exc
+
+
+class TextYAMLParser(YAMLParser):
+    media_type = "text/yaml"
+
+
+class YAMLRenderer(BaseRenderer):
+    media_type = "application/yaml"
+    format = "yaml"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        # Through JSON first: error details and dates become plain strings YAML can write.
+        plain = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+        return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True).encode()
+
+
+class ProjectViewSet(viewsets.ModelViewSet):
+    """Projects the user is a member of. Creating and changing projects needs Django's model
+    permissions on Project (held by the Admin role)."""
+
+    serializer_class = ProjectSerializer
+    permission_classes = [WorkflowPermission]
+    method_perms = {
+        "GET": VIEW,
+        "HEAD": VIEW,
+        "OPTIONS": VIEW,
+        "POST": "workflows.add_project",
+        "PUT": "workflows.change_project",
+        "PATCH": "workflows.change_project",
+        "DELETE": "workflows.delete_project",
+    }
+
+    def get_queryset(self):
+        return visible_projects(self.request.user).prefetch_related("members")
+
+    def perform_create(self, serializer):
+        project = serializer.save()
+        project.members.add(self.request.user)
+
+
+class ProjectScopedViewSet(viewsets.ModelViewSet):
+    permission_classes = [WorkflowPermission]
+    # Environments and registries are part of a project's workflow configuration.
+    method_perms = {
+        "GET": VIEW,
+        "HEAD": VIEW,
+        "OPTIONS": VIEW,
+        "POST": CHANGE,
+        "PUT": CHANGE,
+        "PATCH": CHANGE,
+        "DELETE": CHANGE,
+    }
+
+    def get_queryset(self):
+        qs = self.queryset.filter(project__in=visible_projects(self.request.user))
+        project = self.request.query_params.get("project")
+        if project:
+            qs = (
+                qs.filter(project__name=project)
+                if not project.isdigit()
+                else qs.filter(project_id=project)
+            )
+        return qs.select_related("project")
+
+
+class ServiceViewSet(ProjectScopedViewSet):
+    queryset = Service.objects.all()
+    serializer_class = ServiceSerializer
+    # Creating a service creates its default workflow, so services use the workflow map.
+    method_perms = METHOD_PERMISSIONS
+
+    def perform_create(self, serializer):
+        do_create_service(Service(**serializer.validated_data))
+        serializer.instance = Service.objects.get(
+            project=serializer.validated_data["project"], name=serializer.validated_data["name"]
+        )
+
+
+class EnvironmentViewSet(ProjectScopedViewSet):
+    queryset = Environment.objects.all()
+    serializer_class = EnvironmentSerializer
+
+
+class RegistryConnectionViewSet(ProjectScopedViewSet):
+    queryset = RegistryConnection.objects.all()
+    serializer_class = RegistryConnectionSerializer
+
+
+@extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+class WorkflowViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Whole workflow documents: GET loads one, PUT saves all of it, PATCH some top-level
+    sections. Send or ask for `application/yaml` to import or export as YAML."""
+
+    permission_classes = [WorkflowPermission]
+    parser_classes = [JSONParser, YAMLParser, TextYAMLParser]
+    renderer_classes = [JSONRenderer, YAMLRenderer]
+    required_perm = {"run": CHANGE, "export": VIEW}
+
+    def get_queryset(self):
+        qs = Workflow.objects.filter(
+            service__project__in=visible_projects(self.request.user)
+        ).select_related("service__project", "registry")
+        service = self.request.query_params.get("service")
+        if service and service.isdigit():
+            qs = qs.filter(service_id=service)
+        return qs
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response([workflow_document(w) for w in page])
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(workflow_document(self.get_object()))
+
+    def create(self, request, *args, **kwargs):
+        data = request.data if isinstance(request.data, dict) else {}
+        service_ref = data.get("service")
+        if isinstance(service_ref, dict):
+            service_ref = service_ref.get("id")
+        if not isinstance(service_ref, int):
+            return _field_error("service", "give the id of the service this workflow belongs to")
+        service = Service.objects.filter(
+            pk=service_ref, project__in=visible_projects(request.user)
+        ).first()
+        if service is None:
+            return _field_error("service", f"no service with id {service_ref}")
+        workflow = check_save_workflow(request.user, service, _document_part(data))
+        return Response(workflow_document(workflow), status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, partial: bool = False, **kwargs):
+        workflow = self.get_object()
+        with transaction.atomic():
+            workflow = check_save_workflow(
+                request.user, workflow.service, _document_part(request.data), workflow, partial
+            )
+        return Response(workflow_document(workflow))
+
+    def partial_update(self, request, *args, **kwargs):
+        return self.update(request, *args, partial=True, **kwargs)
+
+    @action(detail=True, methods=["get"], renderer_classes=[YAMLRenderer, JSONRenderer])
+    def export(self, request, pk=None):
+        """The document without ids, ready to import into another service or project."""
+        document = _document_part(workflow_document(self.get_object()))
+        response = Response(document)
+        response["Content-Disposition"] = f'attachment; filename="workflow-{pk}.yaml"'
+        return response
+
+    @action(detail=True, methods=["post"])
+    def run(self, request, pk=None):
+        """Starts a run at a branch, tag or commit (`ref`; default: the service's branch)."""
+        from executions.models import Trigger
+        from executions.serializers import ExecutionSerializer, RunRequestSerializer
+        from executions.services import check_run_workflow
+
+        workflow = self.get_object()
+        body = RunRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        trigger = Trigger.API if request.auth is not None else Trigger.MANUAL
+        execution = check_run_workflow(
+            request.user, workflow, ref=body.validated_data.get("ref", ""), trigger=trigger
+        )
+        return Response(ExecutionSerializer(execution).data, status=status.HTTP_201_CREATED)
+
+
+def _document_part(data) -> dict:
+    return editable_part(data) if isinstance(data, dict) else data
+
+
+def _field_error(field: str, message: str) -> Response:
+    from atmosly.api_errors import error_response
+
+    return error_response([{"field": field, "message": message}])
+
+
+def get_workflow_for(user, pk: int) -> Workflow:
+    return get_object_or_404(
+        Workflow.objects.filter(service__project__in=visible_projects(user)), pk=pk
+    )

@@ -1,0 +1,88 @@
+"""The spec's six workflow permissions, and who may see which project.
+
+Roles are Django groups holding these permissions (see the `roles` data migration); a user sees
+only the projects they are a member of, superusers see all.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from workflows.models import Project
+
+VIEW = "workflows.view_workflow"
+ADD = "workflows.add_workflow"
+CHANGE = "workflows.change_workflow"
+DELETE = "workflows.delete_workflow"
+ADD_APPROVER = "workflows.add_approver"
+APPROVE = "workflows.approve_pipeline"
+
+SPEC_PERMISSIONS = {
+    VIEW: "View workflows",
+    ADD: "Add workflow",
+    CHANGE: "Change workflow",
+    DELETE: "Delete workflow",
+    ADD_APPROVER: "Add approver to workflows",
+    APPROVE: "Approve pipeline",
+}
+
+# What each HTTP method needs on the objects of a project (services, environments, registries,
+# workflows). Creating a service creates its workflow, so it needs "add workflow".
+METHOD_PERMISSIONS = {
+    "GET": VIEW,
+    "HEAD": VIEW,
+    "OPTIONS": VIEW,
+    "POST": ADD,
+    "PUT": CHANGE,
+    "PATCH": CHANGE,
+    "DELETE": DELETE,
+}
+
+
+def visible_projects(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Project]:
+    if not user.is_authenticated:
+        return Project.objects.none()
+    if user.is_superuser:
+        return Project.objects.all()
+    return Project.objects.filter(members=user)
+
+
+def is_member(user, project: Project) -> bool:
+    return user.is_superuser or project.members.filter(pk=user.pk).exists()
+
+
+class WorkflowPermission(BasePermission):
+    """Maps the request method to a spec permission; views may override with `required_perm`
+    (a perm string, or a dict of action name → perm string)."""
+
+    message = "You do not have permission to perform this action."
+
+    def required(self, request, view) -> str:
+        required = getattr(view, "required_perm", None)
+        if isinstance(required, dict):
+            required = required.get(getattr(view, "action", None))
+        if required:
+            return required
+        method_perms = getattr(view, "method_perms", METHOD_PERMISSIONS)
+        return method_perms.get(request.method, CHANGE)
+
+    def has_permission(self, request, view) -> bool:
+        if not request.user or not request.user.is_authenticated:
+            return False
+        perm = self.required(request, view)
+        if not request.user.has_perm(perm):
+            self.message = f'This needs the "{perm_label(perm)}" permission.'
+            return False
+        return True
+
+
+def perm_label(perm: str) -> str:
+    if perm in SPEC_PERMISSIONS:
+        return SPEC_PERMISSIONS[perm]
+    return perm.split(".", 1)[-1].replace("_", " ")
+
+
+def is_read(request) -> bool:
+    return request.method in SAFE_METHODS

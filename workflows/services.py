@@ -1,0 +1,176 @@
+"""Changes to projects, services and workflows. Views call these; each is one transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import ValidationError as DRFValidationError
+
+from workflows.document import WorkflowDocumentSerializer, workflow_document
+from workflows.models import (
+    CIVariable,
+    PipelineType,
+    Service,
+    SourceKind,
+    Workflow,
+    WorkflowEnvironment,
+)
+from workflows.permissions import ADD_APPROVER
+
+DEFAULT_WORKFLOW_NAME = "default"
+
+
+@transaction.atomic
+def do_create_service(service: Service) -> Service:
+    """Saves a new service together with its default workflow."""
+    service.save()
+    registry = service.project.registries.order_by("pk").first()
+    git = bool(service.repo_url)
+    Workflow.objects.create(
+        service=service,
+        name=DEFAULT_WORKFLOW_NAME,
+        is_default=True,
+        pipeline_type=PipelineType.CI if git else PipelineType.APP_CD,
+        source_kind=SourceKind.GIT if git else SourceKind.IMAGE,
+        branch_rules=[{"pattern": service.default_branch, "match": "exact"}] if git else [],
+        source_image=service.image,
+        registry=registry if git else None,
+        repository=f"{service.project.name}/{service.name}" if git else "",
+    )
+    return service
+
+
+# Parts of the document that describe where it lives, not what it is.
+READ_ONLY_KEYS = frozenset({"id", "service", "project", "is_default", "created_at", "updated_at"})
+
+
+def editable_part(document: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in document.items() if key not in READ_ONLY_KEYS}
+
+
+def approvers_of(document: dict[str, Any]) -> dict[str, Any]:
+    return {
+        step["environment"]: (
+            sorted(step.get("approvers", {}).get("users", [])),
+            sorted(step.get("approvers", {}).get("groups", [])),
+            step.get("required_approvals", 0),
+        )
+        for step in document.get("deploy", {}).get("environments", [])
+        if step.get("required_approvals")
+        or step.get("approvers", {}).get("users")
+        or step.get("approvers", {}).get("groups")
+    }
+
+
+def check_save_workflow(
+    user,
+    service: Service,
+    data: dict[str, Any],
+    workflow: Workflow | None = None,
+    partial: bool = False,
+) -> Workflow:
+    """Validates a workflow document (and the right to change approvers), then saves it."""
+    if not isinstance(data, dict):
+        raise DRFValidationError({"non_field_errors": ["the workflow document must be a mapping"]})
+    current = workflow_document(workflow) if workflow else {}
+    if partial and workflow:
+        data = {**current, **data}
+    data = editable_part(data)
+    serializer = WorkflowDocumentSerializer(data=data, service=service, workflow=workflow)
+    serializer.is_valid(raise_exception=True)
+    if approvers_of(serializer.validated_data) != approvers_of(current) and not user.has_perm(
+        ADD_APPROVER
+    ):
+        raise PermissionDenied(
+            'Changing the approvers of a workflow needs the "Add approver to workflows" permission.'
+        )
+    return do_save_workflow(service, serializer.validated_data, workflow)
+
+
+@transaction.atomic
+def do_save_workflow(
+    service: Service, doc: dict[str, Any], workflow: Workflow | None = None
+) -> Workflow:
+    """Writes a validated document: the workflow row, its deploy steps and its variables."""
+    workflow = workflow or Workflow(service=service)
+    source, build, push, deploy = doc["source"], doc["build"], doc["push"], doc["deploy"]
+    scanners = doc["scanners"]
+    workflow.name = doc["name"]
+    workflow.pipeline_type = doc["pipeline_type"]
+    workflow.source_kind = source["kind"]
+    workflow.trigger_mode = source["trigger"]
+    workflow.branch_rules = [dict(rule) for rule in source["branches"]]
+    workflow.tag_patterns = list(source["tags"])
+    workflow.build_pull_requests = source["pull_requests"]
+    workflow.source_image = source.get("image") or ""
+    workflow.dockerfile = build["dockerfile"]
+    workflow.build_context = build["context"]
+    workflow.platform = build["platform"]
+    workflow.cache_enabled = build["cache"]
+    workflow.spot_instances = build["spot_instances"]
+    workflow.volume_size_gb = build["volume_size_gb"]
+    workflow.registry = doc["_registry"]
+    workflow.repository = push.get("repository") or ""
+    workflow.tag_template = push["tag_template"]
+    workflow.service_port = deploy.get("port")
+    workflow.replicas = deploy["replicas"]
+    workflow.cron_schedule = deploy.get("cron_schedule") or ""
+    workflow.scripts = dict(doc["scripts"])
+    workflow.scan_detect_secrets = scanners["detect_secrets"]
+    workflow.scan_trivy = scanners["trivy"]
+    workflow.scan_sonarqube = scanners["sonarqube"]
+    workflow.scan_fail_on = scanners["fail_on"]
+    workflow.stage_timeout_minutes = doc["stage_timeout_minutes"]
+    workflow.layout = {"positions": dict(doc["layout"].get("positions", {}))}
+    if not service.workflows.exists():
+        workflow.is_default = True
+    workflow.save()
+
+    workflow.deploy_steps.all().delete()
+    for order, step in enumerate(doc["_deploy_steps"]):
+        saved = WorkflowEnvironment.objects.create(
+            workflow=workflow,
+            environment=step["_environment"],
+            order=order,
+            mode=step["mode"],
+            required_approvals=step["required_approvals"],
+            allow_self_approval=step["allow_self_approval"],
+            approval_expiry_hours=step["approval_expiry_hours"],
+            auto_rollback=step["auto_rollback"],
+        )
+        saved.approver_users.set(step["_users"])
+        saved.approver_groups.set(step["_groups"])
+
+    # Secret values left out of the document keep what is stored (they are never sent back).
+    stored = {v.key: v for v in workflow.variables.all()}
+    workflow.variables.exclude(key__in=[v["key"] for v in doc["variables"]]).delete()
+    for var in doc["variables"]:
+        row = stored.get(var["key"]) or CIVariable(workflow=workflow, key=var["key"])
+        row.is_secret = var["secret"]
+        row.scope = var["scope"]
+        row.secret_manager = var["secret_manager"]
+        row.secret_ref = var["secret_ref"]
+        if var["secret"]:
+            row.value = ""
+            if var["secret_manager"]:
+                row.secret_value = ""
+            elif var.get("value"):
+                row.secret_value = var["value"]
+        else:
+            row.value = var.get("value") or ""
+            row.secret_value = ""
+        row.save()
+    return workflow
+
+
+def validate_for_run(workflow: Workflow) -> None:
+    """Re-checks the stored definition before a run: environments may have been deactivated,
+    registries deleted or users removed since it was saved."""
+    serializer = WorkflowDocumentSerializer(
+        data=editable_part(workflow_document(workflow)),
+        service=workflow.service,
+        workflow=workflow,
+    )
+    serializer.is_valid(raise_exception=True)
