@@ -153,8 +153,13 @@ def do_create_execution(
     trigger_detail: str = "",
     image: str = "",
     rerun_of: Execution | None = None,
+    branch: str | None = None,
+    commit_sha: str = "",
 ) -> Execution:
-    """Creates a Pending execution with its planned stages and enqueues it after commit."""
+    """Creates a Pending execution with its planned stages and enqueues it after commit.
+
+    `ref` is what Source checks out; a webhook also knows the branch and the exact commit, and
+    Source then checks out that commit even if the branch has moved on since."""
     for _ in range(5):
         try:
             with transaction.atomic():
@@ -166,7 +171,8 @@ def do_create_execution(
                     triggered_by=triggered_by,
                     trigger_detail=trigger_detail[:255],
                     ref=ref,
-                    branch=ref if not _looks_like_sha(ref) else "",
+                    branch=branch if branch is not None else ("" if _looks_like_sha(ref) else ref),
+                    commit_sha=commit_sha,
                     image=image,
                     rerun_of=rerun_of,
                 )

@@ -14,9 +14,11 @@ from rest_framework import serializers
 
 from workflows.models import (
     SCRIPT_HOOKS,
+    CronConcurrency,
     DeployMode,
     PipelineType,
     Platform,
+    RunConcurrency,
     ScanThreshold,
     SecretManager,
     SourceKind,
@@ -90,6 +92,9 @@ class SourceSerializer(StrictSerializer):
     )
     pull_requests = serializers.BooleanField(default=False)
     image = serializers.CharField(max_length=500, allow_blank=True, allow_null=True, default="")
+    concurrency = serializers.ChoiceField(
+        choices=RunConcurrency.choices, default=RunConcurrency.QUEUE
+    )
 
 
 class BuildSerializer(StrictSerializer):
@@ -147,12 +152,41 @@ class DeployEnvironmentSerializer(StrictSerializer):
     auto_rollback = serializers.BooleanField(default=True)
 
 
+QUANTITY_RE = re.compile(r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
+
+
+class ResourcesSerializer(StrictSerializer):
+    cpu_request = serializers.CharField(allow_blank=True, default="")
+    memory_request = serializers.CharField(allow_blank=True, default="")
+    cpu_limit = serializers.CharField(allow_blank=True, default="")
+    memory_limit = serializers.CharField(allow_blank=True, default="")
+
+    def validate(self, attrs: dict) -> dict:
+        for key, value in attrs.items():
+            if value and not QUANTITY_RE.match(value):
+                raise serializers.ValidationError(
+                    {key: f'"{value}" is not a Kubernetes quantity (e.g. 250m, 128Mi, 1Gi)'}
+                )
+        return attrs
+
+
 class DeploySerializer(StrictSerializer):
     port = serializers.IntegerField(min_value=1, max_value=65535, allow_null=True, default=None)
     replicas = serializers.IntegerField(min_value=0, max_value=100, default=1)
     cron_schedule = serializers.CharField(
         max_length=100, allow_blank=True, allow_null=True, default=""
     )
+    cron_concurrency = serializers.ChoiceField(
+        choices=CronConcurrency.choices, default=CronConcurrency.FORBID
+    )
+    resources = ResourcesSerializer(required=False, default=dict)
+    health_check_path = serializers.CharField(max_length=255, allow_blank=True, default="")
+
+    def validate_health_check_path(self, value: str) -> str:
+        if value and not value.startswith("/"):
+            raise serializers.ValidationError('a path starts with "/"')
+        return value
+
     environments = DeployEnvironmentSerializer(many=True, required=False, default=list)
 
 
@@ -393,6 +427,7 @@ def workflow_document(workflow: Workflow) -> dict[str, Any]:
             "tags": workflow.tag_patterns,
             "pull_requests": workflow.build_pull_requests,
             "image": workflow.source_image or None,
+            "concurrency": workflow.run_concurrency,
         },
         "build": {
             "dockerfile": workflow.dockerfile,
@@ -411,6 +446,12 @@ def workflow_document(workflow: Workflow) -> dict[str, Any]:
             "port": workflow.service_port,
             "replicas": workflow.replicas,
             "cron_schedule": workflow.cron_schedule or None,
+            "cron_concurrency": workflow.cron_concurrency,
+            "resources": {
+                key: (workflow.resources or {}).get(key, "")
+                for key in ("cpu_request", "memory_request", "cpu_limit", "memory_limit")
+            },
+            "health_check_path": workflow.health_check_path,
             "environments": [
                 {
                     "environment": step.environment.name,

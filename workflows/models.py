@@ -153,6 +153,17 @@ class TriggerMode(models.TextChoices):
     MANUAL = "manual", "Manual"
 
 
+class RunConcurrency(models.TextChoices):
+    QUEUE = "queue", "Queue (run one after another)"
+    CANCEL_IN_PROGRESS = "cancel_in_progress", "Cancel the older run on the same branch"
+
+
+class CronConcurrency(models.TextChoices):
+    ALLOW = "Allow", "Allow"
+    FORBID = "Forbid", "Forbid"
+    REPLACE = "Replace", "Replace"
+
+
 class Platform(models.TextChoices):
     AMD64 = "linux/amd64", "AMD64"
     ARM64 = "linux/arm64", "ARM64"
@@ -193,6 +204,9 @@ class Workflow(models.Model):
     tag_patterns = models.JSONField(default=list, blank=True)
     build_pull_requests = models.BooleanField(default=False)
     source_image = models.CharField(max_length=500, blank=True)
+    run_concurrency = models.CharField(
+        max_length=20, choices=RunConcurrency.choices, default=RunConcurrency.QUEUE
+    )
     # Build
     dockerfile = models.CharField(max_length=500, default="Dockerfile")
     build_context = models.CharField(max_length=500, default=".")
@@ -218,6 +232,14 @@ class Workflow(models.Model):
     )
     replicas = models.PositiveIntegerField(default=1, validators=[MaxValueValidator(100)])
     cron_schedule = models.CharField(max_length=100, blank=True)
+    cron_concurrency = models.CharField(
+        max_length=10, choices=CronConcurrency.choices, default=CronConcurrency.FORBID
+    )
+    # {"cpu_request": "100m", "memory_request": "64Mi", "cpu_limit": "", "memory_limit": ""}
+    resources = models.JSONField(default=dict, blank=True)
+    health_check_path = models.CharField(
+        max_length=255, blank=True, help_text="HTTP path for readiness and liveness probes."
+    )
     # Scripts, scanners, timeouts
     scripts = models.JSONField(default=default_scripts, blank=True)
     scan_detect_secrets = models.BooleanField(default=False)

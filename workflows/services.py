@@ -105,6 +105,7 @@ def do_save_workflow(
     workflow.tag_patterns = list(source["tags"])
     workflow.build_pull_requests = source["pull_requests"]
     workflow.source_image = source.get("image") or ""
+    workflow.run_concurrency = source["concurrency"]
     workflow.dockerfile = build["dockerfile"]
     workflow.build_context = build["context"]
     workflow.platform = build["platform"]
@@ -117,6 +118,9 @@ def do_save_workflow(
     workflow.service_port = deploy.get("port")
     workflow.replicas = deploy["replicas"]
     workflow.cron_schedule = deploy.get("cron_schedule") or ""
+    workflow.cron_concurrency = deploy["cron_concurrency"]
+    workflow.resources = dict(deploy["resources"])
+    workflow.health_check_path = deploy["health_check_path"]
     workflow.scripts = dict(doc["scripts"])
     workflow.scan_detect_secrets = scanners["detect_secrets"]
     workflow.scan_trivy = scanners["trivy"]
