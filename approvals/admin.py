@@ -2,16 +2,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from approvals.models import Approval
+from approvals.models import Approval, ApprovalEvent, ApprovalRequest
 
 
-@admin.register(Approval)
-class ApprovalAdmin(admin.ModelAdmin):
-    """The audit of decisions: never edited, never deleted from here."""
-
-    list_display = ["stage_run", "user", "decision", "comment", "created_at"]
-    list_filter = ["decision"]
-    search_fields = ["user__username", "comment"]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """The audit is never edited or deleted from here."""
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -21,3 +16,34 @@ class ApprovalAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class ApprovalInline(admin.TabularInline):
+    model = Approval
+    extra = 0
+    can_delete = False
+    fields = ["user", "decision", "comment", "created_at"]
+    readonly_fields = fields
+
+
+class EventInline(admin.TabularInline):
+    model = ApprovalEvent
+    extra = 0
+    can_delete = False
+    fields = ["at", "kind", "user", "comment", "detail"]
+    readonly_fields = fields
+
+
+@admin.register(ApprovalRequest)
+class ApprovalRequestAdmin(ReadOnlyAdmin):
+    list_display = ["stage_run", "status", "required", "created_at", "expires_at", "decided_at"]
+    list_filter = ["status"]
+    search_fields = ["execution__workflow__name", "execution__workflow__service__name"]
+    inlines = [ApprovalInline, EventInline]
+
+
+@admin.register(ApprovalEvent)
+class ApprovalEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "kind", "user", "execution", "workflow_environment", "comment"]
+    list_filter = ["kind"]
+    search_fields = ["user__username", "comment"]

@@ -15,4 +15,9 @@ def waiting_status_for(step: WorkflowEnvironment) -> str | None:
 
 
 def on_gate_reached(execution, stage, waiting: str) -> None:
-    """Notifications and approval requests come with the approvals issue; nothing to do yet."""
+    """An approval gate opens a request and notifies its approvers; a manual deploy only waits
+    for someone with "change workflow" to press Deploy."""
+    if waiting == ExecutionStatus.APPROVAL_PENDING:
+        from approvals.services import do_open_request
+
+        do_open_request(execution, stage)

@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from approvals.api import ApprovalRequestViewSet
 from executions.api import ExecutionViewSet
 from workflows import views
 from workflows.api import (
@@ -22,6 +23,7 @@ router.register("environments", EnvironmentViewSet, basename="environment")
 router.register("registries", RegistryConnectionViewSet, basename="registry")
 router.register("workflows", WorkflowViewSet, basename="workflow")
 router.register("executions", ExecutionViewSet, basename="execution")
+router.register("approvals", ApprovalRequestViewSet, basename="approval")
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -16,7 +16,7 @@ from workflows.permissions import CHANGE, VIEW, WorkflowPermission, visible_proj
 class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = ExecutionSerializer
     permission_classes = [WorkflowPermission]
-    required_perm = {"terminate": CHANGE, "logs": VIEW, "reports": VIEW, "report": VIEW}
+    required_perm = {"terminate": CHANGE, "deploy": CHANGE, "logs": VIEW, "reports": VIEW}
 
     def get_queryset(self):
         qs = (
@@ -40,6 +40,15 @@ class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
             check_terminate(request.user, execution)
         except IllegalTransition as exc:
             return Response({"detail": str(exc)}, status=409)
+        execution.refresh_from_db()
+        return Response(self.get_serializer(execution).data, status=202)
+
+    @action(detail=True, methods=["post"])
+    def deploy(self, request, pk=None):
+        """Deploy button of a manual environment: resumes a Deployment Pending run."""
+        from approvals.services import check_deploy
+
+        execution = check_deploy(request.user, self.get_object())
         execution.refresh_from_db()
         return Response(self.get_serializer(execution).data, status=202)
 

@@ -37,6 +37,10 @@ class Execution(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     trigger_detail = models.CharField(max_length=255, blank=True)
+    # Who pushed the commit, for webhook runs (no Django user may exist for them); matched by
+    # login or e-mail to stop the pusher from approving their own deploy.
+    actor_login = models.CharField(max_length=255, blank=True)
+    actor_email = models.CharField(max_length=255, blank=True)
     branch = models.CharField(max_length=255, blank=True)
     ref = models.CharField(max_length=255, blank=True, help_text="Branch, tag or commit asked for.")
     commit_sha = models.CharField(max_length=64, blank=True)

@@ -87,6 +87,9 @@ def start_recovery_loop(**kwargs) -> None:
         while True:
             try:
                 recover_lost_executions()
+                from approvals.services import expire_due_requests
+
+                expire_due_requests()
             except Exception:
                 logger.exception("recovery check failed")
             finally:

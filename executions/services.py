@@ -42,6 +42,8 @@ def do_change_status(execution: Execution, new: str, reason: str = "") -> Execut
             fields["started_at"] = now
         if new in TERMINAL:
             fields["finished_at"] = now
+        if new in TERMINAL or new in WAITING:
+            # Nobody holds a waiting run: whichever worker resumes it claims it anew.
             fields["worker_id"] = ""
         updated = Execution.objects.filter(pk=execution.pk, status=current).update(**fields)
         if updated != 1:
@@ -210,7 +212,12 @@ def do_terminate(execution: Execution, by=None) -> Execution:
     execution.refresh_from_db(fields=["status"])
     if execution.status == S.PENDING or execution.status in WAITING:
         with transaction.atomic():
+            was_waiting = execution.status in WAITING
             do_change_status(execution, S.TERMINATED, f"Terminated {who} before it ran")
+            if was_waiting:
+                from approvals.services import do_cancel_requests
+
+                do_cancel_requests(execution, f"run terminated {who}")
             for stage in execution.stages.exclude(status__in=[StageStatus.SUCCEEDED]):
                 if stage.status in (StageStatus.PENDING, StageStatus.WAITING):
                     do_change_stage_status(stage, StageStatus.TERMINATED)

@@ -86,12 +86,12 @@ def check_save_workflow(
         raise PermissionDenied(
             'Changing the approvers of a workflow needs the "Add approver to workflows" permission.'
         )
-    return do_save_workflow(service, serializer.validated_data, workflow)
+    return do_save_workflow(service, serializer.validated_data, workflow, actor=user)
 
 
 @transaction.atomic
 def do_save_workflow(
-    service: Service, doc: dict[str, Any], workflow: Workflow | None = None
+    service: Service, doc: dict[str, Any], workflow: Workflow | None = None, actor=None
 ) -> Workflow:
     """Writes a validated document: the workflow row, its deploy steps and its variables."""
     workflow = workflow or Workflow(service=service)
@@ -132,20 +132,7 @@ def do_save_workflow(
         workflow.is_default = True
     workflow.save()
 
-    workflow.deploy_steps.all().delete()
-    for order, step in enumerate(doc["_deploy_steps"]):
-        saved = WorkflowEnvironment.objects.create(
-            workflow=workflow,
-            environment=step["_environment"],
-            order=order,
-            mode=step["mode"],
-            required_approvals=step["required_approvals"],
-            allow_self_approval=step["allow_self_approval"],
-            approval_expiry_hours=step["approval_expiry_hours"],
-            auto_rollback=step["auto_rollback"],
-        )
-        saved.approver_users.set(step["_users"])
-        saved.approver_groups.set(step["_groups"])
+    save_deploy_steps(workflow, doc["_deploy_steps"], actor)
 
     # Secret values left out of the document keep what is stored (they are never sent back).
     stored = {v.key: v for v in workflow.variables.all()}
@@ -178,3 +165,40 @@ def validate_for_run(workflow: Workflow) -> None:
         workflow=workflow,
     )
     serializer.is_valid(raise_exception=True)
+
+
+def save_deploy_steps(workflow: Workflow, steps: list[dict[str, Any]], actor=None) -> None:
+    """Updates deploy steps in place, matched by environment: runs waiting at a step keep
+    pointing at it, and a change of its approvers is audited and applies to their next decision."""
+    from approvals.services import record_approvers_changed
+
+    existing = {step.environment_id: step for step in workflow.deploy_steps.all()}
+    keep = []
+    for order, step in enumerate(steps):
+        environment = step["_environment"]
+        row = existing.get(environment.pk) or WorkflowEnvironment(
+            workflow=workflow, environment=environment
+        )
+        before = designation(row) if row.pk else None
+        row.order = order
+        row.mode = step["mode"]
+        row.required_approvals = step["required_approvals"]
+        row.allow_self_approval = step["allow_self_approval"]
+        row.approval_expiry_hours = step["approval_expiry_hours"]
+        row.auto_rollback = step["auto_rollback"]
+        row.save()
+        row.approver_users.set(step["_users"])
+        row.approver_groups.set(step["_groups"])
+        after = designation(row)
+        if before is not None and before != after:
+            record_approvers_changed(row, before, after, actor)
+        keep.append(row.pk)
+    workflow.deploy_steps.exclude(pk__in=keep).delete()
+
+
+def designation(step: WorkflowEnvironment) -> dict[str, Any]:
+    return {
+        "users": sorted(u.username for u in step.approver_users.all()),
+        "groups": sorted(g.name for g in step.approver_groups.all()),
+        "required": step.required_approvals,
+    }

@@ -1,0 +1,317 @@
+"""Approval gates and manual deploys: `check_*` validates (permission, designation, state),
+`do_*` writes and resumes the run. Decisions are counted under a row lock on the request, so
+two approvers deciding at the same moment give exactly one outcome."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from rest_framework.exceptions import APIException, PermissionDenied
+
+from approvals.models import (
+    Approval,
+    ApprovalEvent,
+    ApprovalRequest,
+    Decision,
+    EventKind,
+    RequestStatus,
+)
+from executions.models import Execution, StageRun
+from executions.services import do_change_stage_status, do_change_status
+from executions.status import ExecutionStatus, StageStatus
+from workflows.models import WorkflowEnvironment
+from workflows.permissions import APPROVE, CHANGE
+
+logger = logging.getLogger(__name__)
+S = ExecutionStatus
+
+
+class Conflict(APIException):
+    status_code = 409
+    default_detail = "This request has already been decided."
+    default_code = "conflict"
+
+
+def designated_approvers(step: WorkflowEnvironment):
+    """Active users designated directly or through a group who hold "approve pipeline"."""
+    User = get_user_model()
+    candidates = User.objects.filter(
+        Q(pk__in=step.approver_users.values("pk")) | Q(groups__in=step.approver_groups.all()),
+        is_active=True,
+    ).distinct()
+    return [user for user in candidates if user.has_perm(APPROVE)]
+
+
+def is_self_approval(user, execution: Execution) -> bool:
+    if execution.triggered_by_id == user.pk:
+        return True
+    actor = {execution.actor_login.lower(), execution.actor_email.lower()} - {""}
+    return bool(actor & {user.username.lower(), (user.email or "").lower()} - {""})
+
+
+def do_open_request(execution: Execution, stage: StageRun) -> ApprovalRequest:
+    """Called when a run reaches a gate that needs approval."""
+    step = stage.workflow_environment
+    request = ApprovalRequest.objects.create(
+        stage_run=stage,
+        execution=execution,
+        workflow_environment=step,
+        required=step.required_approvals,
+        expires_at=timezone.now() + timedelta(hours=step.approval_expiry_hours),
+    )
+    approvers = designated_approvers(step)
+    ApprovalEvent.objects.create(
+        execution=execution,
+        request=request,
+        workflow_environment=step,
+        kind=EventKind.REQUESTED,
+        detail={"required": request.required, "approvers": sorted(u.username for u in approvers)},
+    )
+    transaction.on_commit(lambda: notify(request, approvers, "requested"))
+    return request
+
+
+def notify(request: ApprovalRequest, users, what: str) -> None:
+    execution = request.execution
+    environment = request.stage_run.environment.name if request.stage_run.environment else ""
+    link = f"{settings.SITE_URL}/api/approvals/{request.pk}/"
+    if what == "requested":
+        subject = f"[Workflows] Approval needed: {execution} to {environment}"
+        body = (
+            f"{execution} (commit {execution.commit_sha[:12] or execution.ref}) is waiting for "
+            f"{request.required} approval(s) to deploy to {environment}.\n"
+            f"It expires at {request.expires_at:%Y-%m-%d %H:%M} UTC.\n\n{link}\n"
+        )
+    else:
+        subject = f"[Workflows] Approval expired: {execution} to {environment}"
+        body = f"Nobody decided in time; {execution} ended Approval Rejected (expired).\n\n{link}\n"
+    recipients = sorted({u.email for u in users if u.email})
+    if recipients:
+        try:
+            send_mail(subject, body, None, recipients)
+        except Exception:  # a mail server down must not lose the decision or the run
+            logger.exception("could not send approval mail for %s", request)
+
+
+def check_decide(
+    user, request: ApprovalRequest, decision: str, comment: str = ""
+) -> ApprovalRequest:
+    if not user.has_perm(APPROVE):
+        raise PermissionDenied('Deciding on approvals needs the "Approve pipeline" permission.')
+    step = request.workflow_environment
+    if step is None:
+        raise Conflict("The workflow's deploy step was removed; this request cannot be decided.")
+    if user not in designated_approvers(step):
+        raise PermissionDenied(f'You are not a designated approver for "{step.environment.name}".')
+    if not step.allow_self_approval and is_self_approval(user, request.execution):
+        raise PermissionDenied(
+            "You started or pushed this run; someone else must approve it "
+            "(self-approval is not allowed for this environment)."
+        )
+    if decision == Decision.REJECT and not comment.strip():
+        from rest_framework.exceptions import ValidationError
+
+        raise ValidationError({"comment": "say why you reject the deployment"})
+    return do_decide(user, request, decision, comment)
+
+
+def do_decide(user, request: ApprovalRequest, decision: str, comment: str) -> ApprovalRequest:
+    with transaction.atomic():
+        # The lock serializes deciders (PostgreSQL); SQLite's IMMEDIATE transactions already do.
+        request = ApprovalRequest.objects.select_for_update().get(pk=request.pk)
+        now = timezone.now()
+        if request.status == RequestStatus.OPEN and request.expires_at <= now:
+            do_expire(request)
+            raise Conflict("This approval request has expired.")
+        if request.status != RequestStatus.OPEN:
+            raise Conflict(
+                f"This approval request is already {request.get_status_display().lower()}."
+            )
+        execution = Execution.objects.get(pk=request.execution_id)
+        if execution.status != S.APPROVAL_PENDING:
+            raise Conflict(
+                f"The run is {execution.get_status_display()}, not waiting for approval."
+            )
+        try:
+            with transaction.atomic():
+                Approval.objects.create(
+                    request=request,
+                    stage_run=request.stage_run,
+                    user=user,
+                    decision=decision,
+                    comment=comment,
+                )
+        except IntegrityError as exc:
+            raise Conflict("You have already decided on this request.") from exc
+        kind = EventKind.APPROVED if decision == Decision.APPROVE else EventKind.REJECTED
+        ApprovalEvent.objects.create(
+            execution=execution,
+            request=request,
+            workflow_environment=request.workflow_environment,
+            kind=kind,
+            user=user,
+            comment=comment,
+        )
+        if decision == Decision.REJECT:
+            reason = f"Rejected by {user.username}: {comment}".strip()
+            close(request, RequestStatus.REJECTED, reason)
+            end_waiting_run(execution, request.stage_run, S.APPROVAL_REJECTED, reason)
+        else:
+            approvals = request.decisions.filter(decision=Decision.APPROVE).count()
+            if approvals >= request.required:
+                close(
+                    request, RequestStatus.APPROVED, f"{approvals} of {request.required} approvals"
+                )
+                ApprovalEvent.objects.create(
+                    execution=execution,
+                    request=request,
+                    workflow_environment=request.workflow_environment,
+                    kind=EventKind.GRANTED,
+                )
+                resume(execution, f"{request.stage_run.name} approved")
+    request.refresh_from_db()
+    return request
+
+
+def close(request: ApprovalRequest, status: str, reason: str) -> None:
+    updated = ApprovalRequest.objects.filter(pk=request.pk, status=RequestStatus.OPEN).update(
+        status=status, reason=reason[:500], decided_at=timezone.now()
+    )
+    if updated != 1:
+        raise Conflict("This approval request was decided meanwhile.")
+
+
+def resume(execution: Execution, reason: str) -> None:
+    do_change_status(execution, S.RUNNING, reason)
+    from executions.queue import enqueue_execution
+
+    transaction.on_commit(lambda: enqueue_execution(execution.pk))
+
+
+def end_waiting_run(execution: Execution, stage: StageRun, status: str, reason: str) -> None:
+    do_change_status(execution, status, reason)
+    do_change_stage_status(stage, StageStatus.FAILED, reason)
+    for later in execution.stages.filter(
+        position__gt=stage.position, status__in=[StageStatus.PENDING, StageStatus.WAITING]
+    ):
+        do_change_stage_status(later, StageStatus.SKIPPED)
+
+
+def do_expire(request: ApprovalRequest) -> None:
+    execution = request.execution
+    close(request, RequestStatus.EXPIRED, "expired")
+    ApprovalEvent.objects.create(
+        execution=execution,
+        request=request,
+        workflow_environment=request.workflow_environment,
+        kind=EventKind.EXPIRED,
+    )
+    if execution.status == S.APPROVAL_PENDING:
+        end_waiting_run(execution, request.stage_run, S.APPROVAL_REJECTED, "expired")
+    approvers = (
+        designated_approvers(request.workflow_environment) if request.workflow_environment else []
+    )
+    transaction.on_commit(lambda: notify(request, approvers, "expired"))
+
+
+def expire_due_requests() -> int:
+    """Ends the runs whose approval request ran out of time (called every few seconds by the
+    workers' recovery loop)."""
+    count = 0
+    due = ApprovalRequest.objects.filter(status=RequestStatus.OPEN, expires_at__lte=timezone.now())
+    for request in due.select_related("execution", "stage_run"):
+        try:
+            with transaction.atomic():
+                do_expire(request)
+        except Conflict:
+            continue  # decided meanwhile
+        count += 1
+    return count
+
+
+def do_cancel_requests(execution: Execution, reason: str) -> None:
+    """A terminated run's open requests are closed so nobody can decide on them."""
+    for request in execution.approval_requests.filter(status=RequestStatus.OPEN):
+        close(request, RequestStatus.CANCELLED, reason)
+        ApprovalEvent.objects.create(
+            execution=execution,
+            request=request,
+            workflow_environment=request.workflow_environment,
+            kind=EventKind.CANCELLED,
+            comment=reason,
+        )
+
+
+def check_deploy(user, execution: Execution) -> Execution:
+    """The Deploy button of a manual environment: Deployment Pending → Running."""
+    if not user.has_perm(CHANGE):
+        raise PermissionDenied('Deploying needs the "Change workflow" permission.')
+    with transaction.atomic():
+        execution = Execution.objects.select_for_update().get(pk=execution.pk)
+        if execution.status != S.DEPLOYMENT_PENDING:
+            raise Conflict(
+                f"The run is {execution.get_status_display()}, not waiting for a deploy."
+            )
+        stage = execution.stages.filter(status=StageStatus.WAITING).first()
+        ApprovalEvent.objects.create(
+            execution=execution,
+            kind=EventKind.DEPLOY_TRIGGERED,
+            user=user,
+            workflow_environment=stage.workflow_environment if stage else None,
+        )
+        resume(execution, f"Deploy triggered by {user.username}")
+    return execution
+
+
+def record_approvers_changed(step: WorkflowEnvironment, before: dict, after: dict, user) -> None:
+    """Audits a change of designated approvers, also on every run waiting at that step."""
+    detail = {"before": before, "after": after, "environment": step.environment.name}
+    ApprovalEvent.objects.create(
+        workflow_environment=step, kind=EventKind.APPROVERS_CHANGED, user=user, detail=detail
+    )
+    for request in ApprovalRequest.objects.filter(
+        workflow_environment=step, status=RequestStatus.OPEN
+    ):
+        ApprovalEvent.objects.create(
+            execution=request.execution,
+            request=request,
+            workflow_environment=step,
+            kind=EventKind.APPROVERS_CHANGED,
+            user=user,
+            detail=detail,
+        )
+
+
+def waiting_for(user):
+    """Open requests this user may decide on now (the in-app "waiting for me" list)."""
+    if not user.has_perm(APPROVE):
+        return ApprovalRequest.objects.none()
+    candidates = (
+        ApprovalRequest.objects.filter(
+            status=RequestStatus.OPEN,
+            execution__status=S.APPROVAL_PENDING,
+        )
+        .filter(
+            Q(workflow_environment__approver_users=user)
+            | Q(workflow_environment__approver_groups__in=user.groups.all())
+        )
+        .exclude(decisions__user=user)
+        .distinct()
+        .select_related(
+            "execution__workflow__service__project",
+            "stage_run__environment",
+            "workflow_environment",
+        )
+    )
+    return [
+        r
+        for r in candidates
+        if r.workflow_environment.allow_self_approval or not is_self_approval(user, r.execution)
+    ]
