@@ -4,7 +4,7 @@ import pytest
 
 from tests import base
 
-# PLUGIN_TMP pytest_plugins = ["tests.realparts"]
+pytest_plugins = ["tests.realparts"]
 
 
 @pytest.fixture
