@@ -1,12 +1,20 @@
 """Test settings: the product's settings with a fast hasher and a file database, so the worker
-thread, the websocket consumer and the test share one SQLite file as they do in production."""
+thread, the websocket consumer and the test share one SQLite file as they do in production.
+
+The file (and the workspaces) are per test session, so two sessions on one machine (a developer
+and CI, or parallel checkouts) never share them; subprocesses inherit the name."""
+
+import os
 
 from atmosly.settings import *  # noqa: F403
 from atmosly.settings import BASE_DIR, DATABASES
 
+SESSION = os.environ.setdefault("ATMOSLY_TEST_SESSION", str(os.getpid()))
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".run" / "test-db.sqlite3")}
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(BASE_DIR / ".run" / f"test-db-{SESSION}.sqlite3")
+    }
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-WORKSPACE_ROOT = BASE_DIR / ".run" / "test-workspaces"
+WORKSPACE_ROOT = BASE_DIR / ".run" / f"test-workspaces-{SESSION}"
 TERMINATION_GRACE_SECONDS = 15
