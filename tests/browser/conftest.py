@@ -20,7 +20,9 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running while it is open, which the
+# asyncio tests (websockets) of other modules cannot share.
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
