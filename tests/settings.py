@@ -9,6 +9,7 @@ import os
 from atmosly.settings import *  # noqa: F403
 from atmosly.settings import BASE_DIR, DATABASES
 
+(BASE_DIR / ".run").mkdir(exist_ok=True)
 SESSION = os.environ.setdefault("ATMOSLY_TEST_SESSION", str(os.getpid()))
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
