@@ -14,7 +14,6 @@ import socket
 import threading
 import time
 import uuid
-from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -32,6 +31,7 @@ logger = logging.getLogger(__name__)
 S = ExecutionStatus
 SUPERVISE_SECONDS = 0.1
 HEARTBEAT_SECONDS = 2.0
+EXECUTION_OUTPUTS = ("commit_sha", "commit_message", "image", "image_digest")
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
@@ -111,12 +111,13 @@ class Engine:
         waiting = waiting_status_for(step)
         if waiting is None:
             return None
+        from approvals.gates import on_gate_reached
+
+        # One transaction: nobody can see the run waiting without its approval request.
         with transaction.atomic():
             do_change_stage_status(stage, StageStatus.WAITING)
             do_change_status(self.execution, waiting, f"{stage.name} is waiting")
-        from approvals.gates import on_gate_reached
-
-        on_gate_reached(self.execution, stage, waiting)
+            on_gate_reached(self.execution, stage, waiting)
         self.cleanup_workspace()
         return waiting
 
@@ -155,7 +156,7 @@ class Engine:
             self.heartbeat()
             if not ctx.cancelled.is_set() and self.termination_requested():
                 self.cancel(ctx)
-                return self.terminate(stage, thread, ctx)
+                return self.terminate(stage, thread, ctx, result)
             if not timed_out and time.monotonic() > deadline:
                 timed_out = True
                 self.log.line(
@@ -172,7 +173,7 @@ class Engine:
             )
         error = result.get("error")
         if isinstance(error, Terminated) or (error and self.termination_requested()):
-            return self.terminate(stage, thread, ctx)
+            return self.terminate(stage, thread, ctx, result)
         if error is not None:
             if not isinstance(error, StageError):
                 logger.exception("stage %s crashed", stage, exc_info=error)
@@ -180,6 +181,10 @@ class Engine:
             return self.fail(stage, error)
         self.outputs.update(result.get("output", {}))
         do_change_stage_status(stage, StageStatus.SUCCEEDED, **result.get("output", {}))
+        # What the run produced, shown on the execution: commit, message, image, digest.
+        recorded = {k: v for k, v in result.get("output", {}).items() if k in EXECUTION_OUTPUTS}
+        if recorded:
+            Execution.objects.filter(pk=self.execution.pk).update(**recorded)
         return None
 
     def cancel(self, ctx: Context) -> None:
@@ -202,7 +207,9 @@ class Engine:
                 heartbeat_at=timezone.now()
             )
 
-    def terminate(self, stage: StageRun, thread: threading.Thread, ctx: Context) -> str:
+    def terminate(
+        self, stage: StageRun, thread: threading.Thread, ctx: Context, result: dict | None = None
+    ) -> str:
         grace = settings.TERMINATION_GRACE_SECONDS
         self.log.line(f"Termination requested: stopping {stage.name} (grace {grace} s)")
         thread.join(grace)
@@ -213,8 +220,12 @@ class Engine:
             reason = f"{stage.name} did not stop within {grace} s; it may still be running"
             do_change_stage_status(stage, StageStatus.ERROR, reason)
             return self.finish(S.TERMINATION_FAILED, reason)
-        do_change_stage_status(stage, StageStatus.TERMINATED, "terminated")
-        return self.finish(S.TERMINATED, f"Terminated during {stage.name}")
+        # A runner may say what it left behind, e.g. the release a deploy put back.
+        error = (result or {}).get("error")
+        detail = str(error) if isinstance(error, Terminated) else ""
+        do_change_stage_status(stage, StageStatus.TERMINATED, detail or "terminated")
+        reason = f"Terminated during {stage.name}" + (f": {detail}" if detail else "")
+        return self.finish(S.TERMINATED, reason)
 
     def fail(self, stage: StageRun, error: StageError) -> str:
         self.log.line(f"ERROR: {error.message}")
@@ -244,33 +255,7 @@ class Engine:
 
     def cleanup_workspace(self) -> None:
         shutil.rmtree(self.workspace, ignore_errors=True)
+        if self.outputs.get("local_tag"):
+            from executions.runners.engine_client import remove_local_image
 
-
-def recover_lost_executions(lease_seconds: int | None = None) -> int:
-    """Runs whose worker stopped writing its heartbeat (killed, machine lost) end Error."""
-    lease = lease_seconds if lease_seconds is not None else settings.WORKER_LEASE_SECONDS
-    cutoff = timezone.now() - timedelta(seconds=lease)
-    lost = Execution.objects.filter(
-        status__in=[S.RUNNING, S.TERMINATING], heartbeat_at__lt=cutoff
-    ).exclude(worker_id="")
-    count = 0
-    for execution in lost:
-        stage = execution.stages.filter(status=StageStatus.RUNNING).first()
-        where = stage.name if stage else "start-up"
-        try:
-            with transaction.atomic():
-                if execution.status == S.TERMINATING:
-                    do_change_status(execution, S.TERMINATION_FAILED, f"worker lost during {where}")
-                else:
-                    do_change_status(execution, S.ERROR, f"worker lost during {where}")
-                for running in execution.stages.filter(status=StageStatus.RUNNING):
-                    do_change_stage_status(running, StageStatus.ERROR, "worker lost")
-                for later in execution.stages.filter(
-                    status__in=[StageStatus.PENDING, StageStatus.WAITING]
-                ):
-                    do_change_stage_status(later, StageStatus.SKIPPED)
-        except Exception:
-            logger.exception("could not recover %s", execution)
-            continue
-        count += 1
-    return count
+            remove_local_image(self.outputs["local_tag"])

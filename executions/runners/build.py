@@ -1,0 +1,147 @@
+"""Build stage: builds the checkout's Dockerfile on the image engine and streams its output."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from executions.runners.base import Context, Runner, StageError, Terminated
+from executions.runners.engine_client import (
+    StreamCloser,
+    connect,
+    is_local_socket,
+    is_podman,
+    one_line,
+)
+from executions.runners.source import public_url
+from integrations.podman import buildsteps
+
+# How long termination tries killing podman build steps before it also cuts the stream.
+KILL_STEPS_SECONDS = 8.0
+# After cutting the stream podman may still start later RUN steps; keep killing them this long.
+REAP_SECONDS = 60.0
+
+
+def inside(root: Path, relative: str, what: str) -> Path:
+    """`relative` resolved (symlinks too) and refused if it leaves the checkout."""
+    path = (root / (relative or ".")).resolve()
+    if not path.is_relative_to(root):
+        raise StageError(f"{what} '{relative}' points outside the repository")
+    return path
+
+
+class Build(Runner):
+    kind = "build"
+
+    def run(self, ctx: Context) -> dict[str, Any]:
+        workflow, execution = ctx.workflow, ctx.execution
+        src = (ctx.workspace / "src").resolve()
+        context_dir = inside(src, workflow.build_context, "build context")
+        dockerfile = inside(src, workflow.dockerfile, "Dockerfile")
+        if not context_dir.is_dir():
+            raise StageError(f"build context '{workflow.build_context}' is not a directory")
+        if not dockerfile.is_file():
+            raise StageError(
+                f"Dockerfile not found: '{workflow.dockerfile}' is not in the repository"
+            )
+        client = connect()
+        podman = is_podman(client)
+        token = f"exec-{execution.pk}-{secrets.token_hex(4)}"
+        # The token keeps two installations (or test sessions) sharing an engine apart.
+        tag = f"localhost/workflows/exec-{execution.pk}:build-{token[-8:]}"
+        sha = ctx.outputs.get("commit_sha") or execution.commit_sha
+        options: dict[str, Any] = {
+            "path": str(context_dir),
+            "dockerfile": str(dockerfile),
+            "tag": tag,
+            "buildargs": ctx.build_args,
+            "labels": {
+                "org.opencontainers.image.revision": sha,
+                "org.opencontainers.image.source": public_url(workflow.service.repo_url),
+                "io.atmosly.execution": str(execution.pk),
+                "io.atmosly.workflow": str(workflow.pk),
+            },
+            "platform": workflow.platform,
+            "nocache": not workflow.cache_enabled,
+            "rm": True,
+            "forcerm": True,
+            "decode": True,
+            "pull": False,
+            "timeout": None,  # a silent RUN step may last as long as the stage timeout
+        }
+        if podman:
+            options["extra_hosts"] = buildsteps.extra_hosts(token)
+        closer = StreamCloser(client)
+        finished = threading.Event()
+        kill_steps = podman and is_local_socket(client)
+        ctx.on_cancel(
+            lambda: threading.Thread(
+                target=self.stop, args=(closer, token, finished, kill_steps), daemon=True
+            ).start()
+        )
+        ctx.log.line(f"Building {workflow.dockerfile} (context {workflow.build_context})")
+        started = time.monotonic()
+        error, image_id = "", ""
+        ctx.check_cancelled()
+        try:
+            for chunk in client.api.build(**options):
+                if "error" in chunk or "errorDetail" in chunk:
+                    detail = chunk.get("errorDetail") or {}
+                    error = one_line(chunk.get("error") or detail.get("message") or chunk)
+                elif "stream" in chunk:
+                    ctx.log.write(chunk["stream"])
+                elif "aux" in chunk and isinstance(chunk["aux"], dict):
+                    image_id = chunk["aux"].get("ID", image_id)
+                elif chunk.get("status"):
+                    ctx.log.line(chunk["status"])
+        except docker.errors.APIError as exc:
+            if not ctx.cancelled.is_set():
+                raise StageError(f"build failed: {one_line(exc.explanation or exc)}") from exc
+        except Exception as exc:  # the stream was cut: by termination, or the engine died
+            if not ctx.cancelled.is_set():
+                raise StageError(
+                    f"image engine connection lost during the build: {one_line(exc)}", system=True
+                ) from exc
+        finally:
+            finished.set()
+        if ctx.cancelled.is_set():
+            self.remove(client, tag)
+            raise Terminated()
+        if error:
+            raise StageError(f"build failed: {error}")
+        image_id = image_id or client.api.inspect_image(tag)["Id"]
+        ctx.log.line(f"Built {image_id[:19]} as {tag} in {time.monotonic() - started:.1f} s")
+        return {"image_id": image_id, "local_tag": tag}
+
+    def stop(
+        self, closer: StreamCloser, token: str, finished: threading.Event, kill_steps: bool
+    ) -> None:
+        """Ends the build: on podman by killing its step containers (the build then fails and
+        ends its stream itself), on Docker Engine by closing the stream, which cancels there."""
+        if kill_steps:
+            deadline = time.monotonic() + KILL_STEPS_SECONDS
+            while not finished.is_set() and time.monotonic() < deadline:
+                buildsteps.kill_steps(token)
+                finished.wait(0.2)
+        ended = finished.is_set()
+        closer.close()
+        if not kill_steps:
+            return
+        if not ended:
+            # Cut off mid-build (a long COPY, a pull): podman may still start later RUN steps.
+            reap_until = time.monotonic() + REAP_SECONDS
+            while time.monotonic() < reap_until:
+                buildsteps.kill_steps(token)
+                time.sleep(1)
+        time.sleep(1)  # buildah deletes its killed steps itself; only then look for leftovers
+        buildsteps.remove_stopped_steps(token)
+
+    def remove(self, client: docker.DockerClient, tag: str) -> None:
+        with contextlib.suppress(docker.errors.APIError):  # it may not have got to tagging
+            client.api.remove_image(tag)

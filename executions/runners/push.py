@@ -1,0 +1,131 @@
+"""Push stage: tags the built image for the workflow's registry and pushes it there."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import docker
+
+from executions.runners.base import Context, Runner, StageError, Terminated
+from executions.runners.engine_client import StreamCloser, connect, one_line
+from integrations.registries import RegistryError, get_provider, image_name
+
+DIGEST_RE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
+INVALID_TAG_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+# Where the useful part of podman's long chained error messages starts.
+REFUSED = ("unauthorized", "denied", "forbidden", "authentication required")
+UNREACHABLE = ("dial tcp", "no such host", "connection refused", "timeout", "tls:", "x509")
+
+
+def render_tag(template: str, *, branch: str, sha: str, number: int) -> str:
+    values = {
+        "branch": branch.replace("/", "-"),
+        "sha": sha,
+        "short_sha": sha[:12],
+        "number": number,
+        "timestamp": datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
+    }
+    try:
+        tag = template.format_map(values)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise StageError(f"tag template '{template}' is not valid: {exc}") from exc
+    tag = INVALID_TAG_CHARS.sub("-", tag).lstrip(".-")[:128]
+    return tag or sha[:12]
+
+
+def push_error(message: str, host: str) -> StageError:
+    low = message.lower()
+    starts = [low.find(k) for k in (*UNREACHABLE, *REFUSED) if k in low]
+    reason = one_line(message[min(starts) :] if starts else message)
+    if any(k in low for k in UNREACHABLE) and not any(k in low for k in REFUSED):
+        return StageError(f"cannot reach registry {host}: {reason}", system=True, retryable=True)
+    return StageError(f"registry refused the push: {reason}")
+
+
+class Push(Runner):
+    kind = "push"
+
+    def run(self, ctx: Context) -> dict[str, Any]:
+        workflow, execution = ctx.workflow, ctx.execution
+        if workflow.registry is None or not workflow.repository:
+            raise StageError("no registry and repository are set for the push")
+        image_id = ctx.outputs.get("image_id")
+        if not image_id:
+            raise StageError("there is no built image to push", system=True)
+        try:
+            auth = get_provider(workflow.registry.provider).login(workflow.registry)
+        except RegistryError as exc:
+            raise StageError(f"registry login failed: {one_line(exc)}") from exc
+        if auth.password:
+            ctx.log.add_secrets([auth.password])  # tokens minted at login (ECR) are new secrets
+        client = connect()
+        closer = StreamCloser(client)
+        ctx.on_cancel(closer.close)  # the push stops at the next layer; the registry keeps none
+        repo = image_name(auth.host, workflow.repository)
+        sha = ctx.outputs.get("commit_sha") or execution.commit_sha
+        tags = [sha]
+        tag = render_tag(
+            workflow.tag_template, branch=execution.branch, sha=sha, number=execution.number
+        )
+        if tag != sha:
+            tags.append(tag)
+        digest, started = "", time.monotonic()
+        try:
+            for tag in tags:
+                client.api.tag(image_id, repo, tag)
+                ctx.log.line(f"Pushing {repo}:{tag}")
+                digest = self.push(ctx, client, repo, tag, auth) or digest
+        except docker.errors.APIError as exc:
+            if ctx.cancelled.is_set():
+                raise Terminated() from exc
+            raise push_error(str(exc.explanation or exc), auth.host) from exc
+        except Exception as exc:  # the stream was cut: by termination, or the engine died
+            if ctx.cancelled.is_set():
+                raise Terminated() from exc
+            if isinstance(exc, StageError):
+                raise
+            raise StageError(
+                f"image engine connection lost during the push: {one_line(exc)}", system=True
+            ) from exc
+        finally:
+            # The registry has the image now; later stages (post-push script) use the build's
+            # local tag, which the engine removes when the run ends. Per-commit registry tags
+            # would only pile up here.
+            for tag in tags:
+                # Never tagged, or the engine went away: nothing to undo.
+                with contextlib.suppress(Exception):
+                    client.api.remove_image(f"{repo}:{tag}", noprune=True)
+        ctx.check_cancelled()
+        if not digest:
+            raise StageError("the registry did not report the pushed digest", system=True)
+        ctx.log.line(f"Pushed {repo}:{sha} ({digest}) in {time.monotonic() - started:.1f} s")
+        return {"image": f"{repo}:{sha}", "image_digest": digest, "image_tags": tags}
+
+    def push(self, ctx: Context, client: docker.DockerClient, repo: str, tag: str, auth) -> str:
+        """Streams one push; podman and Docker both report errors inside the stream."""
+        digest, seen = "", set()
+        # podman reports nothing while a layer uploads: no read timeout (the stage has one).
+        client.api.timeout = None
+        stream = client.api.push(
+            repo, tag=tag, stream=True, decode=True, auth_config=auth.auth_config()
+        )
+        for chunk in stream:
+            if "error" in chunk or "errorDetail" in chunk:
+                detail = chunk.get("errorDetail") or {}
+                raise push_error(chunk.get("error") or detail.get("message", ""), auth.host)
+            aux = chunk.get("aux")
+            if isinstance(aux, dict) and aux.get("Digest"):
+                digest = aux["Digest"]
+            status = chunk.get("status", "")
+            found = DIGEST_RE.search(status)
+            digest = found.group(1) if found else digest
+            # One line per layer and state: progress bars would flood the log.
+            key = (chunk.get("id", ""), status)
+            if status and key not in seen:
+                seen.add(key)
+                ctx.log.line(f"{chunk['id']}: {status}" if chunk.get("id") else status)
+        return digest

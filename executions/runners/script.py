@@ -1,0 +1,99 @@
+"""Custom script stages (pre_build, post_build, post_push, post_deploy): the workflow's shell
+script, run with `sh -e` in a container with the checkout mounted at /workspace."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from typing import Any
+
+import docker
+from django.conf import settings
+
+from executions.runners.base import Context, Runner, StageError, Terminated
+from executions.runners.engine_client import connect, one_line
+
+# These hooks run in the image just built (to test it); the others in a small base image.
+IN_BUILT_IMAGE = ("post_build", "post_push")
+
+
+class Script(Runner):
+    kind = "script"
+
+    def run(self, ctx: Context) -> dict[str, Any]:
+        hook = ctx.stage.output.get("hook", "")
+        text = (ctx.workflow.scripts or {}).get(hook) or ""
+        if not text.strip():
+            ctx.log.line(f"The {hook} script is empty; nothing to run")
+            return {}
+        if hook in IN_BUILT_IMAGE:
+            image = ctx.outputs.get("image_id", "")
+            if not image:
+                raise StageError(f"the {hook} script needs the built image, and there is none")
+        else:
+            image = getattr(settings, "SCRIPT_IMAGE", "localhost/busybox:latest")
+        src = ctx.workspace / "src"
+        src.mkdir(parents=True, exist_ok=True)
+        execution = ctx.execution
+        env = {
+            **ctx.build_args,
+            **ctx.runtime_env,
+            "WORKFLOWS_COMMIT_SHA": ctx.outputs.get("commit_sha") or execution.commit_sha,
+            "WORKFLOWS_BRANCH": execution.branch,
+            "WORKFLOWS_IMAGE": ctx.outputs.get("image") or execution.image,
+            "WORKFLOWS_EXECUTION_NUMBER": str(execution.number),
+        }
+        # Named so that leftovers of a crashed worker can be found by prefix; the suffix keeps
+        # two installations (or test sessions) sharing one engine from colliding.
+        name = f"workflows-exec-{execution.pk}-{hook.replace('_', '-')}-{secrets.token_hex(3)}"
+        client = connect()
+        try:
+            container = client.api.create_container(
+                image,
+                entrypoint=["/bin/sh", "-e", "-c"],
+                command=[text],
+                name=name,
+                environment=env,
+                working_dir="/workspace",
+                labels={"io.atmosly.execution": str(execution.pk), "io.atmosly.hook": hook},
+                host_config=client.api.create_host_config(
+                    binds={str(src.resolve()): {"bind": "/workspace", "mode": "rw"}}
+                ),
+            )
+        except docker.errors.ImageNotFound as exc:
+            raise StageError(f"{hook} script image {image} not found", system=True) from exc
+        except docker.errors.APIError as exc:
+            raise StageError(
+                f"could not create the {hook} script container: {one_line(exc.explanation)}",
+                system=True,
+            ) from exc
+        cid = container["Id"]
+        ctx.on_cancel(lambda: self.kill(client, cid))
+        try:
+            shown = image[:19] if image.startswith("sha256:") else image
+            ctx.log.line(f"Running the {hook} script in {shown}")
+            ctx.check_cancelled()
+            client.api.start(cid)
+            if ctx.cancelled.is_set():  # terminate came between the check and the start
+                self.kill(client, cid)
+            for block in client.api.logs(cid, stream=True, follow=True):
+                ctx.log.write(block.decode(errors="replace"))
+            code = client.api.wait(cid, timeout=None).get("StatusCode", -1)
+        except docker.errors.APIError as exc:
+            if ctx.cancelled.is_set():
+                raise Terminated() from exc
+            raise StageError(f"{hook} script could not run: {one_line(exc.explanation)}") from exc
+        finally:
+            self.remove(client, cid)
+        ctx.check_cancelled()
+        if code != 0:
+            raise StageError(f"{hook} script exited with code {code}")
+        return {}
+
+    def kill(self, client: docker.DockerClient, cid: str) -> None:
+        with contextlib.suppress(docker.errors.APIError):  # it may have exited already
+            client.api.kill(cid)
+
+    def remove(self, client: docker.DockerClient, cid: str) -> None:
+        with contextlib.suppress(docker.errors.APIError):  # gone already, or going
+            client.api.remove_container(cid, force=True, v=True)

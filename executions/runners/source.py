@@ -1,0 +1,185 @@
+"""Source stage: checks out the service's repository at the run's ref with the git CLI, or, for
+a deploy-only workflow, pins its pre-built image to the digest the registry holds now."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from executions.runners.base import Context, Runner, StageError, Terminated
+from executions.runners.engine_client import resolve_digest
+
+# Credentials reach git only through the environment: this script answers git's prompts from
+# variables, so they never appear in argv, in the URL or in the logs.
+ASKPASS = """#!/bin/sh
+case "$1" in
+  Username*) printf '%s\\n' "$WORKFLOWS_GIT_USERNAME" ;;
+  *) printf '%s\\n' "$WORKFLOWS_GIT_PASSWORD" ;;
+esac
+"""
+# The URL was validated when saved; these also refuse ext::, file:// and local paths at run
+# time (redirects, submodules), and keep any credential helper of the machine out of it.
+SAFE_CONFIG = [
+    *("-c", "protocol.allow=never"),
+    *("-c", "protocol.https.allow=always", "-c", "protocol.http.allow=always"),
+    *("-c", "protocol.ssh.allow=always", "-c", "protocol.git.allow=always"),
+    *("-c", "credential.helper=", "-c", "core.hooksPath=/dev/null"),
+    *("-c", "advice.detachedHead=false"),
+]
+PROGRESS_RE = re.compile(r"^(remote: )?[\w ]+: +\d+% \(\d+/\d+\)")
+SHA_RE = re.compile(r"^[0-9a-f]{7,64}$")
+# Classification of git's stderr (lower-cased) into the one-line reasons users see.
+UNREACHABLE = re.compile(
+    r"could not resolve host|failed to connect|connection refused|timed out|unreachable"
+    r"|no route to host|couldn't connect|connection reset"
+)
+AUTH_FAILED = re.compile(
+    r"authentication failed|could not read (username|password)|permission denied"
+    r"|access denied|returned error: 403"
+)
+REF_MISSING = re.compile(
+    r"not found in upstream|couldn't find remote ref|not our ref|did not match"
+    r"|unadvertised object|reference is not a tree|unknown revision|bad object"
+)
+
+
+def public_url(url: str) -> str:
+    """The URL without any user info, as it may be logged and labelled."""
+    parts = urlsplit(url)
+    if not parts.scheme or "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+class Source(Runner):
+    kind = "source"
+
+    def run(self, ctx: Context) -> dict[str, Any]:
+        if ctx.workflow.source_kind == "image":
+            return self.resolve_image(ctx)
+        service = ctx.workflow.service
+        self.ctx, self.url, self.ref = ctx, service.repo_url, ctx.execution.ref
+        self.ref_missing = False
+        self.proc: subprocess.Popen | None = None
+        self.lock = threading.Lock()
+        ctx.on_cancel(self.kill)
+        ctx.workspace.mkdir(parents=True, exist_ok=True)
+        askpass = ctx.workspace / "git-askpass.sh"
+        askpass.write_text(ASKPASS)
+        askpass.chmod(0o700)
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(ctx.workspace),
+            "GIT_ASKPASS": str(askpass),
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": "/dev/null",
+            "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
+            "WORKFLOWS_GIT_USERNAME": service.git_username or ("git" if service.git_token else ""),
+            "WORKFLOWS_GIT_PASSWORD": service.git_token or "",
+        }
+        src = ctx.workspace / "src"
+        shutil.rmtree(src, ignore_errors=True)
+        if SHA_RE.match(self.ref.lower()):
+            self.fetch_commit(src)
+        else:
+            clone = ["clone", "--depth", "1", "--single-branch", "--progress"]
+            self.git(*clone, "--branch", self.ref, "--", self.url, "src", cwd=ctx.workspace)
+        out = self.git("log", "-1", "--format=%H%n%s", cwd=src, quiet=True).splitlines()
+        sha, message = out[0], (out[1] if len(out) > 1 else "")
+        ctx.log.line(f"Checked out {sha[:12]}: {message}")
+        return {"commit_sha": sha, "commit_message": message[:500]}
+
+    def resolve_image(self, ctx: Context) -> dict[str, Any]:
+        """Deploy-only: the image to deploy, pinned to the digest its registry serves now."""
+        workflow, service = ctx.workflow, ctx.workflow.service
+        ref = (workflow.source_image or service.image or "").strip()
+        if not ref:
+            raise StageError("no image to deploy: set the workflow's or the service's image")
+        ctx.log.line(f"Resolving {ref} in its registry")
+        digest = resolve_digest(ref, service.image_registry or workflow.registry)
+        ctx.log.line(f"{ref} is {digest}")
+        return {"image": ref, "image_digest": digest}
+
+    def fetch_commit(self, src: Path) -> None:
+        """A SHA cannot be cloned by name: fetch just that commit, or everything if the server
+        does not allow fetching unadvertised commits."""
+        src.mkdir(parents=True)
+        self.git("init", "-q", cwd=src)
+        self.git("remote", "add", "origin", self.url, cwd=src)
+        try:
+            self.git("fetch", "--depth", "1", "--progress", "origin", self.ref, cwd=src)
+            target = "FETCH_HEAD"
+        except StageError:
+            if not self.ref_missing:
+                raise
+            self.ctx.log.line("The server refused a shallow fetch of the commit; fetching all")
+            heads, tags = "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"
+            self.git("fetch", "--progress", "origin", heads, tags, cwd=src)
+            target = self.ref
+        missing = f"commit '{self.ref}' not found in {public_url(self.url)}"
+        self.git("checkout", "-q", "--detach", target, cwd=src, missing=missing)
+
+    def git(
+        self, *args: str, cwd: Path | None = None, quiet: bool = False, missing: str = ""
+    ) -> str:
+        """Runs git in its own process group (so termination kills it and its helpers), logs
+        its progress, returns its stdout and turns a failure into a one-line StageError."""
+        if not quiet:
+            self.ctx.log.line("$ git " + " ".join(public_url(a) for a in args))
+        with self.lock:
+            self.ctx.check_cancelled()
+            self.proc = subprocess.Popen(
+                ["git", *SAFE_CONFIG, *args],
+                cwd=cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # its own process group, killed as one on terminate
+            )
+        errors, pending = [], b""
+        for block in iter(lambda: self.proc.stderr.read1(4096), b""):
+            *lines, pending = re.split(rb"[\r\n]", pending + block)
+            for line in (x.decode(errors="replace").strip() for x in lines):
+                if line and (not PROGRESS_RE.match(line) or "done" in line):
+                    self.ctx.log.line(line)
+                    errors.append(line)
+        stdout = self.proc.stdout.read().decode(errors="replace")
+        with self.lock:
+            code = self.proc.wait()
+        if self.ctx.cancelled.is_set():
+            raise Terminated()
+        if code != 0:
+            raise self.failure("\n".join([*errors, pending.decode(errors="replace")]), missing)
+        return stdout
+
+    def failure(self, stderr: str, missing: str) -> StageError:
+        text, url = stderr.lower(), public_url(self.url)
+        last = next((x for x in reversed(stderr.splitlines()) if x.strip()), "git failed")
+        detail = re.sub(r"^(fatal|error): (unable to access '[^']*': )?", "", last.strip())
+        if UNREACHABLE.search(text):
+            host = urlsplit(url).hostname or url.split("@")[-1].split(":")[0]
+            return StageError(f"cannot reach {host}: {detail}", system=True, retryable=True)
+        if AUTH_FAILED.search(text):
+            return StageError(f"authentication failed for {url}")
+        if REF_MISSING.search(text):
+            self.ref_missing = True
+            return StageError(missing or f"branch or tag '{self.ref}' not found in {url}")
+        if "not found" in text or "does not appear to be a git repository" in text:
+            return StageError(f"repository not found: {url}")
+        return StageError(f"git failed: {detail}")
+
+    def kill(self) -> None:
+        with self.lock:
+            if self.proc is not None and self.proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)

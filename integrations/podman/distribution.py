@@ -1,0 +1,82 @@
+"""Asks a registry for the digest of an image tag over the Registry v2 HTTP API.
+
+Docker Engine answers this through `GET /distribution/{name}/json` (the docker SDK's
+`inspect_distribution`); podman 4.3's compatible API has no such route (404, measured), and
+pulling then reading `RepoDigests` is ambiguous there: podman lists every digest the image
+ever had under every name it has. So with podman we ask the registry itself: a HEAD of the
+manifest returns `Docker-Content-Digest`, after Basic or Bearer-token auth as it challenges.
+"""
+
+from __future__ import annotations
+
+import re
+
+import requests
+
+from integrations.registries import RegistryAuth, RegistryError
+
+TIMEOUT_SECONDS = 30
+DOCKER_HUB = ("docker.io", "index.docker.io", "registry-1.docker.io")
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+
+
+def split_reference(ref: str) -> tuple[str, str, str]:
+    """(host, repository, tag or digest) of an image reference, with Docker's defaults."""
+    name, _, digest = ref.partition("@")
+    tag = ""
+    if ":" in name.rsplit("/", 1)[-1]:
+        name, tag = name.rsplit(":", 1)
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first, rest, digest or tag or "latest"
+    return "docker.io", name if "/" in name else f"library/{name}", digest or tag or "latest"
+
+
+def manifest_digest(ref: str, auth: RegistryAuth | None, insecure: bool) -> str | None:
+    """The digest the registry serves for `ref` now, or None when it has no such image.
+    Raises RegistryError when it refuses, requests.RequestException when unreachable."""
+    host, repository, reference = split_reference(ref)
+    api_host = "registry-1.docker.io" if host in DOCKER_HUB else host
+    url = f"{'http' if insecure else 'https'}://{api_host}/v2/{repository}/manifests/{reference}"
+    headers = {"Accept": MANIFEST_TYPES}
+    response = requests.head(url, headers=headers, timeout=TIMEOUT_SECONDS)
+    if response.status_code == 401:
+        challenge = response.headers.get("WWW-Authenticate", "")
+        headers["Authorization"] = _authorization(challenge, auth)
+        response = requests.head(url, headers=headers, timeout=TIMEOUT_SECONDS)
+    if response.status_code == 404:
+        return None
+    if response.status_code in (401, 403):
+        raise RegistryError(f"{host} refused access to {repository} (HTTP {response.status_code})")
+    response.raise_for_status()
+    return response.headers.get("Docker-Content-Digest")
+
+
+def _authorization(challenge: str, auth: RegistryAuth | None) -> str:
+    scheme, _, params = challenge.partition(" ")
+    if scheme.lower() == "basic":
+        if auth is None:
+            raise RegistryError("the registry needs credentials and none are configured")
+        request = requests.Request("GET", "http://x", auth=(auth.username, auth.password))
+        return request.prepare().headers["Authorization"]
+    fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
+    if scheme.lower() != "bearer" or "realm" not in fields:
+        raise RegistryError(f"unsupported registry auth challenge: {scheme}")
+    token = requests.get(
+        fields["realm"],
+        params={k: v for k, v in fields.items() if k in ("service", "scope")},
+        auth=(auth.username, auth.password) if auth else None,
+        timeout=TIMEOUT_SECONDS,
+    )
+    if token.status_code in (401, 403):
+        raise RegistryError("the registry's token service refused the credentials")
+    token.raise_for_status()
+    body = token.json()
+    return f"Bearer {body.get('token') or body.get('access_token')}"
