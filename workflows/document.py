@@ -62,6 +62,16 @@ class StrictSerializer(serializers.Serializer):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError(dict.fromkeys(unknown, self.unknown_message))
+            # An omitted section is validated as empty, so its own fields' defaults apply
+            # (DRF would take the bare default without validating it).
+            data = {
+                **{
+                    name: {}
+                    for name, field in self.fields.items()
+                    if isinstance(field, serializers.Serializer) and name not in data
+                },
+                **data,
+            }
         return super().to_internal_value(data)
 
 
