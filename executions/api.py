@@ -9,14 +9,20 @@ from rest_framework.response import Response
 
 from executions.models import Execution
 from executions.serializers import ExecutionSerializer, LogChunkSerializer, ReportSerializer
-from executions.services import IllegalTransition, check_terminate
+from executions.services import IllegalTransition, check_rerun, check_terminate
 from workflows.permissions import CHANGE, VIEW, WorkflowPermission, visible_projects
 
 
 class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = ExecutionSerializer
     permission_classes = [WorkflowPermission]
-    required_perm = {"terminate": CHANGE, "deploy": CHANGE, "logs": VIEW, "reports": VIEW}
+    required_perm = {
+        "terminate": CHANGE,
+        "deploy": CHANGE,
+        "rerun": CHANGE,
+        "logs": VIEW,
+        "reports": VIEW,
+    }
 
     def get_queryset(self):
         qs = (
@@ -42,6 +48,24 @@ class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
             return Response({"detail": str(exc)}, status=409)
         execution.refresh_from_db()
         return Response(self.get_serializer(execution).data, status=202)
+
+    @action(detail=True, methods=["post"])
+    def rerun(self, request, pk=None):
+        """Runs the same commit again; `{"from_failed": true}` starts at the failed stage and
+        reuses what the stages before it produced."""
+        execution = self.get_object()
+        from_failed = (
+            request.data.get("from_failed", False) if isinstance(request.data, dict) else False
+        )
+        if not isinstance(from_failed, bool):
+            from atmosly.api_errors import error_response
+
+            return error_response([{"field": "from_failed", "message": "must be true or false"}])
+        try:
+            rerun = check_rerun(request.user, execution, from_failed=from_failed)
+        except IllegalTransition:
+            return Response({"detail": f"{execution} has not ended yet"}, status=409)
+        return Response(self.get_serializer(rerun).data, status=201)
 
     @action(detail=True, methods=["post"])
     def deploy(self, request, pk=None):

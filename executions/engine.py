@@ -68,11 +68,19 @@ def run_execution(execution_id: int) -> str:
         connections.close_all()
 
 
+def workspace_of(execution: Execution) -> Path:
+    return Path(settings.WORKSPACE_ROOT) / f"execution-{execution.pk}"
+
+
+# A failed run keeps its checkout and built image this long, for a re-run from the failed stage.
+KEEP_FAILED_HOURS = 24
+
+
 class Engine:
     def __init__(self, execution: Execution):
         self.execution = execution
         self.workflow = execution.workflow
-        self.workspace = Path(settings.WORKSPACE_ROOT) / f"execution-{execution.pk}"
+        self.workspace = workspace_of(execution)
         self.outputs: dict = {}
         self.last_heartbeat = 0.0
 
@@ -85,6 +93,7 @@ class Engine:
             return self.finish(S.FAILED if not exc.system else S.ERROR, exc.message)
         self.log = LogWriter(self.execution, secrets=variables.secret_values)
         self.variables = variables
+        self.take_over_workspace()
         for stage in self.execution.stages.order_by("position"):
             if stage.status == StageStatus.SUCCEEDED:
                 self.outputs.update(stage.output)
@@ -250,8 +259,20 @@ class Engine:
             # Terminate arrived as the last stage ended: honour it, nothing is left running.
             status, reason = S.TERMINATED, "Terminated"
         do_change_status(self.execution, status, reason)
-        self.cleanup_workspace()
+        if status not in (S.FAILED, S.ERROR):
+            self.cleanup_workspace()
         return status
+
+    def take_over_workspace(self) -> None:
+        """A re-run from the failed stage continues in the checkout its original run left."""
+        original = self.execution.rerun_of
+        reused = self.execution.stages.filter(output__has_key="reused_from").exists()
+        if original is None or not reused or self.workspace.exists():
+            return
+        kept = workspace_of(original)
+        if kept.exists():
+            kept.rename(self.workspace)
+            self.log.line(f"Continuing in the checkout of #{original.number}")
 
     def cleanup_workspace(self) -> None:
         shutil.rmtree(self.workspace, ignore_errors=True)

@@ -77,6 +77,31 @@ def mark_lost(execution: Execution) -> bool:
     return True
 
 
+def prune_kept_workspaces() -> int:
+    """Failed runs keep their checkout and image for a re-run; after a day they go."""
+    import shutil
+
+    from executions.engine import KEEP_FAILED_HOURS, workspace_of
+    from executions.runners.engine_client import remove_local_image
+
+    cutoff = timezone.now() - timedelta(hours=KEEP_FAILED_HOURS)
+    pruned = 0
+    for execution in Execution.objects.filter(
+        status__in=[S.FAILED, S.ERROR],
+        finished_at__lt=cutoff,
+        finished_at__gt=cutoff - timedelta(days=7),
+    ):
+        workspace = workspace_of(execution)
+        if not workspace.exists():
+            continue
+        shutil.rmtree(workspace, ignore_errors=True)
+        for stage in execution.stages.filter(kind="build"):
+            if stage.output.get("local_tag"):
+                remove_local_image(stage.output["local_tag"])
+        pruned += 1
+    return pruned
+
+
 def start_recovery_loop(**kwargs) -> None:
     """Connected to django-q2's post_spawn: one checking thread per worker process."""
     if _started.is_set():
@@ -90,6 +115,7 @@ def start_recovery_loop(**kwargs) -> None:
                 from approvals.services import expire_due_requests
 
                 expire_due_requests()
+                prune_kept_workspaces()
             except Exception:
                 logger.exception("recovery check failed")
             finally:

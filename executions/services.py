@@ -88,8 +88,19 @@ def do_change_stage_status(stage: StageRun, new: str, error: str = "", **output)
     return stage
 
 
-def plan_stages(workflow: Workflow) -> list[dict]:
-    """The stage runs a workflow's definition makes, in order."""
+def plan_stages(workflow: Workflow, only_environment=None) -> list[dict]:
+    """The stage runs a workflow's definition makes, in order. With `only_environment` (a
+    rollback): just the deploy to that environment, as the image is already known."""
+    if only_environment is not None:
+        step = workflow.deploy_steps.select_related("environment").get(environment=only_environment)
+        return [
+            {
+                "kind": StageKind.DEPLOY,
+                "name": f"Deploy {step.environment.name}",
+                "environment": step.environment,
+                "workflow_environment": step,
+            }
+        ]
     stages: list[dict] = [{"kind": StageKind.SOURCE, "name": "Source"}]
     scripts = workflow.scripts or {}
 
@@ -157,6 +168,7 @@ def do_create_execution(
     rerun_of: Execution | None = None,
     branch: str | None = None,
     commit_sha: str = "",
+    only_environment=None,
 ) -> Execution:
     """Creates a Pending execution with its planned stages and enqueues it after commit.
 
@@ -178,7 +190,7 @@ def do_create_execution(
                     image=image,
                     rerun_of=rerun_of,
                 )
-                for position, stage in enumerate(plan_stages(workflow)):
+                for position, stage in enumerate(plan_stages(workflow, only_environment)):
                     StageRun.objects.create(execution=execution, position=position, **stage)
                 StatusChange.objects.create(
                     execution=execution,
@@ -223,3 +235,61 @@ def do_terminate(execution: Execution, by=None) -> Execution:
                     do_change_stage_status(stage, StageStatus.TERMINATED)
         return execution
     return do_change_status(execution, S.TERMINATING, f"Termination requested {who}")
+
+
+RERUN_NEEDS_CHECKOUT = {StageKind.SCRIPT, StageKind.SCAN, StageKind.BUILD}
+
+
+def check_rerun(user, execution: Execution, from_failed: bool = False) -> Execution:
+    """Runs the same commit again. `from_failed` keeps the stages that succeeded before the
+    failure (their outputs, the checkout and the built image) and starts at the failed one."""
+    if user is not None and not user.has_perm(CHANGE):
+        raise PermissionDenied('Re-running needs the "Change workflow" permission.')
+    if not execution.is_terminal:
+        raise IllegalTransition(execution, execution.status, S.PENDING)
+    validate_for_run(execution.workflow)
+    return do_rerun(execution, by=user, from_failed=from_failed)
+
+
+def do_rerun(execution: Execution, by=None, from_failed: bool = False) -> Execution:
+    from executions.engine import workspace_of
+
+    with transaction.atomic():
+        rerun = do_create_execution(
+            execution.workflow,
+            ref=execution.commit_sha or execution.ref,
+            branch=execution.branch,
+            commit_sha=execution.commit_sha,
+            trigger=Trigger.RERUN,
+            triggered_by=by,
+            trigger_detail=f"re-run of #{execution.number}"
+            + (" from the failed stage" if from_failed else ""),
+            rerun_of=execution,
+        )
+        if from_failed:
+            reuse_succeeded_stages(execution, rerun, workspace_of(execution).exists())
+    return rerun
+
+
+def reuse_succeeded_stages(old: Execution, new: Execution, checkout_kept: bool) -> None:
+    """Marks the new run's leading stages as done when the old run finished them, as long as
+    what they produced is still there (a checkout the failed stage needs, for instance)."""
+    old_stages = list(old.stages.order_by("position"))
+    failed_at = next(
+        (s.position for s in old_stages if s.status != StageStatus.SUCCEEDED), len(old_stages)
+    )
+    failed_kind = old_stages[failed_at].kind if failed_at < len(old_stages) else None
+    if failed_kind in RERUN_NEEDS_CHECKOUT and not checkout_kept:
+        return  # the checkout is gone: start from Source again
+    new_stages = {s.position: s for s in new.stages.all()}
+    for stage in old_stages[:failed_at]:
+        counterpart = new_stages.get(stage.position)
+        if counterpart is None or counterpart.kind != stage.kind:
+            return  # the definition changed since: no safe reuse past this point
+        StageRun.objects.filter(pk=counterpart.pk).update(
+            status=StageStatus.SUCCEEDED,
+            output={**stage.output, "reused_from": old.number},
+            started_at=stage.started_at,
+            finished_at=stage.finished_at,
+            error="",
+        )

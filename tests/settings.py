@@ -13,9 +13,7 @@ from atmosly.settings import BASE_DIR, DATABASES
 SESSION = os.environ.setdefault("ATMOSLY_TEST_SESSION", str(os.getpid()))
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {
-        "NAME": str(BASE_DIR / ".run" / f"test-db-{SESSION}.sqlite3")
-    }
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".run" / f"test-db-{SESSION}.sqlite3")}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 WORKSPACE_ROOT = BASE_DIR / ".run" / f"test-workspaces-{SESSION}"
 TERMINATION_GRACE_SECONDS = 15

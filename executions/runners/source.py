@@ -66,7 +66,9 @@ class Source(Runner):
         if ctx.workflow.source_kind == "image":
             return self.resolve_image(ctx)
         service = ctx.workflow.service
-        self.ctx, self.url, self.ref = ctx, service.repo_url, ctx.execution.ref
+        # A webhook or re-run names the exact commit; the branch may have moved on since.
+        self.ref = ctx.execution.commit_sha or ctx.execution.ref
+        self.ctx, self.url = ctx, service.repo_url
         self.ref_missing = False
         self.proc: subprocess.Popen | None = None
         self.lock = threading.Lock()

@@ -47,7 +47,9 @@ def two_of_two(service, environments, registry, prebuilt_image, users):
     users["dave"].email = "dave@example.org"
     users["dave"].save()
     return gated_workflow(
-        service, prebuilt_image, required_approvals=2,
+        service,
+        prebuilt_image,
+        required_approvals=2,
         approvers={"users": ["dave", "alice"], "groups": []},
     )
 
@@ -120,15 +122,22 @@ def test_no_self_approval_unless_allowed(service, environments, registry, prebui
 
     doc = client_for(users["alice"]).get(f"/api/workflows/{workflow.pk}/").json()
     doc["deploy"]["environments"][0]["allow_self_approval"] = True
-    assert client_for(users["alice"]).put(
-        f"/api/workflows/{workflow.pk}/", doc, format="json"
-    ).status_code == 200
+    assert (
+        client_for(users["alice"])
+        .put(f"/api/workflows/{workflow.pk}/", doc, format="json")
+        .status_code
+        == 200
+    )
     assert approve(users["alice"], request.pk).status_code == 200
     assert Execution.objects.get(pk=execution.pk).status == "running"
 
 
-def test_pusher_of_a_webhook_run_cannot_approve(service, environments, registry, prebuilt_image, users):
-    workflow = gated_workflow(service, prebuilt_image, required_approvals=1, approvers={"users": ["dave"]})
+def test_pusher_of_a_webhook_run_cannot_approve(
+    service, environments, registry, prebuilt_image, users
+):
+    workflow = gated_workflow(
+        service, prebuilt_image, required_approvals=1, approvers={"users": ["dave"]}
+    )
     from executions.services import do_create_execution
 
     execution = do_create_execution(workflow, ref="main", trigger="webhook", triggered_by=None)
@@ -142,9 +151,13 @@ def test_one_rejection_ends_the_run(two_of_two, users):
     execution = start(two_of_two, users["bob"])
     request = ApprovalRequest.objects.get(execution=execution)
     assert approve(users["dave"], request.pk).status_code == 200
-    no_reason = client_for(users["alice"]).post(f"/api/approvals/{request.pk}/reject/", {}, format="json")
+    no_reason = client_for(users["alice"]).post(
+        f"/api/approvals/{request.pk}/reject/", {}, format="json"
+    )
     assert no_reason.status_code == 400
-    assert no_reason.json()["errors"] == [{"field": "comment", "message": "say why you reject the deployment"}]
+    assert no_reason.json()["errors"] == [
+        {"field": "comment", "message": "say why you reject the deployment"}
+    ]
     rejected = client_for(users["alice"]).post(
         f"/api/approvals/{request.pk}/reject/", {"comment": "not during the freeze"}, format="json"
     )
@@ -159,7 +172,9 @@ def test_expiry(two_of_two, users):
     execution = start(two_of_two, users["bob"])
     request = ApprovalRequest.objects.get(execution=execution)
     assert abs(request.expires_at - request.created_at - timedelta(days=7)) < timedelta(seconds=1)
-    ApprovalRequest.objects.filter(pk=request.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    ApprovalRequest.objects.filter(pk=request.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
     mail.outbox.clear()
     assert expire_due_requests() == 1
     execution.refresh_from_db()
@@ -196,9 +211,12 @@ def test_approvers_changed_while_waiting_applies_and_is_audited(two_of_two, user
     request = ApprovalRequest.objects.get(execution=execution)
     doc = client_for(users["alice"]).get(f"/api/workflows/{two_of_two.pk}/").json()
     doc["deploy"]["environments"][0]["approvers"] = {"users": ["alice"], "groups": ["Approver"]}
-    assert client_for(users["alice"]).put(
-        f"/api/workflows/{two_of_two.pk}/", doc, format="json"
-    ).status_code == 200
+    assert (
+        client_for(users["alice"])
+        .put(f"/api/workflows/{two_of_two.pk}/", doc, format="json")
+        .status_code
+        == 200
+    )
     event = ApprovalEvent.objects.get(request=request, kind="approvers_changed")
     assert event.user == users["alice"]
     assert event.detail["after"]["groups"] == ["Approver"]
@@ -206,9 +224,13 @@ def test_approvers_changed_while_waiting_applies_and_is_audited(two_of_two, user
 
 
 @pytest.mark.parametrize("required", [1, 2])
-def test_two_approvers_at_the_same_moment(service, environments, registry, prebuilt_image, users, required):
+def test_two_approvers_at_the_same_moment(
+    service, environments, registry, prebuilt_image, users, required
+):
     workflow = gated_workflow(
-        service, prebuilt_image, required_approvals=required,
+        service,
+        prebuilt_image,
+        required_approvals=required,
         approvers={"users": ["dave", "alice"]},
     )
     execution = start(workflow, users["bob"])
