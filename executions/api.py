@@ -78,14 +78,14 @@ class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
 
     @action(detail=True, methods=["get"])
     def logs(self, request, pk=None):
-        """Log chunks after `after` (a sequence number), in order; `?format=text` for plain."""
+        """Log chunks after `after` (a sequence number), in order; `?as=text` for plain text."""
         execution = self.get_object()
         try:
             after = int(request.query_params.get("after", -1))
         except ValueError:
             after = -1
         chunks = execution.log_chunks.filter(seq__gt=after).order_by("seq")
-        if request.query_params.get("format") == "text":
+        if request.query_params.get("as") == "text":
             return HttpResponse("".join(c.text for c in chunks), content_type="text/plain")
         return Response(LogChunkSerializer(chunks[:1000], many=True).data)
 
