@@ -28,6 +28,7 @@ router.register("approvals", ApprovalRequestViewSet, basename="approval")
 urlpatterns = [
     path("", views.home, name="home"),
     path("workflows/<int:pk>/", views.workflow_page, name="workflow-page"),
+    path("executions/<int:pk>/", views.execution_page, name="execution-page"),
     path("admin/", admin.site.urls),
     path("api/", include(router.urls)),
     path("api/auth/", include("rest_framework.urls")),

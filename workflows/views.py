@@ -35,3 +35,16 @@ def workflow_page(request, pk: int):
     return render(
         request, "workflows/workflow.html", {"workflow": workflow, "executions": executions}
     )
+
+
+@login_required
+def execution_page(request, pk: int):
+    if not request.user.has_perm(VIEW):
+        raise PermissionDenied
+    execution = get_object_or_404(
+        Execution.objects.filter(
+            workflow__service__project__in=visible_projects(request.user)
+        ).select_related("workflow__service__project", "triggered_by"),
+        pk=pk,
+    )
+    return render(request, "executions/execution.html", {"execution": execution})

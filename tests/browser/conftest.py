@@ -57,3 +57,63 @@ def logged_in_page(browser, live_server, client):
         return context.new_page()
 
     return open_as
+
+
+@pytest.fixture
+def asgi_server(transactional_db):
+    """The real ASGI server (daphne: HTTP and websockets) in a subprocess, on the test database."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    from django.db import connection
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+    }
+    root = Path(__file__).resolve().parents[2]
+    daphne = Path(sys.executable).with_name("daphne")
+    process = subprocess.Popen(
+        [str(daphne), "-b", "127.0.0.1", "-p", str(port), "atmosly.asgi:application"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/admin/login/", timeout=1)
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(process.stderr.read().decode()[-2000:]) from None
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def page_as(browser, client):
+    """A browser page on `base_url` carrying the session of `user`."""
+
+    def open_as(user, base_url):
+        client.force_login(user)
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        context.add_cookies(
+            [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": base_url}]
+        )
+        return context.new_page()
+
+    return open_as
