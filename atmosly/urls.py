@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from approvals import views as approval_views
 from approvals.api import ApprovalRequestViewSet
 from executions.api import ExecutionViewSet
 from workflows import views
@@ -29,6 +30,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("workflows/<int:pk>/", views.workflow_page, name="workflow-page"),
     path("executions/<int:pk>/", views.execution_page, name="execution-page"),
+    path("approvals/", approval_views.waiting, name="approvals-waiting"),
     path("admin/", admin.site.urls),
     path("api/", include(router.urls)),
     path("api/auth/", include("rest_framework.urls")),

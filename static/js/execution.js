@@ -78,5 +78,21 @@
     const name = event.target.dataset.action;
     if (name) act(name);
   });
+  const approval = document.getElementById("approval");
+  if (approval) {
+    approval.addEventListener("click", async (event) => {
+      const decision = event.target.dataset.decision;
+      if (!decision) return;
+      const response = await fetch(`/api/approvals/${approval.dataset.request}/${decision}/`, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: {"Content-Type": "application/json", "X-CSRFToken": run.csrf, Accept: "application/json"},
+        body: JSON.stringify({comment: document.getElementById("approval-comment").value}),
+      });
+      const data = await response.json().catch(() => ({}));
+      if (!response.ok) alert(data.detail || `${response.status} ${response.statusText}`);
+      else approval.textContent = `Decision recorded: ${data.status} (${data.approvals} of ${data.required}).`;
+    });
+  }
   connect();
 })();

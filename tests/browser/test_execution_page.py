@@ -62,3 +62,28 @@ def test_viewer_cannot_terminate(workflow, users, asgi_server, page_as):
     page.wait_for_timeout(1000)
     assert messages == ['This needs the "Change workflow" permission.']
     assert Execution.objects.get(pk=execution.pk).status == "pending"
+
+
+def test_approver_sees_waiting_list_and_approves(workflow, users, asgi_server, page_as):
+    from approvals.models import ApprovalRequest
+    from executions.engine import Engine
+    from executions.models import StageRun
+
+    execution = do_create_execution(
+        workflow, ref="main", trigger="manual", triggered_by=users["bob"]
+    )
+    do_change_status(execution, S.RUNNING)
+    for stage in execution.stages.exclude(name="Deploy prod"):
+        StageRun.objects.filter(pk=stage.pk).update(status="succeeded")
+    prod = execution.stages.get(name="Deploy prod")
+    Engine(Execution.objects.get(pk=execution.pk)).gate(prod)  # the run reaches the gate
+    assert Execution.objects.get(pk=execution.pk).status == "approval_pending"
+
+    page = page_as(users["dave"], asgi_server)
+    page.goto(f"{asgi_server}/approvals/")
+    page.click(f"text={execution}")
+    page.fill("#approval-comment", "looks good")
+    page.click("[data-testid='approve']")
+    page.wait_for_selector("text=Decision recorded: approved", timeout=10000)
+    assert ApprovalRequest.objects.get(execution=execution).status == "approved"
+    assert Execution.objects.get(pk=execution.pk).status == "running"
