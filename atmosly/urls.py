@@ -32,6 +32,8 @@ urlpatterns = [
     path("executions/<int:pk>/", views.execution_page, name="execution-page"),
     path("approvals/", approval_views.waiting, name="approvals-waiting"),
     path("admin/", admin.site.urls),
+    path("hooks/", include("integrations.webhooks.urls")),
+    path("api/", include("integrations.webhooks.api_urls")),
     path("api/", include(router.urls)),
     path("api/auth/", include("rest_framework.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -1,0 +1,188 @@
+"""What every provider's webhook parser returns, and the two ways a delivery can be refused.
+
+Each provider (`integrations/<provider>/webhook.py`) turns its own headers and payload into a
+`WebhookEvent`, so matching and triggering never look at provider-specific shapes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+SHA_RE = re.compile(r"^[0-9a-f]{7,64}$")
+ZERO_SHA_RE = re.compile(r"^0+$")
+
+
+class Kind(StrEnum):
+    PUSH = "push"
+    TAG = "tag"
+    PULL_REQUEST = "pull_request"
+    PING = "ping"
+    DELETE = "delete"
+    UNSUPPORTED = "unsupported"
+
+
+class WebhookError(Exception):
+    """A delivery refused before it is looked at; `status` is the HTTP answer."""
+
+    status = 400
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+
+class Unauthorized(WebhookError):
+    status = 401
+
+
+class BadPayload(WebhookError):
+    status = 400
+
+
+@dataclass(frozen=True)
+class RefChange:
+    """One ref a push moved (Bitbucket may send several in one delivery), or one pull request."""
+
+    kind: Kind
+    branch: str = ""
+    tag: str = ""
+    commit: str = ""
+    before: str = ""
+    pull_request: int | None = None
+    target_branch: str = ""
+
+    @property
+    def ref(self) -> str:
+        """The ref a run is deduplicated on."""
+        if self.kind == Kind.PULL_REQUEST:
+            return f"pull/{self.pull_request}"
+        if self.tag:
+            return f"refs/tags/{self.tag}"
+        return f"refs/heads/{self.branch}"
+
+    @property
+    def name(self) -> str:
+        return self.tag or self.branch
+
+
+@dataclass
+class WebhookEvent:
+    """A provider's delivery, normalized."""
+
+    provider: str
+    event: str
+    kind: Kind
+    delivery_id: str = ""
+    changes: list[RefChange] = field(default_factory=list)
+    repository_name: str = ""
+    repository_urls: tuple[str, ...] = ()
+    sender: str = ""
+    sender_email: str = ""
+    # Why nothing can come of this event (unsupported event, a closed pull request ...).
+    reason: str = ""
+
+    @property
+    def first(self) -> RefChange | None:
+        return self.changes[0] if self.changes else None
+
+    @property
+    def branch(self) -> str:
+        return self.first.branch if self.first else ""
+
+    @property
+    def tag(self) -> str:
+        return self.first.tag if self.first else ""
+
+    @property
+    def commit(self) -> str:
+        return self.first.commit if self.first else ""
+
+    @property
+    def before(self) -> str:
+        return self.first.before if self.first else ""
+
+    @property
+    def ref(self) -> str:
+        return self.first.ref if self.first else ""
+
+
+def load_json(body: bytes) -> dict[str, Any]:
+    """The payload as a JSON object, or BadPayload."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise BadPayload(f"the body is not valid JSON: {str(exc)[:200]}") from exc
+    if not isinstance(payload, dict):
+        raise BadPayload("the body is not a JSON object")
+    return payload
+
+
+def dig(data: Any, *path: str) -> Any:
+    """`data[a][b]...`, or None when any step is missing or not an object."""
+    for key in path:
+        if not isinstance(data, Mapping):
+            return None
+        data = data.get(key)
+    return data
+
+
+def text(value: Any, limit: int = 255) -> str:
+    """A payload value as a string, or "" when it is not one. NUL characters are dropped:
+    PostgreSQL cannot store them, and no ref or name holds one."""
+    return value[:limit].replace("\x00", "") if isinstance(value, str) else ""
+
+
+def sha(value: Any) -> str:
+    """A commit id, lower case, or "" when the value is not one."""
+    value = text(value, 64).lower()
+    return value if SHA_RE.match(value) else ""
+
+
+def is_zero_sha(value: Any) -> bool:
+    return isinstance(value, str) and bool(ZERO_SHA_RE.match(value))
+
+
+def split_ref(ref: str) -> tuple[Kind, str]:
+    """`refs/heads/x` → (PUSH, x); `refs/tags/v1` → (TAG, v1); anything else is unsupported."""
+    for prefix, kind in (("refs/heads/", Kind.PUSH), ("refs/tags/", Kind.TAG)):
+        if ref.startswith(prefix) and len(ref) > len(prefix):
+            return kind, ref[len(prefix) :]
+    return Kind.UNSUPPORTED, ref
+
+
+def urls(*values: Any) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v for v in values if isinstance(v, str) and v))
+
+
+def check_sha256_signature(header: str, given: str | None, body: bytes, secret: str) -> None:
+    """`sha256=<hex HMAC-SHA256 of the raw body>`, compared in constant time."""
+    if not given:
+        raise Unauthorized(f"{header} is missing: set the secret in the provider's webhook")
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    # Bytes, not str: compare_digest refuses non-ASCII strings, and a header may hold anything.
+    if not hmac.compare_digest(given.strip().lower().encode(errors="replace"), expected.encode()):
+        raise Unauthorized(f"{header} does not match: the secret differs from this workflow's")
+
+
+def check_token(header: str, given: str | None, secret: str) -> None:
+    """A plain shared secret, compared in constant time."""
+    if not given:
+        raise Unauthorized(f"{header} is missing: set the secret token in the provider's webhook")
+    if not hmac.compare_digest(given.encode(errors="replace"), secret.encode()):
+        raise Unauthorized(f"{header} does not match this workflow's secret")
+
+
+def ref_change(
+    kind: Kind, ref_kind: Kind, name: str, commit: str = "", before: str = ""
+) -> RefChange:
+    """A change of `kind` to the branch or tag `name` (`ref_kind` says which of the two)."""
+    if ref_kind == Kind.TAG:
+        return RefChange(kind=kind, tag=name[:255], commit=commit, before=before)
+    return RefChange(kind=kind, branch=name[:255], commit=commit, before=before)
