@@ -27,12 +27,12 @@ def test_every_admin_page_renders(workflow, users):
     client.force_login(root)
     for model, model_admin in admin.site._registry.items():
         info = model._meta.app_label, model._meta.model_name
-        assert client.get(reverse("admin:%s_%s_changelist" % info)).status_code == 200, info
+        assert client.get(reverse("admin:{}_{}_changelist".format(*info))).status_code == 200, info
         if model_admin.has_add_permission(type("R", (), {"user": root})()):
-            assert client.get(reverse("admin:%s_%s_add" % info)).status_code == 200, info
+            assert client.get(reverse("admin:{}_{}_add".format(*info))).status_code == 200, info
         obj = model.objects.first()
         if obj is not None:
-            page = client.get(reverse("admin:%s_%s_change" % info, args=[obj.pk]))
+            page = client.get(reverse("admin:{}_{}_change".format(*info), args=[obj.pk]))
             assert page.status_code == 200, info
             assert b"s3cr3t-npm-token" not in page.content
 
