@@ -101,7 +101,11 @@ def asgi_server(transactional_db):
             time.sleep(0.1)
     yield url
     process.terminate()
-    process.wait(10)
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:
+        process.kill()  # daphne waits for open websockets to close; the test is over
+        process.wait(5)
 
 
 @pytest.fixture
