@@ -31,6 +31,7 @@ urlpatterns = [
     path("workflows/<int:pk>/", views.workflow_page, name="workflow-page"),
     path("executions/<int:pk>/", views.execution_page, name="execution-page"),
     path("approvals/", approval_views.waiting, name="approvals-waiting"),
+    path("analytics/", views.analytics_page, name="analytics"),
     path("admin/", admin.site.urls),
     path("hooks/", include("integrations.webhooks.urls")),
     path("api/", include("integrations.webhooks.api_urls")),

@@ -20,6 +20,7 @@ class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
         "terminate": CHANGE,
         "deploy": CHANGE,
         "rerun": CHANGE,
+        "stats": VIEW,
         "logs": VIEW,
         "reports": VIEW,
     }
@@ -38,6 +39,25 @@ class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
         if params.get("status"):
             qs = qs.filter(status__in=params["status"].split(","))
         return qs
+
+    @action(detail=False, methods=["get"])
+    def stats(self, request):
+        """Status breakdown, success rate, average duration and daily counts over `period`
+        (24h, 7d, 30d, 90d), for the same filters as the list (`workflow`, `status`)."""
+        from executions.analytics import PERIODS, execution_stats
+
+        period = request.query_params.get("period", "7d")
+        if period not in PERIODS:
+            from atmosly.api_errors import error_response
+
+            return error_response(
+                [{"field": "period", "message": f"use one of {', '.join(PERIODS)}"}]
+            )
+        queryset = self.get_queryset()
+        project = request.query_params.get("project", "")
+        if project.isdigit():
+            queryset = queryset.filter(workflow__service__project_id=project)
+        return Response(execution_stats(queryset.order_by(), period))
 
     @action(detail=True, methods=["post"])
     def terminate(self, request, pk=None):

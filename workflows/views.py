@@ -48,3 +48,13 @@ def execution_page(request, pk: int):
         pk=pk,
     )
     return render(request, "executions/execution.html", {"execution": execution})
+
+
+@login_required
+def analytics_page(request):
+    if not request.user.has_perm(VIEW):
+        raise PermissionDenied
+    workflows = Workflow.objects.filter(
+        service__project__in=visible_projects(request.user)
+    ).select_related("service__project")
+    return render(request, "executions/analytics.html", {"workflows": workflows})

@@ -45,3 +45,16 @@ def test_api_error_is_shown_not_blank(workflow, users, live_server, logged_in_pa
     page.wait_for_selector("#workflow-builder[data-state='error']", timeout=15000)
     message = page.inner_text("[data-testid='builder-error']")
     assert "403" in message and "permission" in message
+
+
+def test_analytics_page_draws_charts_and_filters(workflow, users, live_server, logged_in_page):
+    from tests.executions.test_analytics import make_runs
+
+    make_runs(workflow)
+    page = logged_in_page(users["carol"])
+    page.goto(f"{live_server.url}/analytics/")
+    page.wait_for_selector("body[data-stats-total='4']", timeout=15000)
+    assert "success rate 67%" in page.inner_text("[data-testid='summary']")
+    assert page.evaluate("Chart.getChart('by-day').data.datasets.length") == 3
+    page.select_option("[data-testid='period']", "30d")
+    page.wait_for_selector("body[data-stats-total='5']", timeout=15000)
