@@ -3,11 +3,14 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from approvals import views as approval_views
 from approvals.api import ApprovalRequestViewSet
 from executions.api import ExecutionViewSet
+from executions.releases_api import ReleaseViewSet
+from executions.views import service_where
 from workflows import views
 from workflows.api import (
     EnvironmentViewSet,
@@ -25,6 +28,7 @@ router.register("registries", RegistryConnectionViewSet, basename="registry")
 router.register("workflows", WorkflowViewSet, basename="workflow")
 router.register("executions", ExecutionViewSet, basename="execution")
 router.register("approvals", ApprovalRequestViewSet, basename="approval")
+router.register("releases", ReleaseViewSet, basename="release")
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -32,11 +36,13 @@ urlpatterns = [
     path("executions/<int:pk>/", views.execution_page, name="execution-page"),
     path("approvals/", approval_views.waiting, name="approvals-waiting"),
     path("analytics/", views.analytics_page, name="analytics"),
+    path("services/<int:pk>/where/", service_where, name="service-where"),
     path("admin/", admin.site.urls),
     path("hooks/", include("integrations.webhooks.urls")),
     path("api/", include("integrations.webhooks.api_urls")),
     path("api/", include(router.urls)),
     path("api/auth/", include("rest_framework.urls")),
+    path("api/auth/token/", obtain_auth_token, name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

@@ -172,3 +172,76 @@ class Report(models.Model):
 
     class Meta:
         ordering = ["execution", "created_at"]
+
+
+# --- Releases and deploy locks (deploy) ---
+
+
+class Release(models.Model):
+    """What an environment runs: one row per successful deploy, and one per rollback."""
+
+    environment = models.ForeignKey(
+        "workflows.Environment", on_delete=models.CASCADE, related_name="releases"
+    )
+    service = models.ForeignKey(
+        "workflows.Service", on_delete=models.CASCADE, related_name="releases"
+    )
+    workflow = models.ForeignKey(
+        "workflows.Workflow", on_delete=models.CASCADE, related_name="releases"
+    )
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="releases")
+    stage_run = models.ForeignKey(
+        StageRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="releases"
+    )
+    image = models.CharField(max_length=500)
+    image_digest = models.CharField(max_length=100, blank=True)
+    commit_sha = models.CharField(max_length=64, blank=True)
+    deployed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    is_rollback = models.BooleanField(default=False)
+    # For a rollback: the earlier release whose image it brought back.
+    rollback_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rollbacks"
+    )
+    target = models.CharField(max_length=20, blank=True)
+    # Where it runs: namespace and objects (Kubernetes), host port and URL (local engine).
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["environment", "workflow", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"release #{self.pk} of {self.service.name} in {self.environment.name}"
+
+    @property
+    def version(self) -> str:
+        """The commit, or for a deploy-only workflow the image digest, in short."""
+        if self.commit_sha:
+            return self.commit_sha[:12]
+        return self.image_digest.removeprefix("sha256:")[:12] or self.image
+
+
+class DeployLock(models.Model):
+    """Held by the one deploy running for a service in an environment. The unique constraint
+    makes a second INSERT fail, so the database itself refuses two deploys at once."""
+
+    service = models.ForeignKey("workflows.Service", on_delete=models.CASCADE, related_name="+")
+    environment = models.ForeignKey(
+        "workflows.Environment", on_delete=models.CASCADE, related_name="+"
+    )
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="+")
+    stage_run = models.ForeignKey(StageRun, on_delete=models.CASCADE, related_name="+")
+    acquired_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "environment"], name="one_deploy_per_environment"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"deploy lock of {self.service_id} in {self.environment_id} by {self.execution}"

@@ -1,14 +1,153 @@
-"""Deploy stage: brought by the deploy issue (Kubernetes environments in order, local target)."""
+"""Deploy stage: puts the run's image into one environment on its target (Kubernetes, or the
+local engine), one deploy per service and environment at a time, and records the release.
+
+A rollout that does not become healthy rolls back to the environment's previous release when
+its deploy step says so; a terminate stops the wait and puts the previous release back, so the
+environment is always left on a release the log and the error name.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from executions.runners.base import Context, Runner, StageError
+from executions.models import Release
+from executions.releases import check_not_older, current_release, deploy_lock, do_record_release
+from executions.runners.base import Context, Runner, StageError, Terminated
+from integrations.kubernetes.manifests import DeploySpec
+from integrations.kubernetes.spec import deploy_spec
+from integrations.kubernetes.target import RolloutFailed
+from workflows.models import Environment, TargetKind, WorkflowEnvironment
+
+
+def target_for(environment: Environment, ctx: Context):
+    if environment.target == TargetKind.KUBERNETES:
+        from integrations.kubernetes.target import KubernetesTarget
+
+        return KubernetesTarget(environment, ctx.workflow, ctx.log.line, ctx.cancelled)
+    from integrations.local_engine.target import LocalTarget
+
+    return LocalTarget(environment, ctx.workflow, ctx.log.line, ctx.cancelled)
 
 
 class Deploy(Runner):
     kind = "deploy"
 
     def run(self, ctx: Context) -> dict[str, Any]:
-        raise StageError("Deploy is not available yet in this build", system=True)
+        self.ctx = ctx
+        env = Environment.objects.filter(pk=ctx.stage.environment_id).first()
+        if env is None or not env.is_active:
+            name = env.name if env else "(deleted)"
+            raise StageError(f"environment {name} is inactive: activate it to deploy there")
+        self.env = env
+        image = ctx.outputs.get("image") or ctx.execution.image
+        digest = ctx.outputs.get("image_digest") or ctx.execution.image_digest
+        commit = ctx.outputs.get("commit_sha") or ctx.execution.commit_sha
+        if not image:
+            raise StageError("there is no image to deploy", system=True)
+        self.target = target_for(env, ctx)
+        ctx.log.line(f"Deploying {image} ({digest or 'no digest'}) to {env.name}")
+        ctx.log.line(f"Target: {self.target.describe()}")
+        ctx.on_cancel(lambda: ctx.log.line("Termination requested: the deploy stops waiting"))
+        self.current = current_release(ctx.workflow, env)
+        try:
+            with deploy_lock(
+                ctx.stage, ctx.workflow.service, env, ctx.cancelled, ctx.log.line
+            ) as waited:
+                return {**self.deploy(image, digest, commit), "waited_for_lock_seconds": waited}
+        except Terminated as exc:
+            if str(exc):
+                raise
+            raise Terminated(self.untouched()) from exc
+
+    def spec(self, image: str, digest: str, commit: str, execution_id: int) -> DeploySpec:
+        ctx = self.ctx
+        spec = deploy_spec(
+            workflow=ctx.workflow,
+            environment=self.env,
+            name=self.target.object_name(ctx.workflow, self.env),
+            image=image,
+            digest=digest,
+            commit=commit,
+            execution_id=execution_id,
+            runtime_env=ctx.runtime_env,
+            secret_keys=set(ctx.secrets),
+        )
+        return self.target.prepare(spec, self.current)
+
+    def deploy(self, image: str, digest: str, commit: str) -> dict[str, Any]:
+        ctx, env = self.ctx, self.env
+        self.current = current_release(ctx.workflow, env)  # it may have changed while waiting
+        check_not_older(ctx.execution, env, self.current, commit, digest)
+        spec = self.spec(image, digest, commit, ctx.execution.pk)
+        try:
+            details = self.target.deploy(spec)
+        except RolloutFailed as exc:
+            self.roll_back(exc)
+        except Terminated as exc:
+            raise Terminated(self.restore(spec)) from exc
+        rollback_of = Release.objects.filter(pk=ctx.stage.output.get("rollback_of")).first()
+        release = self.record(image, digest, commit, details, rollback_of)
+        ctx.log.line(f"{env.name} runs release #{release.pk} ({release.version})")
+        if details.get("url"):
+            ctx.log.line(f"The app answers at {details['url']}")
+        return {"release_id": release.pk, "url": details.get("url", "")}
+
+    def record(self, image, digest, commit, details, rollback_of=None) -> Release:
+        return do_record_release(
+            stage=self.ctx.stage,
+            environment=self.env,
+            workflow=self.ctx.workflow,
+            image=image,
+            digest=digest,
+            commit=commit,
+            target=self.target.kind,
+            details=details,
+            rollback_of=rollback_of,
+        )
+
+    def spec_of(self, release: Release) -> DeploySpec:
+        return self.spec(
+            release.image, release.image_digest, release.commit_sha, release.execution_id
+        )
+
+    def roll_back(self, error: StageError) -> None:
+        """After a failed rollout: back to the previous release if the step says so. Raises."""
+        ctx, env, previous = self.ctx, self.env, self.current
+        step = WorkflowEnvironment.objects.filter(pk=ctx.stage.workflow_environment_id).first()
+        if previous is None:
+            raise StageError(f"{error.message}; there is no earlier release to roll back to")
+        if step is None or not step.auto_rollback:
+            raise StageError(f"{error.message}; automatic rollback is off for {env.name}")
+        ctx.log.line(f"ERROR: {error.message}")
+        back = f"release #{previous.pk} ({previous.version})"
+        ctx.log.line(f"Rolling back {env.name} to {back}")
+        try:
+            details = self.target.deploy(self.spec_of(previous))
+        except StageError as again:
+            raise StageError(
+                f"{error.message}; the rollback failed too: {again.message}"
+            ) from again
+        image, digest, commit = previous.image, previous.image_digest, previous.commit_sha
+        release = self.record(image, digest, commit, details, previous)
+        raise StageError(f"{error.message}; rolled back to {back}, now release #{release.pk}")
+
+    def restore(self, spec: DeploySpec) -> str:
+        """Terminated mid-deploy: the previous release goes back (or, with none, the new one
+        goes away), so the environment is on a known release. Returns which."""
+        previous, env = self.current, self.env
+        try:
+            self.target.restore(self.spec_of(previous) if previous else None, spec.name)
+            where = (
+                f"{env.name} is back on release #{previous.pk} ({previous.version})"
+                if previous
+                else f"{env.name} had no earlier release: the new one was removed"
+            )
+        except StageError as exc:
+            where = f"{env.name} could not be put back: {exc.message}"
+        self.ctx.log.line(f"Terminated: {where}")
+        return where
+
+    def untouched(self) -> str:
+        on = f"release #{self.current.pk} ({self.current.version})" if self.current else "none"
+        self.ctx.log.line(f"Terminated: nothing was deployed; {self.env.name} stays on {on}")
+        return f"nothing was deployed; {self.env.name} stays on {on}"

@@ -1,0 +1,273 @@
+"""Releases: what runs where, one deploy per service and environment at a time, no deploy of an
+older commit over a newer one, and rollback to any earlier release.
+
+The deploy lock is a row with a unique (service, environment) constraint: a deploy takes it
+with an INSERT, so the database refuses a second holder, and gives it back in `finally`. A
+deploy that finds it taken (or an older deploy waiting for it) waits, polling, and can be
+terminated while it waits; waiting deploys go oldest run first. A holder whose run has ended or
+whose worker stopped beating is stale, and its row is removed by the next deploy that waits.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from rest_framework.exceptions import APIException, PermissionDenied
+
+from executions.models import DeployLock, Execution, Release, StageKind, StageRun, Trigger
+from executions.runners.base import StageError, Terminated
+from executions.status import ExecutionStatus, StageStatus
+from workflows.permissions import CHANGE, is_member
+
+LOCK_POLL_SECONDS = 0.2
+ALIVE = (ExecutionStatus.RUNNING, ExecutionStatus.TERMINATING)
+
+
+class RollbackRefused(APIException):
+    status_code = 409
+    default_detail = "This release cannot be rolled back to."
+    default_code = "conflict"
+
+
+def current_release(workflow, environment) -> Release | None:
+    """The release of `workflow` that `environment` runs now."""
+    return (
+        Release.objects.filter(workflow=workflow, environment=environment)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def short(version: str) -> str:
+    return version.removeprefix("sha256:")[:12]
+
+
+# --- the deploy lock --------------------------------------------------------------------------
+
+
+def lease_cutoff():
+    return timezone.now() - timedelta(seconds=settings.WORKER_LEASE_SECONDS)
+
+
+def is_stale(lock: DeployLock) -> bool:
+    execution = lock.execution
+    return execution.status not in ALIVE or (
+        execution.heartbeat_at is not None and execution.heartbeat_at < lease_cutoff()
+    )
+
+
+def older_waiting(stage: StageRun, service, environment) -> StageRun | None:
+    """A deploy of an older run to the same place that is running and not holding the lock:
+    it goes first."""
+    execution = stage.execution
+    holders = DeployLock.objects.values("stage_run_id")
+    return (
+        StageRun.objects.filter(
+            kind=StageKind.DEPLOY,
+            status=StageStatus.RUNNING,
+            environment=environment,
+            execution__workflow__service=service,
+            execution__status__in=ALIVE,
+            execution__heartbeat_at__gte=lease_cutoff(),
+        )
+        .filter(
+            Q(execution__created_at__lt=execution.created_at)
+            | Q(execution__created_at=execution.created_at, execution_id__lt=execution.pk)
+        )
+        .exclude(pk__in=holders)
+        .select_related("execution__workflow")
+        .order_by("execution__created_at", "execution_id")
+        .first()
+    )
+
+
+def try_lock(stage: StageRun, service, environment) -> DeployLock | None:
+    """Takes the lock with an INSERT; None if another deploy holds it (the constraint says)."""
+    try:
+        with transaction.atomic():
+            return DeployLock.objects.create(
+                service=service,
+                environment=environment,
+                execution=stage.execution,
+                stage_run=stage,
+            )
+    except IntegrityError:
+        return None
+
+
+@contextmanager
+def deploy_lock(
+    stage: StageRun,
+    service,
+    environment,
+    cancelled: threading.Event,
+    log: Callable[[str], None],
+) -> Iterator[float]:
+    """Holds the (service, environment) deploy lock for the block; yields the seconds waited."""
+    started, said = time.monotonic(), ""
+    while True:
+        if cancelled.is_set():
+            raise Terminated()
+        ahead = older_waiting(stage, service, environment)
+        if ahead is None and try_lock(stage, service, environment) is not None:
+            break
+        holder = (
+            DeployLock.objects.filter(service=service, environment=environment)
+            .select_related("execution__workflow")
+            .first()
+        )
+        if ahead is None and holder is not None and is_stale(holder):
+            DeployLock.objects.filter(pk=holder.pk, execution=holder.execution).delete()
+            log(f"Removed the stale deploy lock of {holder.execution}")
+            continue
+        blocker = ahead.execution if ahead else (holder.execution if holder else None)
+        message = f"Waiting for {blocker} to deploy to {environment.name} first"
+        if blocker is not None and message != said:
+            log(message)
+            said = message
+        cancelled.wait(LOCK_POLL_SECONDS)
+    waited = round(time.monotonic() - started, 3)
+    if said:
+        log(f"Took the deploy lock of {environment.name} after {waited:.1f} s")
+    try:
+        yield waited
+    finally:
+        DeployLock.objects.filter(stage_run=stage).delete()
+
+
+# --- older commits ----------------------------------------------------------------------------
+
+
+def first_released(service, field: str, value: str) -> Release | None:
+    return Release.objects.filter(service=service, **{field: value}).order_by("created_at").first()
+
+
+def check_not_older(execution: Execution, environment, current: Release | None, commit, digest):
+    """Refuses to put a commit (or, deploy-only, an image) that was first released before the
+    one the environment runs now over it; only an explicit rollback may go back."""
+    if current is None or execution.trigger == Trigger.ROLLBACK:
+        return
+    field, new = ("commit_sha", commit) if commit else ("image_digest", digest)
+    running = getattr(current, field)
+    if not new or not running or new == running:
+        return
+    new_first = first_released(current.service, field, new)
+    running_first = first_released(current.service, field, running)
+    if new_first and running_first and new_first.created_at < running_first.created_at:
+        raise StageError(
+            f"refusing to deploy {short(new)} to {environment.name}: it is older than "
+            f"{short(running)} (release #{current.pk}) that runs there; to go back, roll back "
+            f"to release #{new_first.pk} or an earlier release"
+        )
+
+
+# --- recording --------------------------------------------------------------------------------
+
+
+def do_record_release(
+    *,
+    stage: StageRun,
+    environment,
+    workflow,
+    image: str,
+    digest: str,
+    commit: str,
+    target: str,
+    details: dict,
+    rollback_of: Release | None = None,
+) -> Release:
+    execution = stage.execution
+    return Release.objects.create(
+        environment=environment,
+        service=workflow.service,
+        workflow=workflow,
+        execution=execution,
+        stage_run=stage,
+        image=image,
+        image_digest=digest,
+        commit_sha=commit,
+        deployed_by=execution.triggered_by,
+        is_rollback=rollback_of is not None,
+        rollback_of=rollback_of,
+        target=target,
+        details=details,
+    )
+
+
+# --- rollback ---------------------------------------------------------------------------------
+
+
+def check_rollback(user, release: Release) -> Execution:
+    """Checks the user may roll back and that the release's environment can still be deployed
+    to, then starts the rollback run."""
+    if user is not None:
+        if not user.has_perm(CHANGE):
+            raise PermissionDenied('Rolling back needs the "Change workflow" permission.')
+        if not is_member(user, release.service.project):
+            raise PermissionDenied("You are not a member of this project.")
+    environment, workflow = release.environment, release.workflow
+    if not environment.is_active:
+        raise RollbackRefused(f'Environment "{environment.name}" is inactive.')
+    if not workflow.deploy_steps.filter(environment=environment).exists():
+        raise RollbackRefused(
+            f'Workflow "{workflow.name}" no longer deploys to "{environment.name}".'
+        )
+    current = current_release(workflow, environment)
+    if current is not None and current.pk == release.pk:
+        raise RollbackRefused(f"{environment.name} runs release #{release.pk} already.")
+    return do_rollback(user, release)
+
+
+def do_rollback(user, release: Release) -> Execution:
+    """A new run of trigger "rollback" with only the deploy stage of the release's environment,
+    redeploying its image digest (no build), through the same gates as any deploy."""
+    from executions.services import do_create_execution
+
+    source = release.execution
+    with transaction.atomic():
+        execution = do_create_execution(
+            release.workflow,
+            ref=source.ref or release.commit_sha,
+            branch=source.branch,
+            trigger=Trigger.ROLLBACK,
+            triggered_by=user,
+            trigger_detail=f"rollback of {release.environment.name} to release #{release.pk}",
+            image=release.image,
+            commit_sha=release.commit_sha,
+            only_environment=release.environment,
+        )
+        Execution.objects.filter(pk=execution.pk).update(image_digest=release.image_digest)
+        execution.image_digest = release.image_digest
+        StageRun.objects.filter(execution=execution, kind=StageKind.DEPLOY).update(
+            output={"rollback_of": release.pk}
+        )
+    return execution
+
+
+# --- what runs where --------------------------------------------------------------------------
+
+
+def what_runs_where(service) -> list[dict]:
+    """Per environment of the service's project, in order: the release each of the service's
+    workflows runs there now."""
+    latest: dict[tuple[int, int], Release] = {}
+    releases = (
+        Release.objects.filter(service=service)
+        .select_related("environment", "workflow", "execution", "deployed_by")
+        .order_by("created_at", "id")
+    )
+    for release in releases:
+        latest[(release.environment_id, release.workflow_id)] = release
+    rows = []
+    for environment in service.project.environments.order_by("order", "name"):
+        running = [r for (env_id, _), r in latest.items() if env_id == environment.pk]
+        rows.append({"environment": environment, "releases": running})
+    return rows

@@ -1,0 +1,97 @@
+"""REST API for releases: history per service and environment, what runs where, rollback."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from executions.models import Release
+from executions.releases import check_rollback, what_runs_where
+from executions.serializers import ExecutionSerializer
+from workflows.models import Service
+from workflows.permissions import CHANGE, VIEW, WorkflowPermission, visible_projects
+
+
+class ReleaseSerializer(serializers.ModelSerializer):
+    environment_name = serializers.CharField(source="environment.name", read_only=True)
+    service_name = serializers.CharField(source="service.name", read_only=True)
+    workflow_name = serializers.CharField(source="workflow.name", read_only=True)
+    execution_number = serializers.IntegerField(source="execution.number", read_only=True)
+    deployed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Release
+        fields = [
+            "id",
+            "environment",
+            "environment_name",
+            "service",
+            "service_name",
+            "workflow",
+            "workflow_name",
+            "execution",
+            "execution_number",
+            "image",
+            "image_digest",
+            "commit_sha",
+            "version",
+            "deployed_by",
+            "created_at",
+            "is_rollback",
+            "rollback_of",
+            "target",
+            "url",
+            "details",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, release: Release) -> str:
+        return release.details.get("url", "")
+
+
+class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
+    """`?service=<id>&environment=<id>&workflow=<id>` filter the history, newest first."""
+
+    serializer_class = ReleaseSerializer
+    permission_classes = [WorkflowPermission]
+    required_perm = {"rollback": CHANGE, "what_runs_where": VIEW}
+
+    def get_queryset(self):
+        qs = Release.objects.filter(
+            service__project__in=visible_projects(self.request.user)
+        ).select_related("environment", "service", "workflow", "execution", "deployed_by")
+        for param in ("service", "environment", "workflow"):
+            value = self.request.query_params.get(param, "")
+            if value.isdigit():
+                qs = qs.filter(**{f"{param}_id": value})
+        return qs
+
+    @action(detail=True, methods=["post"])
+    def rollback(self, request, pk=None):
+        """Redeploys this release's image digest to its environment as a new run."""
+        execution = check_rollback(request.user, self.get_object())
+        return Response(ExecutionSerializer(execution).data, status=201)
+
+    @action(detail=False, methods=["get"], url_path="what-runs-where")
+    def what_runs_where(self, request):
+        """`?service=<id>`: per environment in order, the release each workflow runs there."""
+        value = request.query_params.get("service", "")
+        if not value.isdigit():
+            raise ValidationError({"service": "give the service id, e.g. ?service=3"})
+        services = Service.objects.filter(project__in=visible_projects(request.user))
+        service = get_object_or_404(services, pk=value)
+        rows = [
+            {
+                "environment": row["environment"].name,
+                "environment_id": row["environment"].pk,
+                "is_active": row["environment"].is_active,
+                "target": row["environment"].target,
+                "releases": ReleaseSerializer(row["releases"], many=True).data,
+            }
+            for row in what_runs_where(service)
+        ]
+        return Response({"service": service.pk, "service_name": service.name, "where": rows})

@@ -1,0 +1,1 @@
+"""The Kubernetes deploy target: manifests from the client's models, server-side apply."""

@@ -1,0 +1,1 @@
+"""The local engine deploy target: Kubernetes manifests played on podman (see target.py)."""
