@@ -162,6 +162,17 @@ DOCKER_HOST = env.str("DOCKER_HOST", default="")
 WORKER_LEASE_SECONDS = env.int("WORKER_LEASE_SECONDS", default=30)
 TERMINATION_GRACE_SECONDS = env.int("TERMINATION_GRACE_SECONDS", default=20)
 
+# Scanners. Trivy's vulnerability DB cannot be downloaded offline: vulnerability scanning needs
+# a reachable mirror (TRIVY_DB_REPOSITORY) and is off by default; secret and misconfiguration
+# scanning always work. SonarQube needs a server.
+SONARQUBE_URL = env.str("SONARQUBE_URL", default="")
+SONARQUBE_TOKEN = env.str("SONARQUBE_TOKEN", default="")
+SONARQUBE_SCANNER = env.str("SONARQUBE_SCANNER", default="sonar-scanner")
+TRIVY_BINARY = env.str("TRIVY_BINARY", default="")
+TRIVY_VULN_SCANNING = env.bool("TRIVY_VULN_SCANNING", default=False)
+TRIVY_DB_REPOSITORY = env.str("TRIVY_DB_REPOSITORY", default="")
+TRIVY_CACHE_DIR = env.str("TRIVY_CACHE_DIR", default="")
+
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 if env.str("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))

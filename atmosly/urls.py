@@ -10,6 +10,7 @@ from approvals import views as approval_views
 from approvals.api import ApprovalRequestViewSet
 from executions.api import ExecutionViewSet
 from executions.releases_api import ReleaseViewSet
+from executions.reports_api import download_report
 from executions.views import service_where
 from workflows import views
 from workflows.api import (
@@ -40,6 +41,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("hooks/", include("integrations.webhooks.urls")),
     path("api/", include("integrations.webhooks.api_urls")),
+    path(
+        "api/executions/<int:execution_id>/reports/<int:report_id>/download/",
+        download_report,
+        name="execution-report-download",
+    ),
     path("api/", include(router.urls)),
     path("api/auth/", include("rest_framework.urls")),
     path("api/auth/token/", obtain_auth_token, name="api-token"),

@@ -21,7 +21,7 @@ from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from executions.logs import LogWriter
-from executions.models import Execution, StageKind, StageRun
+from executions.models import Execution, Report, StageKind, StageRun
 from executions.runners import Context, StageError, runner_for
 from executions.runners.base import Terminated
 from executions.services import do_change_stage_status, do_change_status
@@ -173,6 +173,7 @@ class Engine:
                 )
                 self.cancel(ctx)
         self.log.flush(final=True)
+        self.save_reports(stage, result)
         if timed_out:
             return self.fail(
                 stage,
@@ -195,6 +196,12 @@ class Engine:
         if recorded:
             Execution.objects.filter(pk=self.execution.pk).update(**recorded)
         return None
+
+    def save_reports(self, stage: StageRun, result: dict) -> None:
+        """Reports a runner made (the scan's), kept whether its stage passed or failed."""
+        reports = result.get("output", {}).pop("reports", None)
+        for report in reports or getattr(result.get("error"), "reports", []):
+            Report.objects.create(execution=self.execution, stage_run=stage, **report)
 
     def cancel(self, ctx: Context) -> None:
         ctx.cancelled.set()

@@ -81,6 +81,13 @@ class LogChunkSerializer(serializers.ModelSerializer):
 
 
 class ReportSerializer(serializers.ModelSerializer):
+    download_url = serializers.SerializerMethodField()
+
     class Meta:
         model = Report
-        fields = ["id", "kind", "filename", "content_type", "summary", "created_at"]
+        fields = ["id", "kind", "filename", "content_type", "summary", "created_at", "download_url"]
+
+    def get_download_url(self, obj: Report) -> str:
+        from django.urls import reverse
+
+        return reverse("execution-report-download", args=[obj.execution_id, obj.pk])

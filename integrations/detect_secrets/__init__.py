@@ -1,0 +1,1 @@
+"""detect-secrets (PyPI `detect-secrets`): secrets committed in the repository."""

@@ -1,0 +1,1 @@
+"""SonarQube: submits an analysis with the `sonar-scanner` CLI and checks the quality gate."""

