@@ -58,3 +58,22 @@ def test_analytics_page_draws_charts_and_filters(workflow, users, live_server, l
     assert page.evaluate("Chart.getChart('by-day').data.datasets.length") == 3
     page.select_option("[data-testid='period']", "30d")
     page.wait_for_selector("body[data-stats-total='5']", timeout=15000)
+
+
+def test_webhook_card_shows_urls_and_secret_once(workflow, users, live_server, logged_in_page):
+    page = logged_in_page(users["alice"])
+    page.goto(f"{live_server.url}/workflows/{workflow.pk}/")
+    page.wait_for_selector("[data-testid='webhook-providers'] li", timeout=15000)
+    providers = page.inner_text("[data-testid='webhook-providers']")
+    assert "/hooks/github/" in providers and "/hooks/gitlab/" in providers
+    assert "/hooks/bitbucket/" in providers
+    assert page.inner_text("[data-testid='webhook-secret']") == ""
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("[data-testid='webhook-rotate']")
+    page.wait_for_function(
+        "document.getElementById('webhook-secret').textContent.length > 20",
+        timeout=10000,
+    )
+    page.reload()
+    page.wait_for_selector("[data-testid='webhook-providers'] li", timeout=15000)
+    assert page.inner_text("[data-testid='webhook-secret']") == ""  # shown once only
