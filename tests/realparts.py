@@ -263,14 +263,23 @@ def kill_build_step_container(container_id: str, signal: str = "KILL") -> None:
 
 def external_containers() -> list[dict[str, Any]]:
     """All containers podman knows, including buildah working containers."""
-    out = subprocess.run(
-        ["podman", "ps", "-a", "--external", "--format", "json"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    return json.loads(out or "[]") or []
+    for attempt in range(5):
+        # podman fails the listing now and then when a container goes away while it reads
+        # (exit 125, "no such container"): ask again.
+        result = subprocess.run(
+            ["podman", "ps", "-a", "--external", "--format", "json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if result.returncode == 0:
+            return json.loads(result.stdout or "[]") or []
+        if attempt == 4:
+            raise subprocess.CalledProcessError(
+                result.returncode, result.args, result.stdout, result.stderr
+            )
+        time.sleep(0.3)
+    return []
 
 
 # ---------------------------------------------------------------------------------------------
