@@ -75,7 +75,8 @@ class LogWriter:
         self.mask = Masker([*self.mask.forms, *values])
 
     def set_stage(self, stage: StageRun) -> None:
-        self.flush()
+        if self.stage is not None:  # lines written before the first stage go with it
+            self.flush()
         self.stage = stage
 
     def write(self, text: str) -> None:

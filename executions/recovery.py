@@ -19,13 +19,15 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
-from executions.models import Execution
+from executions.models import Execution, StageKind, StageRun
 from executions.services import IllegalTransition, do_change_stage_status, do_change_status
 from executions.status import ExecutionStatus, StageStatus
 
 logger = logging.getLogger(__name__)
 S = ExecutionStatus
 RECOVERY_INTERVAL = 10.0
+# How long recovery keeps killing the steps of a build whose worker died.
+ORPHAN_BUILD_SECONDS = 5.0
 _started = threading.Event()
 
 
@@ -74,7 +76,33 @@ def mark_lost(execution: Execution) -> bool:
     except (IllegalTransition, ValueError):
         return False  # it moved on meanwhile (finished, or another worker recovered it)
     logger.warning("%s: %s", execution, reason)
+    if stage is not None and stage.kind == StageKind.BUILD:
+        stop_orphaned_build(stage)
     return True
+
+
+def stop_orphaned_build(stage: StageRun) -> None:
+    """podman goes on with a build whose client died: the RUN step in progress runs to its end
+    and the next steps follow. Killing its steps fails the build, which then removes its working
+    containers itself (integrations/podman/buildsteps.py). A Docker Engine cancelled it already."""
+    from integrations.podman import buildsteps
+
+    if stage.started_at is None:
+        return
+    token = buildsteps.build_token(stage.execution_id, stage.pk, stage.started_at)
+    deadline = time.monotonic() + ORPHAN_BUILD_SECONDS
+    killed = 0
+    # Until no step has run for a second: a step may be starting as the one before it ends.
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < 1.0:
+        if buildsteps.list_steps(token):
+            killed += buildsteps.kill_steps(token)
+            quiet_since = time.monotonic()
+        time.sleep(0.2)
+    if killed:
+        time.sleep(1)  # buildah deletes its killed steps itself; only then look for leftovers
+        buildsteps.remove_stopped_steps(token)
+        logger.warning("%s: killed %d step(s) of its build", stage.execution_id, killed)
 
 
 def prune_kept_workspaces() -> int:

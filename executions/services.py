@@ -281,11 +281,14 @@ def reuse_succeeded_stages(old: Execution, new: Execution, checkout_kept: bool) 
     failed_kind = old_stages[failed_at].kind if failed_at < len(old_stages) else None
     if failed_kind in RERUN_NEEDS_CHECKOUT and not checkout_kept:
         return  # the checkout is gone: start from Source again
+    from executions.engine import EXECUTION_OUTPUTS
+
     new_stages = {s.position: s for s in new.stages.all()}
+    produced: dict = {}
     for stage in old_stages[:failed_at]:
         counterpart = new_stages.get(stage.position)
         if counterpart is None or counterpart.kind != stage.kind:
-            return  # the definition changed since: no safe reuse past this point
+            break  # the definition changed since: no safe reuse past this point
         StageRun.objects.filter(pk=counterpart.pk).update(
             status=StageStatus.SUCCEEDED,
             output={**stage.output, "reused_from": old.number},
@@ -293,3 +296,7 @@ def reuse_succeeded_stages(old: Execution, new: Execution, checkout_kept: bool) 
             finished_at=stage.finished_at,
             error="",
         )
+        produced.update({k: v for k, v in stage.output.items() if k in EXECUTION_OUTPUTS})
+    if produced:
+        # What the reused stages produced (commit, image, digest) is the new run's too.
+        Execution.objects.filter(pk=new.pk).update(**produced)

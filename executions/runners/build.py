@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import secrets
 import threading
 import time
 from pathlib import Path
@@ -22,6 +21,8 @@ from executions.runners.engine_client import (
 from executions.runners.source import public_url
 from integrations.podman import buildsteps
 
+# podman's words when its layer store changed under a build's cache lookup.
+STORAGE_RACE = "layer not known"
 # How long termination tries killing podman build steps before it also cuts the stream.
 KILL_STEPS_SECONDS = 8.0
 # After cutting the stream podman may still start later RUN steps; keep killing them this long.
@@ -52,8 +53,9 @@ class Build(Runner):
             )
         client = connect()
         podman = is_podman(client)
-        token = f"exec-{execution.pk}-{secrets.token_hex(4)}"
-        # The token keeps two installations (or test sessions) sharing an engine apart.
+        # Derived from the stage run, so a worker recovering this run can stop the build if
+        # this one dies; it keeps two installations (or test sessions) sharing an engine apart.
+        token = buildsteps.build_token(execution.pk, ctx.stage.pk, ctx.stage.started_at)
         tag = f"localhost/workflows/exec-{execution.pk}:build-{token[-8:]}"
         sha = ctx.outputs.get("commit_sha") or execution.commit_sha
         options: dict[str, Any] = {
@@ -87,6 +89,22 @@ class Build(Runner):
         )
         ctx.log.line(f"Building {workflow.dockerfile} (context {workflow.build_context})")
         started = time.monotonic()
+        error, image_id = self.stream(ctx, client, options, closer, finished, tag)
+        if error and STORAGE_RACE in error and not options["nocache"]:
+            # podman's layer store changed under the build's cache lookup (another build or an
+            # image removal at that moment): the build itself is fine, so try once more.
+            ctx.log.line(f"The engine lost a cached layer ({error}); building again without cache")
+            options["nocache"] = True
+            finished.clear()
+            error, image_id = self.stream(ctx, client, options, closer, finished, tag)
+        if error:
+            raise StageError(f"build failed: {error}")
+        image_id = image_id or client.api.inspect_image(tag)["Id"]
+        ctx.log.line(f"Built {image_id[:19]} as {tag} in {time.monotonic() - started:.1f} s")
+        return {"image_id": image_id, "local_tag": tag}
+
+    def stream(self, ctx, client, options, closer, finished, tag) -> tuple[str, str]:
+        """Runs the build, streaming its output into the log; returns (error, image id)."""
         error, image_id = "", ""
         ctx.check_cancelled()
         try:
@@ -113,11 +131,7 @@ class Build(Runner):
         if ctx.cancelled.is_set():
             self.remove(client, tag)
             raise Terminated()
-        if error:
-            raise StageError(f"build failed: {error}")
-        image_id = image_id or client.api.inspect_image(tag)["Id"]
-        ctx.log.line(f"Built {image_id[:19]} as {tag} in {time.monotonic() - started:.1f} s")
-        return {"image_id": image_id, "local_tag": tag}
+        return error, image_id
 
     def stop(
         self, closer: StreamCloser, token: str, finished: threading.Event, kill_steps: bool

@@ -14,10 +14,12 @@ change the layer cache. Docker Engine needs none of this: closing the request ca
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 MARKER_DOMAIN = "workflows-build.invalid"
@@ -30,6 +32,13 @@ class Step:
     pid: int
     status: str
     bundle: str
+
+
+def build_token(execution_id: int, stage_run_id: int, started_at: datetime) -> str:
+    """The marker of one stage run's build: not random but derived from what the database
+    keeps, so that whoever recovers a run whose worker died can find the build's steps."""
+    digest = hashlib.sha256(f"{stage_run_id}:{started_at.timestamp():.6f}".encode()).hexdigest()
+    return f"exec-{execution_id}-{digest[:8]}"
 
 
 def marker_host(token: str) -> str:
