@@ -8,7 +8,7 @@ import time
 from django.core.management.base import CommandError
 
 from executions.models import Execution, LogChunk
-from executions.status import TERMINAL
+from executions.status import STAGE_TERMINAL, TERMINAL, StageStatus
 from workflows.models import Workflow
 
 
@@ -40,20 +40,34 @@ class Follower:
         self.poll = poll
         self.after = -1
         self.stage_status: dict[int, str] = {}
+        self.started: set[int] = set()
 
     def step(self) -> bool:
         """Prints what is new; True once the run has ended (or waits for a person)."""
         execution = Execution.objects.get(pk=self.execution.pk)
-        for stage in execution.stages.order_by("position"):
-            if self.stage_status.get(stage.pk) != stage.status:
-                self.stage_status[stage.pk] = stage.status
-                detail = f" — {stage.error}" if stage.error else ""
-                self.out.write(f"▶ {stage.name}: {stage.get_status_display()}{detail}\n")
+        chunks: dict[int, list[LogChunk]] = {}
         for chunk in LogChunk.objects.filter(execution=execution, seq__gt=self.after).order_by(
             "seq"
         ):
-            self.out.write(chunk.text)
+            chunks.setdefault(chunk.stage_run_id, []).append(chunk)
             self.after = chunk.seq
+        # Stages run one after another, so stage by stage keeps the lines in their order: each
+        # stage's header, then its lines, then how it ended.
+        for stage in execution.stages.order_by("position"):
+            lines = chunks.get(stage.pk, [])
+            if stage.status == StageStatus.PENDING and not lines:
+                continue
+            if stage.pk not in self.started:
+                self.started.add(stage.pk)
+                if stage.status != StageStatus.SKIPPED:
+                    self.out.write(f"▶ {stage.name}\n")
+            for chunk in lines:
+                self.out.write(chunk.text)
+            ended = stage.status in STAGE_TERMINAL or stage.status == StageStatus.WAITING
+            if ended and self.stage_status.get(stage.pk) != stage.status:
+                self.stage_status[stage.pk] = stage.status
+                detail = f" — {stage.error}" if stage.error else ""
+                self.out.write(f"▶ {stage.name}: {stage.get_status_display()}{detail}\n")
         self.out.flush()
         self.execution = execution
         return execution.status in TERMINAL or execution.is_waiting

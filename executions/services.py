@@ -138,9 +138,10 @@ def check_run_workflow(
     trigger: str = Trigger.MANUAL,
     trigger_detail: str = "",
     image: str = "",
+    enqueue: bool = True,
 ) -> Execution:
     """Checks the user may run the workflow and that its definition is still valid, then
-    creates the run."""
+    creates the run (and hands it to the workers unless the caller runs it itself)."""
     if user is not None:
         if not user.has_perm(CHANGE):
             raise PermissionDenied('Running a workflow needs the "Change workflow" permission.')
@@ -154,6 +155,7 @@ def check_run_workflow(
         triggered_by=user,
         trigger_detail=trigger_detail,
         image=image,
+        enqueue=enqueue,
     )
 
 
@@ -169,6 +171,7 @@ def do_create_execution(
     branch: str | None = None,
     commit_sha: str = "",
     only_environment=None,
+    enqueue: bool = True,
 ) -> Execution:
     """Creates a Pending execution with its planned stages and enqueues it after commit.
 
@@ -200,7 +203,8 @@ def do_create_execution(
                 )
                 from executions.queue import enqueue_execution
 
-                transaction.on_commit(lambda pk=execution.pk: enqueue_execution(pk))
+                if enqueue:
+                    transaction.on_commit(lambda pk=execution.pk: enqueue_execution(pk))
             return execution
         except IntegrityError:
             continue  # another run took the same number at the same moment

@@ -32,10 +32,6 @@ class Command(BaseCommand):
             user = get_user_model().objects.filter(username=options["user"]).first()
             if user is None:
                 raise CommandError(f'no user "{options["user"]}"')
-        if options["inline"]:
-            from django.conf import settings
-
-            settings.EXECUTIONS_RUN_INLINE = False  # enqueue nothing; we run it below
         try:
             execution = check_run_workflow(
                 user,
@@ -43,6 +39,7 @@ class Command(BaseCommand):
                 ref=options["ref"],
                 trigger=Trigger.MANUAL,
                 trigger_detail="command line",
+                enqueue=not options["inline"],  # --inline: this process runs it below
             )
         except ValidationError as exc:
             lines = [f"{e['field']}: {e['message']}" for e in flatten_errors(exc.detail)]
