@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import threading
 from typing import Any
 
 import docker
@@ -15,6 +16,8 @@ from executions.runners.engine_client import connect, one_line
 
 # These hooks run in the image just built (to test it); the others in a small base image.
 IN_BUILT_IMAGE = ("post_build", "post_push")
+# How long after the container exited its log stream may take to end by itself.
+LOGS_GRACE_SECONDS = 2.0
 
 
 class Script(Runner):
@@ -76,9 +79,7 @@ class Script(Runner):
             client.api.start(cid)
             if ctx.cancelled.is_set():  # terminate came between the check and the start
                 self.kill(client, cid)
-            for block in client.api.logs(cid, stream=True, follow=True):
-                ctx.log.write(block.decode(errors="replace"))
-            code = client.api.wait(cid, timeout=None).get("StatusCode", -1)
+            code = self.follow(ctx, client, cid)
         except docker.errors.APIError as exc:
             if ctx.cancelled.is_set():
                 raise Terminated() from exc
@@ -89,6 +90,42 @@ class Script(Runner):
         if code != 0:
             raise StageError(f"{hook} script exited with code {code}")
         return {}
+
+    def follow(self, ctx: Context, client: docker.DockerClient, cid: str) -> int:
+        """Streams the container's output until it exits; returns its exit code.
+
+        podman 4.3 sometimes keeps a `logs --follow` stream open after the container exited
+        (measured: a failing script's stream never ended). So a second connection waits for
+        the exit, and if the stream is still open a moment later it is closed and the rest of
+        the output is read without following."""
+        stream = client.api.logs(cid, stream=True, follow=True)
+        exit_code: dict[str, int] = {}
+        stream_ended, closed = threading.Event(), threading.Event()
+
+        def watch() -> None:
+            # Removed or killed (terminate): the stream ends on its own.
+            with contextlib.suppress(docker.errors.APIError):
+                exit_code["code"] = connect().api.wait(cid, timeout=None).get("StatusCode", -1)
+            if not stream_ended.wait(LOGS_GRACE_SECONDS):
+                closed.set()
+                stream.close()
+
+        watcher = threading.Thread(target=watch, name=f"wait-{cid[:12]}", daemon=True)
+        watcher.start()
+        written = 0
+        try:
+            for block in stream:
+                written += len(block)
+                ctx.log.write(block.decode(errors="replace"))
+        except Exception:
+            if not closed.is_set():
+                raise
+        stream_ended.set()
+        if closed.is_set():  # what the stuck stream had not delivered yet
+            rest = client.api.logs(cid, stream=False, follow=False)
+            ctx.log.write(rest[written:].decode(errors="replace"))
+        watcher.join()
+        return exit_code.get("code", -1)
 
     def kill(self, client: docker.DockerClient, cid: str) -> None:
         with contextlib.suppress(docker.errors.APIError):  # it may have exited already
