@@ -3,39 +3,21 @@ from __future__ import annotations
 from django.contrib import admin
 
 from approvals.models import Approval, ApprovalEvent, ApprovalRequest
+from atmosly.admin_base import AuditAdmin, ReadOnlyInline
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """The audit is never edited or deleted from here."""
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_add_permission(self, request):
-        return False
-
-
-class ApprovalInline(admin.TabularInline):
+class ApprovalInline(ReadOnlyInline):
     model = Approval
-    extra = 0
-    can_delete = False
     fields = ["user", "decision", "comment", "created_at"]
-    readonly_fields = fields
 
 
-class EventInline(admin.TabularInline):
+class EventInline(ReadOnlyInline):
     model = ApprovalEvent
-    extra = 0
-    can_delete = False
     fields = ["at", "kind", "user", "comment", "detail"]
-    readonly_fields = fields
 
 
 @admin.register(ApprovalRequest)
-class ApprovalRequestAdmin(ReadOnlyAdmin):
+class ApprovalRequestAdmin(AuditAdmin):
     list_display = ["stage_run", "status", "required", "created_at", "expires_at", "decided_at"]
     list_filter = ["status"]
     search_fields = ["execution__workflow__name", "execution__workflow__service__name"]
@@ -43,7 +25,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ApprovalEvent)
-class ApprovalEventAdmin(ReadOnlyAdmin):
+class ApprovalEventAdmin(AuditAdmin):
     list_display = ["at", "kind", "user", "execution", "workflow_environment", "comment"]
     list_filter = ["kind"]
     search_fields = ["user__username", "comment"]

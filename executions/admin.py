@@ -2,13 +2,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from atmosly.admin_base import LogAdmin, ReadOnlyInline
 from executions.models import Execution, LogChunk, Report, StageRun, StatusChange
 
 
-class StageRunInline(admin.TabularInline):
+class StageRunInline(ReadOnlyInline):
     model = StageRun
-    extra = 0
-    can_delete = False
     fields = [
         "position",
         "name",
@@ -19,27 +18,20 @@ class StageRunInline(admin.TabularInline):
         "started_at",
         "finished_at",
     ]
-    readonly_fields = fields
 
 
-class StatusChangeInline(admin.TabularInline):
+class StatusChangeInline(ReadOnlyInline):
     model = StatusChange
-    extra = 0
-    can_delete = False
     fields = ["at", "from_status", "to_status", "reason"]
-    readonly_fields = fields
 
 
-class ReportInline(admin.TabularInline):
+class ReportInline(ReadOnlyInline):
     model = Report
-    extra = 0
-    can_delete = False
     fields = ["kind", "filename", "summary", "created_at"]
-    readonly_fields = fields
 
 
 @admin.register(Execution)
-class ExecutionAdmin(admin.ModelAdmin):
+class ExecutionAdmin(LogAdmin):
     """Runs are read-only here: status changes go through the service functions (API, CLI)."""
 
     list_display = [
@@ -57,20 +49,8 @@ class ExecutionAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [StageRunInline, StatusChangeInline, ReportInline]
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_add_permission(self, request):
-        return False
-
 
 @admin.register(LogChunk)
-class LogChunkAdmin(admin.ModelAdmin):
+class LogChunkAdmin(LogAdmin):
     list_display = ["execution", "seq", "stage_run", "created_at"]
     search_fields = ["text"]
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_add_permission(self, request):
-        return False

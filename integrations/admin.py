@@ -5,21 +5,12 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
+from atmosly.admin_base import LogAdmin
 from integrations.models import TriggeredCommit, WebhookDelivery, WebhookEndpoint
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """A log: looked at, never edited here. Deleting stays possible for clean-up."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
+class WebhookDeliveryAdmin(LogAdmin):
     list_display = [
         "received_at",
         "provider",
@@ -75,14 +66,14 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(ReadOnlyAdmin):
+class WebhookEndpointAdmin(LogAdmin):
     list_display = ["workflow", "hook_id", "created_at", "secret_shown_at"]
     search_fields = ["hook_id", "workflow__name", "workflow__service__name"]
     list_select_related = ["workflow__service__project"]
 
 
 @admin.register(TriggeredCommit)
-class TriggeredCommitAdmin(ReadOnlyAdmin):
+class TriggeredCommitAdmin(LogAdmin):
     list_display = ["workflow", "ref", "commit_sha", "execution", "delivery", "created_at"]
     search_fields = ["commit_sha", "ref"]
     list_select_related = ["workflow__service__project", "execution"]
