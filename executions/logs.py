@@ -69,7 +69,6 @@ class LogWriter:
         self._partial = ""
         last = LogChunk.objects.filter(execution=execution).aggregate(m=Max("seq"))["m"]
         self.next_seq = 0 if last is None else last + 1
-        self.full = threading.Event()
 
     def add_secrets(self, values: Iterable[str]) -> None:
         self.mask = Masker([*self.mask.forms, *values])
@@ -95,8 +94,6 @@ class LogWriter:
         if not self._lines:
             self._first_at = time.monotonic()
         self._lines += [line[:MAX_LINE_LENGTH] for line in lines]
-        if len(self._lines) >= self.max_lines:
-            self.full.set()
 
     def due(self) -> bool:
         with self._lock:
@@ -111,7 +108,6 @@ class LogWriter:
                 self._lines.append(self._partial)
                 self._partial = ""
             lines, self._lines = self._lines, []
-            self.full.clear()
         if not lines or self.stage is None:
             return
         # Mask the joined text too: a secret may have been split across two writes.

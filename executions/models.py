@@ -61,7 +61,6 @@ class Execution(models.Model):
     # The worker holding the run, and when it last said it is alive (crash recovery).
     worker_id = models.CharField(max_length=100, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
-    next_log_seq = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from executions.runners.base import StageError
 from workflows.models import SecretManager, VariableScope, Workflow
 
 
@@ -47,6 +46,3 @@ def resolve_variables(workflow: Workflow) -> RunVariables:
         if var.scope in (VariableScope.RUNTIME, VariableScope.BOTH):
             result.runtime[var.key] = value
     return result
-
-
-__all__ = ["RunVariables", "StageError", "resolve_variables"]

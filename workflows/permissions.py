@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import BasePermission
 
 from workflows.models import Project
 
@@ -82,7 +82,3 @@ def perm_label(perm: str) -> str:
     if perm in SPEC_PERMISSIONS:
         return SPEC_PERMISSIONS[perm]
     return perm.split(".", 1)[-1].replace("_", " ")
-
-
-def is_read(request) -> bool:
-    return request.method in SAFE_METHODS

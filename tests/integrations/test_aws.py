@@ -4,7 +4,6 @@ token from `get_authorization_token` and pushing."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -130,4 +129,3 @@ def test_ecr_login_with_the_authorization_token(moto, engine, project, git_serve
     assert execution.image.startswith(engine["ATMOSLY_TEST_REGISTRY"] + "/")
     assert execution.image_digest.startswith("sha256:")
     assert "testing" not in log_text(execution).replace("workflows-tests", "")
-    assert os.environ.get("AWS_ENDPOINT_URL_SECRETS_MANAGER") is None
