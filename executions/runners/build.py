@@ -37,6 +37,30 @@ def inside(root: Path, relative: str, what: str) -> Path:
     return path
 
 
+def cache_tag(workflow_id: int) -> str:
+    return f"localhost/workflows-cache/workflow-{workflow_id}:latest"
+
+
+def keep_layer_cache(client: docker.DockerClient, image_id: str, workflow_id: int) -> None:
+    """Tags the newest build of a workflow so its layers outlive the run.
+
+    When a run ends its local tag is removed, and podman then deletes the image together with
+    the intermediate images of its RUN and COPY steps: the layer cache. A per-workflow tag on
+    the newest build keeps that chain for the next run; the previous build's image is removed
+    then, which frees only the layers the new build no longer shares with it.
+    """
+    tag = cache_tag(workflow_id)
+    previous = ""
+    with contextlib.suppress(docker.errors.APIError):
+        previous = client.api.inspect_image(tag)["Id"]
+    repository, name = tag.rsplit(":", 1)
+    client.api.tag(image_id, repository, name, force=True)
+    if previous and previous != image_id:
+        # Still tagged by a run in progress: that run's clean-up removes it later.
+        with contextlib.suppress(docker.errors.APIError):
+            client.api.remove_image(previous)
+
+
 class Build(Runner):
     kind = "build"
 
@@ -101,6 +125,8 @@ class Build(Runner):
             raise StageError(f"build failed: {error}")
         image_id = image_id or client.api.inspect_image(tag)["Id"]
         ctx.log.line(f"Built {image_id[:19]} as {tag} in {time.monotonic() - started:.1f} s")
+        if workflow.cache_enabled:
+            keep_layer_cache(client, image_id, workflow.pk)
         return {"image_id": image_id, "local_tag": tag}
 
     def stream(self, ctx, client, options, closer, finished, tag) -> tuple[str, str]:

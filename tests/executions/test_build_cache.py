@@ -1,0 +1,58 @@
+"""The build cache really applies (issue 17): caching on hits the cache on the next run of the
+same workflow; caching off neither reads nor keeps a cache."""
+
+from __future__ import annotations
+
+import pytest
+
+from executions.status import ExecutionStatus as S
+from tests.executions import log_text, make_git_workflow, run_now, stage
+from tests.realparts import sample_app_files, unique_name
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
+
+
+@pytest.fixture
+def engine(settings, real_services):
+    settings.DOCKER_HOST = real_services["DOCKER_HOST"]
+    settings.EXECUTIONS_RUN_INLINE = False
+    return real_services
+
+
+def cached_workflow(project, registry, git_server, cache: bool):
+    marker = unique_name("cache")
+    files = sample_app_files(
+        extra={
+            "Dockerfile": (
+                "FROM localhost/busybox:latest\n"
+                f'RUN echo "slow dependency step {marker}" > /deps\n'
+                "COPY index.html /www/index.html\n"
+            )
+        }
+    )
+    workflow, _ = make_git_workflow(project, git_server, files, registry, cache_enabled=cache)
+    return workflow
+
+
+def build_log(execution) -> str:
+    build = stage(execution, "build")
+    return "".join(build.log_chunks.order_by("seq").values_list("text", flat=True))
+
+
+def test_the_second_run_of_a_workflow_hits_the_layer_cache(engine, project, registry, git_server):
+    workflow = cached_workflow(project, registry, git_server, cache=True)
+    first = run_now(workflow)
+    assert first.status == S.SUCCEEDED, first.status_reason
+    assert "Using cache" not in build_log(first), log_text(first)
+    second = run_now(workflow)
+    assert second.status == S.SUCCEEDED, second.status_reason
+    # The RUN step and the COPY both come from the cache the first run left behind.
+    assert build_log(second).count("Using cache") >= 2, build_log(second)
+
+
+def test_caching_off_never_uses_a_cache(engine, project, registry, git_server):
+    workflow = cached_workflow(project, registry, git_server, cache=False)
+    for _ in range(2):
+        execution = run_now(workflow)
+        assert execution.status == S.SUCCEEDED, execution.status_reason
+        assert "Using cache" not in build_log(execution)
