@@ -36,6 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_IMAGE = "localhost/busybox:latest"
+ARM64_IMAGE = "localhost/busybox:arm64"
 OPEN_REGISTRY = "127.0.0.1:5000"
 AUTH_REGISTRY = "127.0.0.1:5001"
 AUTH_CREDS = "ci:ci-password"
@@ -65,6 +66,10 @@ HINTS: list[tuple[str, str]] = [
         "the local registries must be marked insecure in registries.conf.d before podman starts",
     ),
     ("unauthorized", "the htpasswd registry refused ci's login: rerun scripts/services start"),
+    (
+        "exec format error",
+        "arm64 emulation is not registered: apt-get install qemu-user-static, then scripts/services start",
+    ),
     ("chromium", "headless Chromium is missing: apt-get install chromium"),
     ("moto_server", "moto's server is missing from .venv: scripts/bootstrap --test"),
     ("redis", "redis-server is missing: apt-get install redis-server"),
@@ -85,7 +90,7 @@ KEY_PACKAGES = [
     "git",
     "chromium",
     "redis-server",
-    "skopeo",
+    "qemu-user-static",
 ]
 
 
@@ -142,6 +147,20 @@ class Smoke:
         out = self.podman("a container runs", "run", "--rm", BASE_IMAGE, "echo", "smoke-ok")
         if "smoke-ok" not in out:
             raise CheckFailed("a container runs", out)
+
+    def arm64_runs(self) -> None:
+        out = self.podman(
+            "an arm64 container runs (QEMU user emulation)",
+            "run",
+            "--rm",
+            "--platform",
+            "linux/arm64",
+            ARM64_IMAGE,
+            "uname",
+            "-m",
+        )
+        if "aarch64" not in out:
+            raise CheckFailed("an arm64 container runs (QEMU user emulation)", out)
 
     def pod_plays(self) -> None:
         name = f"workflows-{self.tag}"
@@ -363,6 +382,7 @@ def main() -> int:
         Check("a container runs", smoke.container_runs, slow=False),
         Check("a clone from the git server", smoke.git_clone, slow=False),
         Check("a pod plays and is removed", smoke.pod_plays, slow=True),
+        Check("an arm64 container runs", smoke.arm64_runs, slow=True),
         Check("a build with a RUN step", smoke.build_runs, slow=True),
         # Pushes what the build check built, so it is remembered with it.
         Check("a push to each registry", smoke.pushes, slow=True),

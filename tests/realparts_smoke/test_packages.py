@@ -45,6 +45,8 @@ SHELL_PROGRAMS = [
     "python3",
     "npm",
     "sha256sum",
+    "dpkg-deb",
+    "mount",
 ]
 # Programs that programs we run exec in turn: git runs ssh for ssh:// repositories (the Source
 # stage sets GIT_SSH_COMMAND=ssh …).
@@ -59,6 +61,8 @@ PODMAN_HELPERS = [
     "/usr/lib/cni/portmap",
     "/usr/lib/cni/host-local",
     "/usr/lib/cni/loopback",
+    # The kernel runs arm64 programs (builds and containers for linux/arm64) through this.
+    "/usr/libexec/qemu-binfmt/aarch64-binfmt-P",
 ]
 
 # Executables that come from the virtualenv (PyPI), not Debian.

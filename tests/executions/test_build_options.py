@@ -1,9 +1,10 @@
-"""The build cache really applies (issue 17): caching on hits the cache on the next run of the
-same workflow; caching off neither reads nor keeps a cache."""
+"""Build options that really apply (issue 17): caching on hits the cache on the next run of the
+same workflow; caching off neither reads nor keeps a cache; linux/arm64 builds on amd64 (QEMU)."""
 
 from __future__ import annotations
 
 import pytest
+import requests
 
 from executions.status import ExecutionStatus as S
 from tests.executions import log_text, make_git_workflow, run_now, stage
@@ -56,3 +57,25 @@ def test_caching_off_never_uses_a_cache(engine, project, registry, git_server):
         execution = run_now(workflow)
         assert execution.status == S.SUCCEEDED, execution.status_reason
         assert "Using cache" not in build_log(execution)
+
+
+def pushed_architecture(host: str, repository: str, tag: str) -> str:
+    """The architecture the pushed image's config blob declares (registry API, no engine)."""
+    accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
+    manifest = requests.get(
+        f"http://{host}/v2/{repository}/manifests/{tag}", headers={"Accept": accept}, timeout=10
+    ).json()
+    config = requests.get(
+        f"http://{host}/v2/{repository}/blobs/{manifest['config']['digest']}", timeout=10
+    ).json()
+    return config["architecture"]
+
+
+def test_an_arm64_build_on_amd64_pushes_an_arm64_image(engine, project, registry, git_server):
+    files = sample_app_files(
+        extra={"Dockerfile": "FROM localhost/busybox-multi:latest\nRUN uname -m > /arch\n"}
+    )
+    workflow, sha = make_git_workflow(project, git_server, files, registry, platform="linux/arm64")
+    execution = run_now(workflow)
+    assert execution.status == S.SUCCEEDED, execution.status_reason
+    assert pushed_architecture(registry.url, workflow.repository, sha) == "arm64"
