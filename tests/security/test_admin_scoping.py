@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 from django.contrib import admin
 
-from atmosly.admin_base import ProjectScopedAdmin
 from executions.services import do_create_execution
 from tests.base import client_for
 from tests.security.admin_forms import edit, form_data
@@ -30,6 +29,8 @@ def our_admins():
 
 
 def test_every_admin_of_the_product_is_scoped():
+    from atmosly.admin_base import ProjectScopedAdmin
+
     for model, model_admin in our_admins():
         assert isinstance(model_admin, ProjectScopedAdmin), model
         assert model_admin.project_paths, model
