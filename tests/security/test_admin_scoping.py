@@ -117,6 +117,13 @@ def test_forms_offer_and_accept_only_the_users_projects(workflow, other, users):
     assert not Service.objects.filter(name="sneaky").exists()
     assert not Environment.objects.filter(name="sneaky").exists()
 
+    # The admin's autocomplete answers from the same scoped lists.
+    found = erin.get(
+        "/admin/autocomplete/",
+        {"app_label": "workflows", "model_name": "service", "field_name": "project", "term": ""},
+    )
+    assert [r["text"] for r in found.json()["results"]] == ["other"]
+
 
 def test_run_history_in_the_admin_is_scoped_and_follows_view_workflows(workflow, users):
     do_create_execution(workflow, ref="main", trigger="manual")
