@@ -4,6 +4,7 @@ from django.contrib import admin
 
 from approvals.models import Approval, ApprovalEvent, ApprovalRequest
 from atmosly.admin_base import AuditAdmin, ReadOnlyInline
+from workflows.permissions import VIEW
 
 
 class ApprovalInline(ReadOnlyInline):
@@ -18,6 +19,8 @@ class EventInline(ReadOnlyInline):
 
 @admin.register(ApprovalRequest)
 class ApprovalRequestAdmin(AuditAdmin):
+    project_paths = ("execution__workflow__service__project",)
+    spec_perms = {"view": VIEW}
     list_display = ["stage_run", "status", "required", "created_at", "expires_at", "decided_at"]
     list_filter = ["status"]
     search_fields = ["execution__workflow__name", "execution__workflow__service__name"]
@@ -26,6 +29,12 @@ class ApprovalRequestAdmin(AuditAdmin):
 
 @admin.register(ApprovalEvent)
 class ApprovalEventAdmin(AuditAdmin):
+    # A change of approvers is recorded against the deploy step, without a run.
+    project_paths = (
+        "execution__workflow__service__project",
+        "workflow_environment__workflow__service__project",
+    )
+    spec_perms = {"view": VIEW}
     list_display = ["at", "kind", "user", "execution", "workflow_environment", "comment"]
     list_filter = ["kind"]
     search_fields = ["user__username", "comment"]

@@ -27,7 +27,7 @@ from executions.models import Execution, StageRun
 from executions.services import do_change_stage_status, do_change_status
 from executions.status import ExecutionStatus, StageStatus
 from workflows.models import WorkflowEnvironment
-from workflows.permissions import APPROVE, CHANGE
+from workflows.permissions import APPROVE, CHANGE, visible_projects
 
 logger = logging.getLogger(__name__)
 S = ExecutionStatus
@@ -40,12 +40,17 @@ class Conflict(APIException):
 
 
 def designated_approvers(step: WorkflowEnvironment):
-    """Active users designated directly or through a group who hold "approve pipeline"."""
+    """Active members of the workflow's project, designated directly or through a group, who
+    hold "approve pipeline" (superusers count as members of every project)."""
     User = get_user_model()
-    candidates = User.objects.filter(
-        Q(pk__in=step.approver_users.values("pk")) | Q(groups__in=step.approver_groups.all()),
-        is_active=True,
-    ).distinct()
+    candidates = (
+        User.objects.filter(
+            Q(pk__in=step.approver_users.values("pk")) | Q(groups__in=step.approver_groups.all()),
+            is_active=True,
+        )
+        .filter(Q(is_superuser=True) | Q(projects=step.workflow.service.project_id))
+        .distinct()
+    )
     return [user for user in candidates if user.has_perm(APPROVE)]
 
 
@@ -303,6 +308,7 @@ def waiting_for(user):
             | Q(workflow_environment__approver_groups__in=user.groups.all())
         )
         .exclude(decisions__user=user)
+        .filter(execution__workflow__service__project__in=visible_projects(user))
         .distinct()
         .select_related(
             "execution__workflow__service__project",

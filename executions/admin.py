@@ -4,6 +4,7 @@ from django.contrib import admin
 
 from atmosly.admin_base import LogAdmin, ReadOnlyInline
 from executions.models import Execution, LogChunk, Report, StageRun, StatusChange
+from workflows.permissions import VIEW
 
 
 class StageRunInline(ReadOnlyInline):
@@ -34,6 +35,9 @@ class ReportInline(ReadOnlyInline):
 class ExecutionAdmin(LogAdmin):
     """Runs are read-only here: status changes go through the service functions (API, CLI)."""
 
+    project_paths = ("workflow__service__project",)
+    spec_perms = {"view": VIEW}
+
     list_display = [
         "__str__",
         "status",
@@ -44,7 +48,11 @@ class ExecutionAdmin(LogAdmin):
         "created_at",
         "finished_at",
     ]
-    list_filter = ["status", "trigger", "workflow__service__project"]
+    list_filter = [
+        "status",
+        "trigger",
+        ("workflow__service__project", admin.RelatedOnlyFieldListFilter),
+    ]
     search_fields = ["commit_sha", "ref", "workflow__name", "workflow__service__name"]
     date_hierarchy = "created_at"
     inlines = [StageRunInline, StatusChangeInline, ReportInline]
@@ -52,5 +60,7 @@ class ExecutionAdmin(LogAdmin):
 
 @admin.register(LogChunk)
 class LogChunkAdmin(LogAdmin):
+    project_paths = ("execution__workflow__service__project",)
+    spec_perms = {"view": VIEW}
     list_display = ["execution", "seq", "stage_run", "created_at"]
     search_fields = ["text"]

@@ -223,6 +223,9 @@ def check_rollback(user, release: Release) -> Execution:
     current = current_release(workflow, environment)
     if current is not None and current.pk == release.pk:
         raise RollbackRefused(f"{environment.name} runs release #{release.pk} already.")
+    from executions.services import check_can_run
+
+    check_can_run(user, workflow, "Rolling back")
     return do_rollback(user, release)
 
 

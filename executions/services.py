@@ -130,6 +130,23 @@ def plan_stages(workflow: Workflow, only_environment=None) -> list[dict]:
     return stages
 
 
+def check_can_run(user, workflow: Workflow, doing: str = "Running a workflow") -> None:
+    """The one check before anything of `workflow` runs, whatever the door: the API, the page
+    and the CLI (`check_run_workflow`), a webhook delivery and its redelivery (`user` None: the
+    signature is the authority), a re-run, a rollback, and each occurrence of a Cron CD job.
+
+    A user needs "Change workflow" and membership of the project (PermissionDenied). The stored
+    definition must still be valid, its registry and environments must belong to the
+    workflow's project, and its approvers must be members (`validate_for_run`: a DRF
+    ValidationError keyed by field path, which the API answers with 400)."""
+    if user is not None:
+        if not user.has_perm(CHANGE):
+            raise PermissionDenied(f'{doing} needs the "Change workflow" permission.')
+        if not is_member(user, workflow.service.project):
+            raise PermissionDenied("You are not a member of this project.")
+    validate_for_run(workflow)
+
+
 def check_run_workflow(
     user,
     workflow: Workflow,
@@ -140,14 +157,10 @@ def check_run_workflow(
     image: str = "",
     enqueue: bool = True,
 ) -> Execution:
-    """Checks the user may run the workflow and that its definition is still valid, then
-    creates the run (and hands it to the workers unless the caller runs it itself)."""
-    if user is not None:
-        if not user.has_perm(CHANGE):
-            raise PermissionDenied('Running a workflow needs the "Change workflow" permission.')
-        if not is_member(user, workflow.service.project):
-            raise PermissionDenied("You are not a member of this project.")
-    validate_for_run(workflow)
+    """Checks the user may run the workflow and that its definition is still valid
+    (`check_can_run`), then creates the run (and hands it to the workers unless the caller runs
+    it itself)."""
+    check_can_run(user, workflow)
     return do_create_execution(
         workflow,
         ref=ref or workflow.service.default_branch,
@@ -174,6 +187,7 @@ def do_create_execution(
     enqueue: bool = True,
 ) -> Execution:
     """Creates a Pending execution with its planned stages and enqueues it after commit.
+    Callers have passed `check_can_run` first.
 
     `ref` is what Source checks out; a webhook also knows the branch and the exact commit, and
     Source then checks out that commit even if the branch has moved on since."""
@@ -247,11 +261,9 @@ RERUN_NEEDS_CHECKOUT = {StageKind.SCRIPT, StageKind.SCAN, StageKind.BUILD}
 def check_rerun(user, execution: Execution, from_failed: bool = False) -> Execution:
     """Runs the same commit again. `from_failed` keeps the stages that succeeded before the
     failure (their outputs, the checkout and the built image) and starts at the failed one."""
-    if user is not None and not user.has_perm(CHANGE):
-        raise PermissionDenied('Re-running needs the "Change workflow" permission.')
+    check_can_run(user, execution.workflow, "Re-running")
     if not execution.is_terminal:
         raise IllegalTransition(execution, execution.status, S.PENDING)
-    validate_for_run(execution.workflow)
     return do_rerun(execution, by=user, from_failed=from_failed)
 
 

@@ -7,10 +7,13 @@ from django.utils.html import format_html
 
 from atmosly.admin_base import LogAdmin
 from integrations.models import TriggeredCommit, WebhookDelivery, WebhookEndpoint
+from workflows.permissions import VIEW
 
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(LogAdmin):
+    project_paths = ("project",)
+    spec_perms = {"view": VIEW}
     list_display = [
         "received_at",
         "provider",
@@ -22,7 +25,7 @@ class WebhookDeliveryAdmin(LogAdmin):
         "reason",
         "status_code",
     ]
-    list_filter = ["outcome", "provider", "kind", "project"]
+    list_filter = ["outcome", "provider", "kind", ("project", admin.RelatedOnlyFieldListFilter)]
     search_fields = [
         "delivery_id",
         "commit_sha",
@@ -67,6 +70,8 @@ class WebhookDeliveryAdmin(LogAdmin):
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(LogAdmin):
+    project_paths = ("workflow__service__project",)
+    spec_perms = {"view": VIEW}
     list_display = ["workflow", "hook_id", "created_at", "secret_shown_at"]
     search_fields = ["hook_id", "workflow__name", "workflow__service__name"]
     list_select_related = ["workflow__service__project"]
@@ -74,6 +79,8 @@ class WebhookEndpointAdmin(LogAdmin):
 
 @admin.register(TriggeredCommit)
 class TriggeredCommitAdmin(LogAdmin):
+    project_paths = ("workflow__service__project",)
+    spec_perms = {"view": VIEW}
     list_display = ["workflow", "ref", "commit_sha", "execution", "delivery", "created_at"]
     search_fields = ["commit_sha", "ref"]
     list_select_related = ["workflow__service__project", "execution"]

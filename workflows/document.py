@@ -345,6 +345,7 @@ class WorkflowDocumentSerializer(StrictSerializer):
         seen: set[str] = set()
         env_by_name = {e.name: e for e in project.environments.all()}
         User = get_user_model()
+        member_ids = set(project.members.values_list("pk", flat=True))
         for index, step in enumerate(environments):
             path = f"deploy.environments[{index}]"
             env = env_by_name.get(step["environment"])
@@ -366,8 +367,17 @@ class WorkflowDocumentSerializer(StrictSerializer):
             groups = list(Group.objects.filter(name__in=groupnames))
             missing_users = sorted(set(usernames) - {u.username for u in users})
             missing_groups = sorted(set(groupnames) - {g.name for g in groups})
+            # An approver who cannot see the project could never decide (approvals.services).
+            outsiders = sorted(
+                u.username for u in users if not u.is_superuser and u.pk not in member_ids
+            )
             if missing_users:
                 errors[f"{path}.approvers.users"] = f'no active user "{missing_users[0]}"'
+            elif outsiders:
+                errors[f"{path}.approvers.users"] = (
+                    f'"{outsiders[0]}" is not a member of project "{project.name}"; '
+                    "add them to the project first"
+                )
             if missing_groups:
                 errors[f"{path}.approvers.groups"] = f'no group "{missing_groups[0]}"'
             approvals = step["required_approvals"]

@@ -18,6 +18,9 @@ CHANGE = "workflows.change_workflow"
 DELETE = "workflows.delete_workflow"
 ADD_APPROVER = "workflows.add_approver"
 APPROVE = "workflows.approve_pipeline"
+# Django's model permission on Project, held by the Admin role: with membership, it makes a
+# user an administrator of that project (see `administers`).
+CHANGE_PROJECT = "workflows.change_project"
 
 SPEC_PERMISSIONS = {
     VIEW: "View workflows",
@@ -51,6 +54,35 @@ def visible_projects(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Project
 
 def is_member(user, project: Project) -> bool:
     return user.is_superuser or project.members.filter(pk=user.pk).exists()
+
+
+def administers(user, project: Project) -> bool:
+    """Who may change a project and its members: a superuser, or a member of that project whose
+    role holds "change project" (the Admin role). Roles are global, membership is per project,
+    so an Admin of one project administers no other."""
+    return user.is_superuser or (user.has_perm(CHANGE_PROJECT) and is_member(user, project))
+
+
+# How each project-owned model reaches its project, for scoping querysets to a user's projects.
+PROJECT_PATHS: dict[str, str] = {
+    "workflows.project": "pk",
+    "workflows.service": "project",
+    "workflows.environment": "project",
+    "workflows.registryconnection": "project",
+    "workflows.workflow": "service__project",
+    "workflows.workflowenvironment": "workflow__service__project",
+    "workflows.civariable": "workflow__service__project",
+    "executions.execution": "workflow__service__project",
+}
+
+
+def scoped(queryset: QuerySet, user, path: str | None = None) -> QuerySet:
+    """`queryset` limited to the projects `user` is a member of (superusers: all of it).
+    `path` is the lookup from the model to its Project; by default the one in PROJECT_PATHS."""
+    if user.is_superuser:
+        return queryset
+    path = path or PROJECT_PATHS[queryset.model._meta.label_lower]
+    return queryset.filter(**{f"{path}__in": visible_projects(user)})
 
 
 class WorkflowPermission(BasePermission):

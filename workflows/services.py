@@ -64,14 +64,18 @@ def approvers_of(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def check_save_workflow(
+def check_workflow_document(
     user,
     service: Service,
     data: dict[str, Any],
     workflow: Workflow | None = None,
     partial: bool = False,
-) -> Workflow:
-    """Validates a workflow document (and the right to change approvers), then saves it."""
+) -> dict[str, Any]:
+    """Validates a workflow document for `service` and the user's right to change its
+    approvers; returns the validated document for `do_save_workflow`. The API and the admin
+    both call this, so both refuse the same documents with the same field paths and messages.
+
+    Raises DRF ValidationError (400, keyed by field path) or PermissionDenied (403)."""
     if not isinstance(data, dict):
         raise DRFValidationError({"non_field_errors": ["the workflow document must be a mapping"]})
     current = workflow_document(workflow) if workflow else {}
@@ -86,7 +90,19 @@ def check_save_workflow(
         raise PermissionDenied(
             'Changing the approvers of a workflow needs the "Add approver to workflows" permission.'
         )
-    return do_save_workflow(service, serializer.validated_data, workflow, actor=user)
+    return serializer.validated_data
+
+
+def check_save_workflow(
+    user,
+    service: Service,
+    data: dict[str, Any],
+    workflow: Workflow | None = None,
+    partial: bool = False,
+) -> Workflow:
+    """Validates a workflow document (and the right to change approvers), then saves it."""
+    doc = check_workflow_document(user, service, data, workflow, partial)
+    return do_save_workflow(service, doc, workflow, actor=user)
 
 
 @transaction.atomic
@@ -158,7 +174,27 @@ def do_save_workflow(
 
 def validate_for_run(workflow: Workflow) -> None:
     """Re-checks the stored definition before a run: environments may have been deactivated,
-    registries deleted or users removed since it was saved."""
+    users removed, or rows edited outside the API since it was saved.
+
+    The document names its registry and environments, so it resolves them again by name in the
+    project; the stored links must be those same rows. A link to another project's registry or
+    environment (written straight to the database) would hand that project's credentials to
+    this run. Raises a DRF ValidationError keyed by field path."""
+    project_id = workflow.service.project_id
+    errors: dict[str, str] = {}
+    if workflow.registry_id and workflow.registry.project_id != project_id:
+        errors["push.registry"] = "the registry belongs to another project"
+    image_registry = workflow.service.image_registry
+    if image_registry is not None and image_registry.project_id != project_id:
+        errors["service.image_registry"] = "the registry belongs to another project"
+    steps = workflow.deploy_steps.select_related("environment")
+    for index, step in enumerate(steps):
+        if step.environment.project_id != project_id:
+            errors[f"deploy.environments[{index}].environment"] = (
+                f'environment "{step.environment.name}" belongs to another project'
+            )
+    if errors:
+        raise DRFValidationError(errors)
     serializer = WorkflowDocumentSerializer(
         data=editable_part(workflow_document(workflow)),
         service=workflow.service,

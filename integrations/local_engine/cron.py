@@ -59,6 +59,18 @@ def run_cron_job(workflow_id: int, environment_id: int) -> dict[str, Any]:
     )
     if release is None or "job_pod" not in release.details:
         return {"skipped": "nothing is deployed there"}
+    # Each occurrence passes the same check as any run: it pulls with the workflow's registry
+    # credentials, which must still be its own project's.
+    from rest_framework.exceptions import ValidationError
+
+    from atmosly.api_errors import flatten_errors
+    from executions.services import check_can_run
+
+    try:
+        check_can_run(None, release.workflow)
+    except ValidationError as exc:
+        problems = "; ".join(e["message"] for e in flatten_errors(exc.detail)[:2])
+        return {"skipped": f"{release.workflow} cannot run: {problems}"}
     podman = Podman()
     pod = copy.deepcopy(release.details["job_pod"])
     job = pod["metadata"]["labels"][JOB_LABEL]

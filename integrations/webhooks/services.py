@@ -26,7 +26,12 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 
 from atmosly.api_errors import flatten_errors
 from executions.models import Execution, Trigger
-from executions.services import IllegalTransition, do_create_execution, do_terminate
+from executions.services import (
+    IllegalTransition,
+    check_can_run,
+    do_create_execution,
+    do_terminate,
+)
 from executions.status import WAITING, ExecutionStatus
 from integrations.bitbucket import webhook as bitbucket
 from integrations.github import webhook as github
@@ -48,7 +53,6 @@ from workflows.models import (
     new_webhook_secret,
 )
 from workflows.permissions import CHANGE, is_member
-from workflows.services import validate_for_run
 
 PROVIDERS: dict[str, ModuleType] = {m.NAME: m for m in (github, gitlab, bitbucket)}
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -246,16 +250,14 @@ def do_trigger(
 ) -> tuple[Execution | None, str]:
     """Claims (workflow, ref, commit) and creates the run; with "cancel in progress" the older
     runs on the branch are terminated first. Returns the run, or None and why not."""
-    # A saved definition goes stale only through its environments and approvers (deactivated
-    # since); registries and environments cannot be deleted while used. So only workflows
-    # that deploy are checked again here, which keeps a CI push's answer fast. The runners
-    # check the same things when the stage runs.
-    if workflow.deploys:
-        try:
-            validate_for_run(workflow)
-        except ValidationError as exc:
-            problems = "; ".join(e["message"] for e in flatten_errors(exc.detail)[:2])
-            return None, f"{workflow} cannot run: {problems}"
+    # The same check as every other door (no user: the signature is the authority). CI
+    # workflows too: a registry link edited outside the API would push with another
+    # project's credentials.
+    try:
+        check_can_run(None, workflow)
+    except ValidationError as exc:
+        problems = "; ".join(e["message"] for e in flatten_errors(exc.detail)[:2])
+        return None, f"{workflow} cannot run: {problems}"
     # No savepoint of its own: an error here fails the whole delivery's transaction.
     with transaction.atomic(savepoint=False):
         try:
