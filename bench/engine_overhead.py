@@ -155,13 +155,16 @@ class GitServer:
         auth = f"{GIT_USER}:{GIT_PASSWORD}@" if with_credentials else ""
         return f"http://{auth}127.0.0.1:{self.port}/{name}.git"
 
-    def create_repo(self, name: str, files: dict[str, str]) -> str:
+    def create_repo(self, name: str, files: dict[str, str | bytes]) -> str:
         bare = self.root / f"{name}.git"
         _git("init", "-q", "--bare", "-b", "main", str(bare))
         with tempfile.TemporaryDirectory() as work:
             _git("init", "-q", "-b", "main", work)
-            for rel, text in files.items():
-                (Path(work) / rel).write_text(text)
+            for rel, content in files.items():
+                path = Path(work) / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                data = content if isinstance(content, bytes) else content.encode()
+                path.write_bytes(data)
             _git("add", "-A", cwd=Path(work))
             _git("commit", "-q", "-m", "init", cwd=Path(work))
             _git("push", "-q", str(bare), "main", cwd=Path(work))

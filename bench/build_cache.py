@@ -1,0 +1,240 @@
+"""Build cache: a cold build against a warm rebuild after a one-line source change (issue 17).
+
+A realistic Dockerfile: a Python app on a Debian base that installs a dozen wheels from a local
+wheelhouse (copied into the context: builds have no way to the host's loopback), byte-compiles
+them, then copies the app. The warm rebuild changes one line of the app, so only the last COPY
+and RUN should run again. Measured two ways in the same run, each cold then warm, alternated:
+
+- through Workflows: a CI workflow with caching on, triggered through the API (Django test
+  client) and run by a real `manage.py qcluster` worker; the Build stage's own duration;
+- by hand: `podman build --layers` on the same engine socket (the baseline).
+
+A unique first step makes every cold build really cold. Prints the medians, the warm speed-up
+(cold / warm; goal >= 5x, Atmosly claims about 3.3x) and how the product compares with podman.
+
+The base image `localhost/bench-python:bookworm` is made once per engine with debootstrap
+(minbase + python3 + python3-pip, from the mirror in the machine's apt sources) and kept; the
+wheels are downloaded once with pip into .run/bench-cache/. Loopback only.
+
+    .venv/bin/python bench/build_cache.py [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from engine_overhead import (
+    RUN_DIR,
+    GitServer,
+    Worker,
+    _git,
+    fresh_environment,
+    make_workflow,
+    setup_django,
+    stage_seconds,
+    workflows_run,
+)
+
+CACHE_DIR = RUN_DIR.parent / "bench-cache"
+BASE = "localhost/bench-python:bookworm"
+WHEELS = [
+    "requests",
+    "idna",
+    "urllib3",
+    "certifi",
+    "charset-normalizer",
+    "six",
+    "attrs",
+    "packaging",
+    "click",
+    "jinja2",
+    "markupsafe",
+    "pyyaml",
+]
+
+
+def podman(env: dict[str, str], *args: str, **kw) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["podman", "--remote", "--url", env["DOCKER_HOST"], *args],
+        capture_output=True,
+        text=True,
+        **kw,
+    )
+
+
+def debian_mirror() -> str:
+    """The Debian mirror this machine's apt already uses (deb822 or one-line sources)."""
+    for path in [Path("/etc/apt/sources.list"), *Path("/etc/apt/sources.list.d").glob("*")]:
+        text = path.read_text() if path.is_file() else ""
+        for url in re.findall(r"(?:URIs:|^deb)\s+(\S+/debian)\s*$", text, re.M):
+            return url
+    raise SystemExit("no Debian mirror in the apt sources")
+
+
+def ensure_base(env: dict[str, str]) -> None:
+    if podman(env, "image", "exists", BASE).returncode == 0:
+        return
+    if not shutil.which("debootstrap"):
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", "debootstrap"],
+            check=True,
+            capture_output=True,
+        )
+    rootfs = CACHE_DIR / "rootfs"
+    shutil.rmtree(rootfs, ignore_errors=True)
+    started = time.monotonic()
+    subprocess.run(
+        [
+            "debootstrap",
+            "--variant=minbase",
+            "--include=python3,python3-pip",
+            "bookworm",
+            str(rootfs),
+            debian_mirror(),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    tar = CACHE_DIR / "rootfs.tar"
+    subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(tar), "."], check=True)
+    podman(env, "import", "--change", 'CMD ["/bin/sh"]', str(tar), BASE, check=True)
+    shutil.rmtree(rootfs, ignore_errors=True)
+    tar.unlink()
+    print(f"made {BASE} with debootstrap in {time.monotonic() - started:.0f} s (once per engine)")
+
+
+def wheelhouse() -> dict[str, bytes]:
+    """The dozen wheels (and their dependencies) for CPython 3.11 on x86_64, downloaded once."""
+    folder = CACHE_DIR / "wheels"
+    if not any(folder.glob("*.whl")):
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "-d",
+                str(folder),
+                "--only-binary=:all:",
+                "--python-version",
+                "3.11",
+                "--platform",
+                "manylinux2014_x86_64",
+                *WHEELS,
+            ],
+            check=True,
+        )
+    return {f"wheels/{p.name}": p.read_bytes() for p in sorted(folder.glob("*.whl"))}
+
+
+def app_files(marker: str, line: str) -> dict:
+    return {
+        "Dockerfile": (
+            f"FROM {BASE}\n"
+            f"RUN echo 'bench {marker}' > /bench-marker\n"
+            "COPY requirements.txt /app/requirements.txt\n"
+            "COPY wheels/ /wheels/\n"
+            "RUN pip install --break-system-packages --no-index --find-links /wheels "
+            "-r /app/requirements.txt\n"
+            "RUN python3 -m compileall -q /usr/local/lib/python3.11\n"
+            "COPY app/ /app/\n"
+            "RUN python3 -m compileall -q /app\n"
+        ),
+        "requirements.txt": "\n".join(WHEELS) + "\n",
+        "app/main.py": f"import requests, yaml, jinja2, click\n\nGREETING = {line!r}\n",
+        **wheelhouse(),
+    }
+
+
+def write_tree(folder: Path, files: dict) -> None:
+    for name, content in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+
+
+def by_hand(env: dict[str, str], marker: str) -> tuple[float, float]:
+    """podman build --layers, cold then warm after the same one-line change; seconds each."""
+    folder = CACHE_DIR / f"hand-{marker}"
+    write_tree(folder, app_files(marker, "hello"))
+    times = []
+    tag = f"localhost/bench-cache-hand:{marker}"
+    for line in ("hello", "hello, again"):
+        write_tree(
+            folder,
+            {"app/main.py": f"import requests, yaml, jinja2, click\n\nGREETING = {line!r}\n"},
+        )
+        started = time.monotonic()
+        podman(env, "build", "--layers", "-t", tag, str(folder), check=True)
+        times.append(time.monotonic() - started)
+    podman(env, "rmi", tag)
+    shutil.rmtree(folder, ignore_errors=True)
+    return times[0], times[1]
+
+
+def through_workflows(git: GitServer, marker: str) -> tuple[float, float]:
+    """The same through a workflow with caching on: the Build stage of run 1 and run 2."""
+    files = app_files(marker, "hello")
+    workflow, client = make_workflow(git, files, cache_enabled=True)
+    _, cold = workflows_run(client, workflow)
+    work = CACHE_DIR / f"work-{marker}"
+    _git("clone", "-q", git.url(workflow.service.name, with_credentials=True), str(work))
+    (work / "app" / "main.py").write_text(
+        "import requests, yaml, jinja2, click\n\nGREETING = 'hello, again'\n"
+    )
+    _git("commit", "-qam", "one line", cwd=work)
+    _git("push", "-q", "origin", "main", cwd=work)
+    shutil.rmtree(work, ignore_errors=True)
+    _, warm = workflows_run(client, workflow)
+    return stage_seconds(cold)["Build"], stage_seconds(warm)["Build"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    env = fresh_environment("cache")
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    ensure_base(env)
+    setup_django()
+    git = GitServer()
+    Worker(env, "cache")
+    hand: list[tuple[float, float]] = []
+    ours: list[tuple[float, float]] = []
+    for i in range(max(1, args.rounds)):
+        for side in ("hand", "workflows") if i % 2 == 0 else ("workflows", "hand"):
+            marker = uuid.uuid4().hex[:10]
+            if side == "hand":
+                hand.append(by_hand(env, marker))
+            else:
+                ours.append(through_workflows(git, marker))
+        print(
+            f"  round {i + 1}: by hand cold {hand[-1][0]:.1f} s warm {hand[-1][1]:.1f} s; "
+            f"workflows Build cold {ours[-1][0]:.1f} s warm {ours[-1][1]:.1f} s"
+        )
+    for name, pairs in (("podman build --layers by hand", hand), ("workflows Build stage", ours)):
+        cold = statistics.median(p[0] for p in pairs)
+        warm = statistics.median(p[1] for p in pairs)
+        print(f"{name:32} cold {cold:6.2f} s  warm {warm:5.2f} s  speed-up {cold / warm:4.1f}x")
+    ours_speedup = statistics.median(p[0] / p[1] for p in ours)
+    print(
+        f"workflows warm speed-up (median of rounds) {ours_speedup:.1f}x: goal >= 5x "
+        f"{'met' if ours_speedup >= 5 else 'NOT met'} (Atmosly claims about 3.3x)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
