@@ -198,7 +198,9 @@ class WorkflowViewSet(
 
     @action(detail=True, methods=["post"])
     def run(self, request, pk=None):
-        """Starts a run at a branch, tag or commit (`ref`; default: the service's branch)."""
+        """Starts a run. Body: at most one of `branch`, `tag`, `commit` (the field says what it
+        is) or `ref` (a branch or tag name; the repository says which); default: the service's
+        default branch. 201 with the run; 400 with the field path for a bad name."""
         from executions.models import Trigger
         from executions.serializers import ExecutionSerializer, RunRequestSerializer
         from executions.services import check_run_workflow
@@ -207,8 +209,9 @@ class WorkflowViewSet(
         body = RunRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         trigger = Trigger.API if request.auth is not None else Trigger.MANUAL
+        ref_kind, ref = body.target()
         execution = check_run_workflow(
-            request.user, workflow, ref=body.validated_data.get("ref", ""), trigger=trigger
+            request.user, workflow, ref=ref, ref_kind=ref_kind, trigger=trigger
         )
         return Response(ExecutionSerializer(execution).data, status=status.HTTP_201_CREATED)
 

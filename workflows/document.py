@@ -26,7 +26,13 @@ from workflows.models import (
     VariableScope,
     Workflow,
 )
-from workflows.validators import ENV_KEY_RE, validate_branch_pattern, validate_cron, validate_name
+from workflows.validators import (
+    ENV_KEY_RE,
+    MAX_REF_BYTES,
+    validate_branch_pattern,
+    validate_cron,
+    validate_name,
+)
 
 REPOSITORY_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
 TAG_PLACEHOLDERS = {"branch", "sha", "short_sha", "number", "timestamp"}
@@ -77,7 +83,7 @@ class StrictSerializer(serializers.Serializer):
 
 class BranchRuleSerializer(StrictSerializer):
     pattern = serializers.CharField(
-        max_length=255, validators=[_django_to_drf(validate_branch_pattern)]
+        max_length=MAX_REF_BYTES, validators=[_django_to_drf(validate_branch_pattern)]
     )
     match = serializers.ChoiceField(choices=["exact", "wildcard"], default="exact")
 
@@ -95,7 +101,7 @@ class SourceSerializer(StrictSerializer):
     branches = BranchRuleSerializer(many=True, required=False, default=list)
     tags = serializers.ListField(
         child=serializers.CharField(
-            max_length=255, validators=[_django_to_drf(validate_branch_pattern)]
+            max_length=MAX_REF_BYTES, validators=[_django_to_drf(validate_branch_pattern)]
         ),
         required=False,
         default=list,

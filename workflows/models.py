@@ -36,7 +36,7 @@ class Service(models.Model):
     repo_url = models.CharField(
         "Git repository URL", max_length=500, blank=True, validators=[validate_git_url]
     )
-    default_branch = models.CharField(max_length=255, default="main")
+    default_branch = models.TextField(default="main")
     git_username = models.CharField(max_length=255, blank=True)
     git_token = EncryptedTextField(blank=True, help_text="Password or access token; write-only.")
     image = models.CharField(
