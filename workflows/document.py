@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from rest_framework import serializers
 
+from atmosly.documents import PlainScalar, resolve_plain
 from workflows.models import (
     SCRIPT_HOOKS,
     CronConcurrency,
@@ -58,13 +59,38 @@ def validate_relative_path(value: str) -> str:
     return value
 
 
+def as_schema_says(field: serializers.Field, value: Any) -> Any:
+    """A YAML plain scalar read as the field's type, whatever YAML 1.1 would make of it: a
+    string field keeps `on`, `1.10`, `010` or `2024-01-01` as written (and `null` too when the
+    field cannot be null); other fields get null for a YAML null word, true/false for YAML
+    1.2's booleans, and otherwise the text for the field to parse."""
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        return [as_schema_says(field.child, item) for item in value]
+    if isinstance(field, serializers.DictField) and isinstance(value, dict):
+        return {str(k): as_schema_says(field.child, v) for k, v in value.items()}
+    if not isinstance(value, PlainScalar):
+        return value
+    if isinstance(field, serializers.CharField | serializers.ChoiceField):
+        return None if value.is_null and field.allow_null else str(value)
+    if value.is_null:
+        return None
+    if isinstance(field, serializers.BooleanField):
+        return resolve_plain(value)
+    return str(value)
+
+
 class StrictSerializer(serializers.Serializer):
-    """Refuses keys it does not know: a typo must not be dropped silently."""
+    """Refuses keys it does not know: a typo must not be dropped silently. Values from a YAML
+    body are read as each field's type says (`as_schema_says`)."""
 
     unknown_message = "unknown field"
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
+            data = {
+                str(key): as_schema_says(self.fields[key], value) if key in self.fields else value
+                for key, value in data.items()
+            }
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError(dict.fromkeys(unknown, self.unknown_message))
