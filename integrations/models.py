@@ -167,3 +167,27 @@ class TriggeredCommit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workflow} {self.ref} @ {self.commit_sha[:12]}"
+
+
+class ScheduledJob(models.Model):
+    """A Cron CD release's schedule on the local target: when its job runs next, in the
+    workflow's time zone (integrations.local_engine.cron)."""
+
+    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="+")
+    environment = models.ForeignKey(
+        "workflows.Environment", on_delete=models.CASCADE, related_name="+"
+    )
+    cron = models.CharField(max_length=100)
+    time_zone = models.CharField(max_length=64, default="UTC")
+    # None: stopped (see last_error); a due time is only ever written once it is worked out.
+    next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "environment"], name="scheduled_job_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow} on {self.environment.name}: {self.cron} ({self.time_zone})"

@@ -33,6 +33,7 @@ from workflows.validators import (
     validate_branch_pattern,
     validate_cron,
     validate_name,
+    validate_time_zone,
 )
 
 REPOSITORY_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
@@ -217,6 +218,9 @@ class DeploySerializer(StrictSerializer):
     replicas = serializers.IntegerField(min_value=0, max_value=100, default=1)
     cron_schedule = serializers.CharField(
         max_length=100, allow_blank=True, allow_null=True, default=""
+    )
+    cron_time_zone = serializers.CharField(
+        max_length=64, default="UTC", validators=[_django_to_drf(validate_time_zone)]
     )
     cron_concurrency = serializers.ChoiceField(
         choices=CronConcurrency.choices, default=CronConcurrency.FORBID
@@ -449,6 +453,21 @@ class WorkflowDocumentSerializer(StrictSerializer):
         return attrs
 
 
+def upcoming_runs(workflow: Workflow, count: int = 3) -> list:
+    """A Cron CD workflow's next `count` run times, aware, in its schedule's time zone; [] for
+    other workflows or a schedule that cannot fire."""
+    if workflow.pipeline_type != PipelineType.CRON_CD or not workflow.cron_schedule:
+        return []
+    from django.utils import timezone
+
+    from integrations.local_engine.cron import CronScheduleError, next_runs
+
+    try:
+        return next_runs(workflow.cron_schedule, workflow.cron_time_zone, timezone.now(), count)
+    except CronScheduleError:
+        return []
+
+
 def workflow_document(workflow: Workflow) -> dict[str, Any]:
     """The document for a stored workflow. Secret values are never included."""
     service = workflow.service
@@ -488,6 +507,7 @@ def workflow_document(workflow: Workflow) -> dict[str, Any]:
             "port": workflow.service_port,
             "replicas": workflow.replicas,
             "cron_schedule": workflow.cron_schedule or None,
+            "cron_time_zone": workflow.cron_time_zone,
             "cron_concurrency": workflow.cron_concurrency,
             "resources": {
                 key: (workflow.resources or {}).get(key, "")
@@ -529,6 +549,7 @@ def workflow_document(workflow: Workflow) -> dict[str, Any]:
             "fail_on": workflow.scan_fail_on,
         },
         "stage_timeout_minutes": workflow.stage_timeout_minutes,
+        "next_runs": [t.isoformat() for t in upcoming_runs(workflow)],
         "layout": workflow.layout or {"positions": {}},
         "created_at": workflow.created_at.isoformat() if workflow.created_at else None,
         "updated_at": workflow.updated_at.isoformat() if workflow.updated_at else None,

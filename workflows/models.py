@@ -232,6 +232,11 @@ class Workflow(models.Model):
     )
     replicas = models.PositiveIntegerField(default=1, validators=[MaxValueValidator(100)])
     cron_schedule = models.CharField(max_length=100, blank=True)
+    cron_time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        help_text="IANA time zone the schedule reads, e.g. Europe/Paris.",
+    )
     cron_concurrency = models.CharField(
         max_length=10, choices=CronConcurrency.choices, default=CronConcurrency.FORBID
     )
