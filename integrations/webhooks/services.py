@@ -383,7 +383,7 @@ def _trigger_detail(event: WebhookEvent, change: RefChange) -> str:
         what = f"tag {change.tag}"
     else:
         what = f"push to {change.branch}"
-    return f"{event.provider} {what}{who}"[:255]
+    return f"{event.provider} {what}{who}"
 
 
 def check_redeliver(user, delivery: WebhookDelivery) -> WebhookDelivery:
