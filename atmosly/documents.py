@@ -90,6 +90,7 @@ def _walk(node: yaml.Node, path: str, marks: Marks) -> None:
             key = key_node.value
             child = f"{path}.{key}" if path else key
             if key in seen:
+                marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 raise _yaml_error(
                     child,
                     key_node.start_mark,
