@@ -39,9 +39,9 @@ def test_yaml_with_scripts_twice_is_refused_with_line_and_column(service, regist
 
 def test_json_with_name_twice_is_refused_with_its_path(service, registry, users):
     body = (
-        '{"name": "first", "service": %d, "pipeline_type": "ci", "name": "second",'
-        ' "push": {"registry": "local", "repository": "team/app"}}' % service.pk
-    )
+        '{"name": "first", "service": SERVICE, "pipeline_type": "ci", "name": "second",'
+        ' "push": {"registry": "local", "repository": "team/app"}}'
+    ).replace("SERVICE", str(service.pk))
     answer = client_for(users["alice"]).post(
         "/api/workflows/", body, content_type="application/json"
     )
