@@ -55,10 +55,33 @@ def designated_approvers(step: WorkflowEnvironment):
 
 
 def is_self_approval(user, execution: Execution) -> bool:
-    if execution.triggered_by_id == user.pk:
-        return True
-    actor = {execution.actor_login.lower(), execution.actor_email.lower()} - {""}
-    return bool(actor & {user.username.lower(), (user.email or "").lower()} - {""})
+    """Whether `user` started this run or pushed its code. The code decides, not the button:
+    whoever's push brought the commit is found on every run of the service at that commit
+    (webhook runs, and re-runs and rollbacks, which carry the pusher over), so a re-run,
+    re-run from the failed stage, redeliver, rollback or API run of the same commit changes
+    nothing; whoever started a run this one repeats counts as its starter. Pushers are matched by login or e-mail (no Django user may exist for them)."""
+    run, seen = execution, set()
+    while run is not None and run.pk not in seen:  # this run and the runs it repeats
+        if run.triggered_by_id == user.pk:
+            return True
+        seen.add(run.pk)
+        run = run.rerun_of
+    runs = Execution.objects.filter(pk=execution.pk)
+    if execution.commit_sha:
+        runs = Execution.objects.filter(
+            workflow__service_id=execution.workflow.service_id, commit_sha=execution.commit_sha
+        )
+    pushers: set[str] = set()
+    for login, email in runs.values_list("actor_login", "actor_email"):
+        pushers |= {login.lower(), email.lower()}
+    if execution.commit_sha:
+        from integrations.models import Outcome, WebhookDelivery
+
+        senders = WebhookDelivery.objects.filter(
+            project_id=execution.workflow.service.project_id, commit_sha=execution.commit_sha
+        ).exclude(outcome=Outcome.REJECTED)
+        pushers |= {login.lower() for login in senders.values_list("sender", flat=True)}
+    return bool((pushers - {""}) & ({user.username.lower(), (user.email or "").lower()} - {""}))
 
 
 def do_open_request(execution: Execution, stage: StageRun) -> ApprovalRequest:

@@ -37,9 +37,23 @@ def flatten_errors(detail: Any, path: str = "") -> list[dict[str, str]]:
     return out
 
 
+def with_place(error: dict[str, Any], marks: dict[str, tuple[int, int]]) -> dict[str, Any]:
+    """Adds the YAML line and column of the error's field, or of its nearest written parent
+    (a missing field is reported where its section is)."""
+    path = error["field"]
+    while path not in marks and path:
+        path = path[: max(path.rfind("."), path.rfind("["), 0)]
+    if path not in marks:
+        return error
+    line, column = marks[path]
+    return {**error, "line": line, "column": column}
+
+
 def error_response(errors: list[dict[str, str]], code: int = 400) -> Response:
     detail = "; ".join(
-        f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors
+        (f"{e['field']}: {e['message']}" if e["field"] else e["message"])
+        + (f" (line {e['line']}, column {e['column']})" if "line" in e else "")
+        for e in errors
     )
     return Response({"detail": detail, "errors": errors}, status=code)
 
@@ -50,5 +64,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
     if isinstance(exc, ValidationError):
-        return error_response(flatten_errors(exc.detail), status.HTTP_400_BAD_REQUEST)
+        errors = flatten_errors(exc.detail)
+        marks = getattr(context.get("request"), "yaml_marks", None)
+        if marks:
+            errors = [with_place(error, marks) for error in errors]
+        return error_response(errors, status.HTTP_400_BAD_REQUEST)
     return drf_exception_handler(exc, context)

@@ -190,6 +190,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "atmosly.api_errors.exception_handler",
+    # Every JSON body read strictly: a key given twice is a 400, never "the last one wins".
+    "DEFAULT_PARSER_CLASSES": [
+        "atmosly.documents.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 

@@ -31,7 +31,11 @@ logger = logging.getLogger(__name__)
 S = ExecutionStatus
 SUPERVISE_SECONDS = 0.1
 HEARTBEAT_SECONDS = 2.0
-EXECUTION_OUTPUTS = ("commit_sha", "commit_message", "image", "image_digest")
+# What stages learn about the run itself; Source also says what a bare `ref` named.
+EXECUTION_OUTPUTS = (
+    *("commit_sha", "commit_message", "image", "image_digest"),
+    *("branch", "tag", "ref_kind"),
+)
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 

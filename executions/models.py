@@ -16,6 +16,18 @@ class Trigger(models.TextChoices):
     ROLLBACK = "rollback", "Rollback"
 
 
+class RefKind(models.TextChoices):
+    """What the run was asked to build, as its origin said: the push event's ref, or the field
+    the user filled in. Never guessed from the name's shape (a branch may be called `cafe1234`)."""
+
+    BRANCH = "branch", "Branch"
+    TAG = "tag", "Tag"
+    PULL_REQUEST = "pull_request", "Pull request"
+    COMMIT = "commit", "Commit"
+    # A bare `ref` from the API: Source asks the repository whether it names a branch or a tag.
+    BRANCH_OR_TAG = "branch_or_tag", "Branch or tag"
+
+
 class StageKind(models.TextChoices):
     SOURCE = "source", "Source"
     SCRIPT = "script", "Custom script"
@@ -36,13 +48,18 @@ class Execution(models.Model):
     triggered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    trigger_detail = models.CharField(max_length=255, blank=True)
+    trigger_detail = models.TextField(blank=True)
     # Who pushed the commit, for webhook runs (no Django user may exist for them); matched by
     # login or e-mail to stop the pusher from approving their own deploy.
     actor_login = models.CharField(max_length=255, blank=True)
     actor_email = models.CharField(max_length=255, blank=True)
-    branch = models.CharField(max_length=255, blank=True)
-    ref = models.CharField(max_length=255, blank=True, help_text="Branch, tag or commit asked for.")
+    # Ref names are stored whole (Git allows long ones); see workflows.validators.MAX_REF_BYTES.
+    branch = models.TextField(blank=True, help_text="The branch the user or the push named.")
+    tag = models.TextField(blank=True, help_text="The tag the user or the push named.")
+    ref = models.TextField(blank=True, help_text="Branch, tag or commit asked for.")
+    ref_kind = models.CharField(
+        max_length=20, choices=RefKind.choices, blank=True, help_text="What `ref` names."
+    )
     commit_sha = models.CharField(max_length=64, blank=True)
     commit_message = models.CharField(max_length=500, blank=True)
     image = models.CharField(max_length=500, blank=True)

@@ -22,7 +22,15 @@ from django.db.models import Q
 from django.utils import timezone
 from rest_framework.exceptions import APIException, PermissionDenied
 
-from executions.models import DeployLock, Execution, Release, StageKind, StageRun, Trigger
+from executions.models import (
+    DeployLock,
+    Execution,
+    RefKind,
+    Release,
+    StageKind,
+    StageRun,
+    Trigger,
+)
 from executions.runners.base import StageError, Terminated
 from executions.status import ExecutionStatus, StageStatus
 from workflows.permissions import CHANGE, is_member
@@ -239,7 +247,11 @@ def do_rollback(user, release: Release) -> Execution:
         execution = do_create_execution(
             release.workflow,
             ref=source.ref or release.commit_sha,
+            ref_kind=source.ref_kind or RefKind.BRANCH_OR_TAG,
             branch=source.branch,
+            tag=source.tag,
+            actor_login=source.actor_login,
+            actor_email=source.actor_email,
             trigger=Trigger.ROLLBACK,
             triggered_by=user,
             trigger_detail=f"rollback of {release.environment.name} to release #{release.pk}",

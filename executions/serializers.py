@@ -1,22 +1,63 @@
 from __future__ import annotations
 
+import re
+
 from rest_framework import serializers
 
-from executions.models import Execution, LogChunk, Report, StageRun
+from executions.models import Execution, LogChunk, RefKind, Report, StageRun
+from workflows.validators import ref_name_problem
+
+COMMIT_RE = re.compile(r"^[0-9a-fA-F]{7,64}$")
+
+
+def _ref_name(value: str) -> str:
+    problem = ref_name_problem(value)
+    if problem:
+        raise serializers.ValidationError(f'"{value[:100]}" is not a valid name: it {problem}')
+    return value
 
 
 class RunRequestSerializer(serializers.Serializer):
+    """What to build: at most one of `branch`, `tag`, `commit` or `ref`. The field chosen says
+    what kind of ref it is; a bare `ref` is a branch or a tag, and the repository says which."""
+
+    branch = serializers.CharField(required=False, trim_whitespace=False, validators=[_ref_name])
+    tag = serializers.CharField(required=False, trim_whitespace=False, validators=[_ref_name])
+    commit = serializers.CharField(required=False, help_text="A commit id, 7 to 64 hex digits.")
     ref = serializers.CharField(
-        max_length=255,
         required=False,
         allow_blank=True,
-        help_text="Branch, tag or commit SHA; default: the service's default branch.",
+        trim_whitespace=False,
+        help_text="Branch or tag name; default: the service's default branch.",
     )
 
     def validate_ref(self, value: str) -> str:
-        if value.startswith("-") or any(c.isspace() for c in value) or ".." in value:
-            raise serializers.ValidationError(f'"{value}" is not a valid branch, tag or commit')
-        return value
+        return _ref_name(value) if value else value
+
+    def validate_commit(self, value: str) -> str:
+        if not COMMIT_RE.match(value):
+            raise serializers.ValidationError(f'"{value[:100]}" is not a commit id (hex digits)')
+        return value.lower()
+
+    def validate(self, attrs: dict) -> dict:
+        given = [k for k in ("branch", "tag", "commit", "ref") if attrs.get(k)]
+        if len(given) > 1:
+            raise serializers.ValidationError(
+                {given[1]: f"give one of branch, tag, commit or ref, not {' and '.join(given)}"}
+            )
+        return attrs
+
+    def target(self) -> tuple[str, str]:
+        """(kind, name) of what to build; ("", "") for the service's default branch."""
+        for field, kind in (
+            ("branch", RefKind.BRANCH),
+            ("tag", RefKind.TAG),
+            ("commit", RefKind.COMMIT),
+            ("ref", RefKind.BRANCH_OR_TAG),
+        ):
+            if self.validated_data.get(field):
+                return kind, self.validated_data[field]
+        return "", ""
 
 
 class StageRunSerializer(serializers.ModelSerializer):
@@ -58,7 +99,9 @@ class ExecutionSerializer(serializers.ModelSerializer):
             "triggered_by",
             "trigger_detail",
             "ref",
+            "ref_kind",
             "branch",
+            "tag",
             "commit_sha",
             "commit_message",
             "image",

@@ -11,7 +11,7 @@ from django.db.models import Max
 from django.utils import timezone
 from rest_framework.exceptions import PermissionDenied
 
-from executions.models import Execution, StageKind, StageRun, StatusChange, Trigger
+from executions.models import Execution, RefKind, StageKind, StageRun, StatusChange, Trigger
 from executions.status import TERMINAL, WAITING, ExecutionStatus, StageStatus, can_move
 from workflows.models import Workflow
 from workflows.permissions import CHANGE, is_member
@@ -152,6 +152,7 @@ def check_run_workflow(
     workflow: Workflow,
     *,
     ref: str = "",
+    ref_kind: str = "",
     trigger: str = Trigger.MANUAL,
     trigger_detail: str = "",
     image: str = "",
@@ -159,11 +160,17 @@ def check_run_workflow(
 ) -> Execution:
     """Checks the user may run the workflow and that its definition is still valid
     (`check_can_run`), then creates the run (and hands it to the workers unless the caller runs
-    it itself)."""
+    it itself).
+
+    `ref_kind` is the field the user filled in (RefKind); without a ref, the run builds the
+    service's default branch."""
     check_can_run(user, workflow)
+    if not ref:
+        ref, ref_kind = workflow.service.default_branch, RefKind.BRANCH
     return do_create_execution(
         workflow,
-        ref=ref or workflow.service.default_branch,
+        ref=ref,
+        ref_kind=ref_kind or RefKind.BRANCH_OR_TAG,
         trigger=trigger,
         triggered_by=user,
         trigger_detail=trigger_detail,
@@ -181,16 +188,27 @@ def do_create_execution(
     trigger_detail: str = "",
     image: str = "",
     rerun_of: Execution | None = None,
+    ref_kind: str = RefKind.BRANCH_OR_TAG,
     branch: str | None = None,
+    tag: str | None = None,
     commit_sha: str = "",
+    actor_login: str = "",
+    actor_email: str = "",
     only_environment=None,
     enqueue: bool = True,
 ) -> Execution:
     """Creates a Pending execution with its planned stages and enqueues it after commit.
     Callers have passed `check_can_run` first.
 
-    `ref` is what Source checks out; a webhook also knows the branch and the exact commit, and
-    Source then checks out that commit even if the branch has moved on since."""
+    `ref` is what Source checks out and `ref_kind` what it is, as its origin said (RefKind);
+    `branch` and `tag` default to `ref` when that is their kind. A webhook also knows the exact
+    commit, and Source then checks out that commit even if the branch has moved on since."""
+    if branch is None:
+        branch = ref if ref_kind == RefKind.BRANCH else ""
+    if tag is None:
+        tag = ref if ref_kind == RefKind.TAG else ""
+    if ref_kind == RefKind.COMMIT and not commit_sha:
+        commit_sha = ref
     for _ in range(5):
         try:
             with transaction.atomic():
@@ -200,10 +218,14 @@ def do_create_execution(
                     number=last + 1,
                     trigger=trigger,
                     triggered_by=triggered_by,
-                    trigger_detail=trigger_detail[:255],
+                    trigger_detail=trigger_detail,
                     ref=ref,
-                    branch=branch if branch is not None else ("" if _looks_like_sha(ref) else ref),
+                    ref_kind=ref_kind,
+                    branch=branch,
+                    tag=tag,
                     commit_sha=commit_sha,
+                    actor_login=actor_login,
+                    actor_email=actor_email,
                     image=image,
                     rerun_of=rerun_of,
                 )
@@ -223,10 +245,6 @@ def do_create_execution(
         except IntegrityError:
             continue  # another run took the same number at the same moment
     raise RuntimeError("could not allocate an execution number")
-
-
-def _looks_like_sha(ref: str) -> bool:
-    return 7 <= len(ref) <= 64 and all(c in "0123456789abcdef" for c in ref.lower())
 
 
 def check_terminate(user, execution: Execution) -> Execution:
@@ -274,8 +292,13 @@ def do_rerun(execution: Execution, by=None, from_failed: bool = False) -> Execut
         rerun = do_create_execution(
             execution.workflow,
             ref=execution.commit_sha or execution.ref,
+            ref_kind=execution.ref_kind or RefKind.BRANCH_OR_TAG,
             branch=execution.branch,
+            tag=execution.tag,
             commit_sha=execution.commit_sha,
+            # Who pushed the commit still may not approve its deploy (approvals.services).
+            actor_login=execution.actor_login,
+            actor_email=execution.actor_email,
             trigger=Trigger.RERUN,
             triggered_by=by,
             trigger_detail=f"re-run of #{execution.number}"

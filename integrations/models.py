@@ -74,9 +74,10 @@ class WebhookDelivery(models.Model):
     delivery_id = models.CharField(max_length=100, blank=True)
     event = models.CharField(max_length=100, blank=True, help_text="The provider's event name.")
     kind = models.CharField(max_length=20, blank=True, help_text="push, tag, pull_request ...")
-    ref = models.CharField(max_length=255, blank=True)
-    branch = models.CharField(max_length=255, blank=True)
-    tag = models.CharField(max_length=255, blank=True)
+    # Ref names are stored whole, never cut (see workflows.validators.MAX_REF_BYTES).
+    ref = models.TextField(blank=True)
+    branch = models.TextField(blank=True)
+    tag = models.TextField(blank=True)
     commit_sha = models.CharField(max_length=64, blank=True)
     before_sha = models.CharField(max_length=64, blank=True)
     repository_name = models.CharField(max_length=255, blank=True)
@@ -84,7 +85,7 @@ class WebhookDelivery(models.Model):
     sender = models.CharField(max_length=255, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
-    reason = models.CharField(max_length=500, blank=True)
+    reason = models.TextField(blank=True)
     status_code = models.PositiveSmallIntegerField(default=202)
     # A chosen subset: signature and token headers are never stored.
     headers = models.JSONField(default=dict, blank=True)
@@ -141,7 +142,7 @@ class TriggeredCommit(models.Model):
     fails on the unique constraint and starts nothing, even when both arrive at once."""
 
     workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="+")
-    ref = models.CharField(max_length=255, help_text="refs/heads/…, refs/tags/… or pull/<n>")
+    ref = models.TextField(help_text="refs/heads/…, refs/tags/… or pull/<n>")
     commit_sha = models.CharField(max_length=64)
     delivery = models.ForeignKey(
         WebhookDelivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="claims"
@@ -166,3 +167,27 @@ class TriggeredCommit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workflow} {self.ref} @ {self.commit_sha[:12]}"
+
+
+class ScheduledJob(models.Model):
+    """A Cron CD release's schedule on the local target: when its job runs next, in the
+    workflow's time zone (integrations.local_engine.cron)."""
+
+    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="+")
+    environment = models.ForeignKey(
+        "workflows.Environment", on_delete=models.CASCADE, related_name="+"
+    )
+    cron = models.CharField(max_length=100)
+    time_zone = models.CharField(max_length=64, default="UTC")
+    # None: stopped (see last_error); a due time is only ever written once it is worked out.
+    next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "environment"], name="scheduled_job_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow} on {self.environment.name}: {self.cron} ({self.time_zone})"

@@ -11,11 +11,10 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
+from atmosly.documents import StrictJSONParser, TextYAMLParser, YAMLParser, resolve_plain
 from workflows.document import workflow_document
 from workflows.models import Environment, RegistryConnection, Service, Workflow
 from workflows.permissions import (
@@ -32,20 +31,6 @@ from workflows.serializers import (
     ServiceSerializer,
 )
 from workflows.services import check_save_workflow, do_create_service, editable_part
-
-
-class YAMLParser(BaseParser):
-    media_type = "application/yaml"
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return yaml.safe_load(stream.read().decode("utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ParseError(f"YAML parse error: {exc}") from exc
-
-
-class TextYAMLParser(YAMLParser):
-    media_type = "text/yaml"
 
 
 class YAMLRenderer(BaseRenderer):
@@ -142,7 +127,7 @@ class WorkflowViewSet(
     sections. Send or ask for `application/yaml` to import or export as YAML."""
 
     permission_classes = [WorkflowPermission]
-    parser_classes = [JSONParser, YAMLParser, TextYAMLParser]
+    parser_classes = [StrictJSONParser, YAMLParser, TextYAMLParser]
     renderer_classes = [JSONRenderer, YAMLRenderer]
     required_perm = {"run": CHANGE, "export": VIEW}
 
@@ -164,7 +149,7 @@ class WorkflowViewSet(
 
     def create(self, request, *args, **kwargs):
         data = request.data if isinstance(request.data, dict) else {}
-        service_ref = data.get("service")
+        service_ref = resolve_plain(data.get("service"))
         if isinstance(service_ref, dict):
             service_ref = service_ref.get("id")
         if not isinstance(service_ref, int):
@@ -198,7 +183,9 @@ class WorkflowViewSet(
 
     @action(detail=True, methods=["post"])
     def run(self, request, pk=None):
-        """Starts a run at a branch, tag or commit (`ref`; default: the service's branch)."""
+        """Starts a run. Body: at most one of `branch`, `tag`, `commit` (the field says what it
+        is) or `ref` (a branch or tag name; the repository says which); default: the service's
+        default branch. 201 with the run; 400 with the field path for a bad name."""
         from executions.models import Trigger
         from executions.serializers import ExecutionSerializer, RunRequestSerializer
         from executions.services import check_run_workflow
@@ -207,8 +194,9 @@ class WorkflowViewSet(
         body = RunRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         trigger = Trigger.API if request.auth is not None else Trigger.MANUAL
+        ref_kind, ref = body.target()
         execution = check_run_workflow(
-            request.user, workflow, ref=body.validated_data.get("ref", ""), trigger=trigger
+            request.user, workflow, ref=ref, ref_kind=ref_kind, trigger=trigger
         )
         return Response(ExecutionSerializer(execution).data, status=status.HTTP_201_CREATED)
 

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from rest_framework import serializers
 
+from atmosly.documents import PlainScalar, resolve_plain
 from workflows.models import (
     SCRIPT_HOOKS,
     CronConcurrency,
@@ -26,7 +27,14 @@ from workflows.models import (
     VariableScope,
     Workflow,
 )
-from workflows.validators import ENV_KEY_RE, validate_branch_pattern, validate_cron, validate_name
+from workflows.validators import (
+    ENV_KEY_RE,
+    MAX_REF_BYTES,
+    validate_branch_pattern,
+    validate_cron,
+    validate_name,
+    validate_time_zone,
+)
 
 REPOSITORY_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
 TAG_PLACEHOLDERS = {"branch", "sha", "short_sha", "number", "timestamp"}
@@ -52,13 +60,38 @@ def validate_relative_path(value: str) -> str:
     return value
 
 
+def as_schema_says(field: serializers.Field, value: Any) -> Any:
+    """A YAML plain scalar read as the field's type, whatever YAML 1.1 would make of it: a
+    string field keeps `on`, `1.10`, `010` or `2024-01-01` as written (and `null` too when the
+    field cannot be null); other fields get null for a YAML null word, true/false for YAML
+    1.2's booleans, and otherwise the text for the field to parse."""
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        return [as_schema_says(field.child, item) for item in value]
+    if isinstance(field, serializers.DictField) and isinstance(value, dict):
+        return {str(k): as_schema_says(field.child, v) for k, v in value.items()}
+    if not isinstance(value, PlainScalar):
+        return value
+    if isinstance(field, serializers.CharField | serializers.ChoiceField):
+        return None if value.is_null and field.allow_null else str(value)
+    if value.is_null:
+        return None
+    if isinstance(field, serializers.BooleanField):
+        return resolve_plain(value)
+    return str(value)
+
+
 class StrictSerializer(serializers.Serializer):
-    """Refuses keys it does not know: a typo must not be dropped silently."""
+    """Refuses keys it does not know: a typo must not be dropped silently. Values from a YAML
+    body are read as each field's type says (`as_schema_says`)."""
 
     unknown_message = "unknown field"
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
+            data = {
+                str(key): as_schema_says(self.fields[key], value) if key in self.fields else value
+                for key, value in data.items()
+            }
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError(dict.fromkeys(unknown, self.unknown_message))
@@ -77,7 +110,7 @@ class StrictSerializer(serializers.Serializer):
 
 class BranchRuleSerializer(StrictSerializer):
     pattern = serializers.CharField(
-        max_length=255, validators=[_django_to_drf(validate_branch_pattern)]
+        max_length=MAX_REF_BYTES, validators=[_django_to_drf(validate_branch_pattern)]
     )
     match = serializers.ChoiceField(choices=["exact", "wildcard"], default="exact")
 
@@ -95,7 +128,7 @@ class SourceSerializer(StrictSerializer):
     branches = BranchRuleSerializer(many=True, required=False, default=list)
     tags = serializers.ListField(
         child=serializers.CharField(
-            max_length=255, validators=[_django_to_drf(validate_branch_pattern)]
+            max_length=MAX_REF_BYTES, validators=[_django_to_drf(validate_branch_pattern)]
         ),
         required=False,
         default=list,
@@ -185,6 +218,9 @@ class DeploySerializer(StrictSerializer):
     replicas = serializers.IntegerField(min_value=0, max_value=100, default=1)
     cron_schedule = serializers.CharField(
         max_length=100, allow_blank=True, allow_null=True, default=""
+    )
+    cron_time_zone = serializers.CharField(
+        max_length=64, default="UTC", validators=[_django_to_drf(validate_time_zone)]
     )
     cron_concurrency = serializers.ChoiceField(
         choices=CronConcurrency.choices, default=CronConcurrency.FORBID
@@ -427,6 +463,21 @@ class WorkflowDocumentSerializer(StrictSerializer):
         return attrs
 
 
+def upcoming_runs(workflow: Workflow, count: int = 3) -> list:
+    """A Cron CD workflow's next `count` run times, aware, in its schedule's time zone; [] for
+    other workflows or a schedule that cannot fire."""
+    if workflow.pipeline_type != PipelineType.CRON_CD or not workflow.cron_schedule:
+        return []
+    from django.utils import timezone
+
+    from integrations.local_engine.cron import CronScheduleError, next_runs
+
+    try:
+        return next_runs(workflow.cron_schedule, workflow.cron_time_zone, timezone.now(), count)
+    except CronScheduleError:
+        return []
+
+
 def workflow_document(workflow: Workflow) -> dict[str, Any]:
     """The document for a stored workflow. Secret values are never included."""
     service = workflow.service
@@ -466,6 +517,7 @@ def workflow_document(workflow: Workflow) -> dict[str, Any]:
             "port": workflow.service_port,
             "replicas": workflow.replicas,
             "cron_schedule": workflow.cron_schedule or None,
+            "cron_time_zone": workflow.cron_time_zone,
             "cron_concurrency": workflow.cron_concurrency,
             "resources": {
                 key: (workflow.resources or {}).get(key, "")
@@ -507,6 +559,7 @@ def workflow_document(workflow: Workflow) -> dict[str, Any]:
             "fail_on": workflow.scan_fail_on,
         },
         "stage_timeout_minutes": workflow.stage_timeout_minutes,
+        "next_runs": [t.isoformat() for t in upcoming_runs(workflow)],
         "layout": workflow.layout or {"positions": {}},
         "created_at": workflow.created_at.isoformat() if workflow.created_at else None,
         "updated_at": workflow.updated_at.isoformat() if workflow.updated_at else None,

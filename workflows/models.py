@@ -36,7 +36,7 @@ class Service(models.Model):
     repo_url = models.CharField(
         "Git repository URL", max_length=500, blank=True, validators=[validate_git_url]
     )
-    default_branch = models.CharField(max_length=255, default="main")
+    default_branch = models.TextField(default="main")
     git_username = models.CharField(max_length=255, blank=True)
     git_token = EncryptedTextField(blank=True, help_text="Password or access token; write-only.")
     image = models.CharField(
@@ -232,6 +232,11 @@ class Workflow(models.Model):
     )
     replicas = models.PositiveIntegerField(default=1, validators=[MaxValueValidator(100)])
     cron_schedule = models.CharField(max_length=100, blank=True)
+    cron_time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        help_text="IANA time zone the schedule reads, e.g. Europe/Paris.",
+    )
     cron_concurrency = models.CharField(
         max_length=10, choices=CronConcurrency.choices, default=CronConcurrency.FORBID
     )

@@ -43,7 +43,9 @@ def do_create_service(service: Service) -> Service:
 
 
 # Parts of the document that describe where it lives, not what it is.
-READ_ONLY_KEYS = frozenset({"id", "service", "project", "is_default", "created_at", "updated_at"})
+READ_ONLY_KEYS = frozenset(
+    {"id", "service", "project", "is_default", "created_at", "updated_at", "next_runs"}
+)
 
 
 def editable_part(document: dict[str, Any]) -> dict[str, Any]:
@@ -135,6 +137,7 @@ def do_save_workflow(
     workflow.replicas = deploy["replicas"]
     workflow.cron_schedule = deploy.get("cron_schedule") or ""
     workflow.cron_concurrency = deploy["cron_concurrency"]
+    workflow.cron_time_zone = deploy["cron_time_zone"]
     workflow.resources = dict(deploy["resources"])
     workflow.health_check_path = deploy["health_check_path"]
     workflow.scripts = dict(doc["scripts"])

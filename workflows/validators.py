@@ -50,11 +50,80 @@ def validate_git_url(value: str) -> None:
         )
 
 
+# A schedule must fire at least once in this many years from now: 29 February fires every four
+# years and stays valid; 30 February never does and is refused.
+CRON_HORIZON_YEARS = 5
+# Ref names are stored whole up to this size. Git itself has no fixed limit, but PostgreSQL's
+# btree index holds at most ~2700 bytes a row, and the run's claim is unique on (workflow, ref).
+MAX_REF_BYTES = 2048
+REF_FORBIDDEN_RE = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+
+
 def validate_cron(value: str) -> None:
+    """Five fields (minute hour day month weekday) that fire at least once in the next
+    `CRON_HORIZON_YEARS` years; the reason says which of the two failed."""
+    from datetime import datetime, timedelta
+
+    from croniter import CroniterBadDateError
+
     if not value or not croniter.is_valid(value) or len(value.split()) != 5:
         raise ValidationError(
             f'"{value}" is not a valid cron schedule (five fields: minute hour day month weekday)'
         )
+    now = datetime.now()
+    try:
+        first = croniter(value, now).get_next(datetime)
+    except (CroniterBadDateError, ValueError, OverflowError):
+        first = None
+    if first is None or first - now > timedelta(days=366 * CRON_HORIZON_YEARS):
+        raise ValidationError(
+            f'"{value}" never fires: no date matches it in the next {CRON_HORIZON_YEARS} years'
+        )
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name such as Europe/Paris or UTC, as zoneinfo knows it."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        if not value or value != value.strip() or "\x00" in value:
+            raise ValueError(value)
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise ValidationError(
+            f'"{value}" is not an IANA time zone (e.g. UTC, Europe/Paris, America/New_York)'
+        ) from exc
+
+
+def ref_name_problem(value: str) -> str:
+    """Why `value` is not a valid branch or tag name by `git check-ref-format --branch`'s
+    rules (git-check-ref-format(1)), or "" when it is one."""
+    if not value:
+        return "is empty"
+    if len(value.encode()) > MAX_REF_BYTES:
+        return f"is longer than {MAX_REF_BYTES} bytes"
+    if value.startswith("-"):
+        return 'may not start with "-"'
+    if value == "@" or "@{" in value:
+        return 'may not be "@" or contain "@{"'
+    if REF_FORBIDDEN_RE.search(value):
+        return "may not contain spaces, control characters or any of ~ ^ : ? * [ \\"
+    if ".." in value:
+        return 'may not contain ".."'
+    if value.startswith("/") or value.endswith("/") or "//" in value:
+        return 'may not start or end with "/" or contain "//"'
+    if value.endswith("."):
+        return 'may not end with "."'
+    for part in value.split("/"):
+        if part.startswith(".") or part.endswith(".lock"):
+            return 'no part may start with "." or end with ".lock"'
+    return ""
+
+
+def validate_ref_name(value: str) -> None:
+    problem = ref_name_problem(value)
+    if problem:
+        raise ValidationError(f'"{value[:100]}" is not a valid branch or tag name: it {problem}')
 
 
 def validate_branch_pattern(value: str) -> None:

@@ -32,9 +32,16 @@ def workflow_page(request, pk: int):
         Workflow.objects.filter(service__project__in=visible_projects(request.user)), pk=pk
     )
     executions = workflow.executions.select_related("triggered_by")[:20]
-    return render(
-        request, "workflows/workflow.html", {"workflow": workflow, "executions": executions}
-    )
+    from integrations.models import ScheduledJob
+    from workflows.document import upcoming_runs
+
+    context = {
+        "workflow": workflow,
+        "executions": executions,
+        "next_runs": upcoming_runs(workflow),
+        "stopped_jobs": ScheduledJob.objects.filter(workflow=workflow).exclude(last_error=""),
+    }
+    return render(request, "workflows/workflow.html", context)
 
 
 @login_required

@@ -68,9 +68,9 @@ class Push(Runner):
         repo = image_name(auth.host, workflow.repository)
         sha = ctx.outputs.get("commit_sha") or execution.commit_sha
         tags = [sha]
-        tag = render_tag(
-            workflow.tag_template, branch=execution.branch, sha=sha, number=execution.number
-        )
+        # {branch} is the branch, or the tag for a tag run (Source may have just learnt which).
+        name = ctx.outputs.get("branch", execution.branch) or ctx.outputs.get("tag", execution.tag)
+        tag = render_tag(workflow.tag_template, branch=name, sha=sha, number=execution.number)
         if tag != sha:
             tags.append(tag)
         digest, started = "", time.monotonic()

@@ -42,7 +42,10 @@ class Script(Runner):
             **ctx.build_args,
             **ctx.runtime_env,
             "WORKFLOWS_COMMIT_SHA": ctx.outputs.get("commit_sha") or execution.commit_sha,
-            "WORKFLOWS_BRANCH": execution.branch,
+            # Source may have just learnt what a bare ref named; the outputs hold it.
+            "WORKFLOWS_BRANCH": ctx.outputs.get("branch", execution.branch),
+            "WORKFLOWS_TAG": ctx.outputs.get("tag", execution.tag),
+            "WORKFLOWS_REF_KIND": ctx.outputs.get("ref_kind", execution.ref_kind),
             "WORKFLOWS_IMAGE": ctx.outputs.get("image") or execution.image,
             "WORKFLOWS_EXECUTION_NUMBER": str(execution.number),
         }

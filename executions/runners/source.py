@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from executions.models import RefKind
 from executions.runners.base import Context, Runner, StageError, Terminated
 from executions.runners.engine_client import resolve_digest
 
@@ -35,7 +36,6 @@ SAFE_CONFIG = [
     *("-c", "advice.detachedHead=false"),
 ]
 PROGRESS_RE = re.compile(r"^(remote: )?[\w ]+: +\d+% \(\d+/\d+\)")
-SHA_RE = re.compile(r"^[0-9a-f]{7,64}$")
 # Classification of git's stderr (lower-cased) into the one-line reasons users see.
 UNREACHABLE = re.compile(
     r"could not resolve host|failed to connect|connection refused|timed out|unreachable"
@@ -66,8 +66,9 @@ class Source(Runner):
         if ctx.workflow.source_kind == "image":
             return self.resolve_image(ctx)
         service = ctx.workflow.service
+        execution = ctx.execution
         # A webhook or re-run names the exact commit; the branch may have moved on since.
-        self.ref = ctx.execution.commit_sha or ctx.execution.ref
+        self.ref = execution.commit_sha or execution.ref
         self.ctx, self.url = ctx, service.repo_url
         self.ref_missing = False
         self.proc: subprocess.Popen | None = None
@@ -90,15 +91,50 @@ class Source(Runner):
         }
         src = ctx.workspace / "src"
         shutil.rmtree(src, ignore_errors=True)
-        if SHA_RE.match(self.ref.lower()):
+        # The kind of ref comes from where the run came from, never from the name's shape.
+        named: dict[str, str] = {}
+        if execution.commit_sha or execution.ref_kind == RefKind.COMMIT:
             self.fetch_commit(src)
+        elif execution.ref_kind == RefKind.TAG:
+            self.fetch_tag(src)
         else:
-            clone = ["clone", "--depth", "1", "--single-branch", "--progress"]
-            self.git(*clone, "--branch", self.ref, "--", self.url, "src", cwd=ctx.workspace)
+            named = self.clone_branch(src, strict=execution.ref_kind != RefKind.BRANCH_OR_TAG)
         out = self.git("log", "-1", "--format=%H%n%s", cwd=src, quiet=True).splitlines()
         sha, message = out[0], (out[1] if len(out) > 1 else "")
         ctx.log.line(f"Checked out {sha[:12]}: {message}")
-        return {"commit_sha": sha, "commit_message": message[:500]}
+        return {"commit_sha": sha, "commit_message": message[:500], **named}
+
+    def clone_branch(self, src: Path, strict: bool) -> dict[str, str]:
+        """Clones the branch named `self.ref`. A bare API `ref` (not `strict`) may also name a
+        tag, or failing both a commit: what the repository holds says which, and the run
+        records it (branch, tag, ref_kind)."""
+        clone = ["clone", "--depth", "1", "--single-branch", "--progress"]
+        try:
+            self.git(*clone, "--branch", self.ref, "--", self.url, "src", cwd=src.parent)
+        except StageError:
+            if strict or not self.ref_missing:
+                raise
+            self.ctx.log.line(f"No branch or tag is named {self.ref}; trying it as a commit id")
+            shutil.rmtree(src, ignore_errors=True)
+            self.fetch_commit(
+                src, f"no branch, tag or commit '{self.ref}' in {public_url(self.url)}"
+            )
+            return {"ref_kind": RefKind.COMMIT, "branch": "", "tag": ""}
+        head = self.git("symbolic-ref", "-q", "HEAD", cwd=src, quiet=True, check=False).strip()
+        if head == f"refs/heads/{self.ref}":
+            return {"ref_kind": RefKind.BRANCH, "branch": self.ref, "tag": ""}
+        if strict:  # git clone --branch falls back to a tag of that name: not what was asked
+            raise StageError(f"branch '{self.ref}' not found in {public_url(self.url)}")
+        return {"ref_kind": RefKind.TAG, "branch": "", "tag": self.ref}
+
+    def fetch_tag(self, src: Path) -> None:
+        src.mkdir(parents=True)
+        self.git("init", "-q", cwd=src)
+        self.git("remote", "add", "origin", self.url, cwd=src)
+        missing = f"tag '{self.ref}' not found in {public_url(self.url)}"
+        refspec = f"+refs/tags/{self.ref}:refs/tags/{self.ref}"
+        self.git("fetch", "--depth", "1", "--progress", "origin", refspec, cwd=src, missing=missing)
+        self.git("checkout", "-q", "--detach", f"refs/tags/{self.ref}", cwd=src, missing=missing)
 
     def resolve_image(self, ctx: Context) -> dict[str, Any]:
         """Deploy-only: the image to deploy, pinned to the digest its registry serves now."""
@@ -111,7 +147,7 @@ class Source(Runner):
         ctx.log.line(f"{ref} is {digest}")
         return {"image": ref, "image_digest": digest}
 
-    def fetch_commit(self, src: Path) -> None:
+    def fetch_commit(self, src: Path, missing: str = "") -> None:
         """A SHA cannot be cloned by name: fetch just that commit, or everything if the server
         does not allow fetching unadvertised commits."""
         src.mkdir(parents=True)
@@ -127,11 +163,16 @@ class Source(Runner):
             heads, tags = "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"
             self.git("fetch", "--progress", "origin", heads, tags, cwd=src)
             target = self.ref
-        missing = f"commit '{self.ref}' not found in {public_url(self.url)}"
+        missing = missing or f"commit '{self.ref}' not found in {public_url(self.url)}"
         self.git("checkout", "-q", "--detach", target, cwd=src, missing=missing)
 
     def git(
-        self, *args: str, cwd: Path | None = None, quiet: bool = False, missing: str = ""
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        quiet: bool = False,
+        missing: str = "",
+        check: bool = True,
     ) -> str:
         """Runs git in its own process group (so termination kills it and its helpers), logs
         its progress, returns its stdout and turns a failure into a one-line StageError."""
@@ -160,7 +201,7 @@ class Source(Runner):
             code = self.proc.wait()
         if self.ctx.cancelled.is_set():
             raise Terminated()
-        if code != 0:
+        if code != 0 and check:
             raise self.failure("\n".join([*errors, pending.decode(errors="replace")]), missing)
         return stdout
 

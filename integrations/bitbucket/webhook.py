@@ -21,6 +21,7 @@ from integrations.webhooks.events import (
     dig,
     load_json,
     ref_change,
+    ref_text,
     sha,
     text,
     urls,
@@ -82,11 +83,11 @@ def _read_push(payload: dict, result: WebhookEvent) -> None:
         new, old = dig(change, "new"), dig(change, "old")
         if new is None and isinstance(old, Mapping):
             kind = REF_KINDS.get(text(old.get("type")), Kind.UNSUPPORTED)
-            name = text(old.get("name"))
+            name = ref_text(old.get("name"))
             result.changes.append(ref_change(Kind.DELETE, kind, name, "", _hash(old)))
             continue
         kind = REF_KINDS.get(text(dig(new, "type")), Kind.UNSUPPORTED)
-        commit, name = _hash(new), text(dig(new, "name"))
+        commit, name = _hash(new), ref_text(dig(new, "name"))
         if kind == Kind.UNSUPPORTED or not name or not commit:
             raise BadPayload("a push change has no branch or tag name and commit hash")
         result.changes.append(ref_change(kind, kind, name, commit, _hash(old)))
@@ -117,9 +118,9 @@ def _read_pull_request(event: str, payload: dict, result: WebhookEvent) -> None:
     result.changes = [
         RefChange(
             kind=Kind.PULL_REQUEST,
-            branch=text(dig(pull, "source", "branch", "name")),
+            branch=ref_text(dig(pull, "source", "branch", "name")),
             commit=commit,
             pull_request=number,
-            target_branch=text(dig(pull, "destination", "branch", "name")),
+            target_branch=ref_text(dig(pull, "destination", "branch", "name")),
         )
     ]

@@ -22,6 +22,7 @@ from integrations.webhooks.events import (
     is_zero_sha,
     load_json,
     ref_change,
+    ref_text,
     sha,
     split_ref,
     text,
@@ -100,7 +101,7 @@ def _json_part(headers: Mapping[str, str], body: bytes) -> bytes:
 
 
 def _read_push(payload: dict, result: WebhookEvent) -> None:
-    ref, after = text(payload.get("ref")), payload.get("after")
+    ref, after = ref_text(payload.get("ref")), payload.get("after")
     if not ref:
         raise BadPayload("the push has no ref")
     kind, name = split_ref(ref)
@@ -138,9 +139,9 @@ def _read_pull_request(payload: dict, result: WebhookEvent) -> None:
     result.changes = [
         RefChange(
             kind=Kind.PULL_REQUEST,
-            branch=text(dig(pull, "head", "ref")),
+            branch=ref_text(dig(pull, "head", "ref")),
             commit=commit,
             pull_request=number,
-            target_branch=text(dig(pull, "base", "ref")),
+            target_branch=ref_text(dig(pull, "base", "ref")),
         )
     ]

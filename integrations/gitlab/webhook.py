@@ -21,6 +21,7 @@ from integrations.webhooks.events import (
     is_zero_sha,
     load_json,
     ref_change,
+    ref_text,
     sha,
     split_ref,
     text,
@@ -84,7 +85,7 @@ def parse(headers: Mapping[str, str], body: bytes) -> WebhookEvent:
 
 
 def _read_push(payload: dict, result: WebhookEvent) -> None:
-    ref = text(payload.get("ref"))
+    ref = ref_text(payload.get("ref"))
     if not ref:
         raise BadPayload("the push has no ref")
     kind, name = split_ref(ref)
@@ -119,9 +120,9 @@ def _read_merge_request(payload: dict, result: WebhookEvent) -> None:
     result.changes = [
         RefChange(
             kind=Kind.PULL_REQUEST,
-            branch=text(dig(attrs, "source_branch")),
+            branch=ref_text(dig(attrs, "source_branch")),
             commit=commit,
             pull_request=number,
-            target_branch=text(dig(attrs, "target_branch")),
+            target_branch=ref_text(dig(attrs, "target_branch")),
         )
     ]

@@ -89,7 +89,7 @@ def deploy_spec(
         health_check_path=workflow.health_check_path if app else "",
         cron_schedule=workflow.cron_schedule,
         cron_concurrency=workflow.cron_concurrency,
-        time_zone=settings.TIME_ZONE,
+        time_zone=workflow.cron_time_zone or "UTC",
         env={k: v for k, v in runtime_env.items() if k not in secret_keys},
         secret_env={k: v for k, v in runtime_env.items() if k in secret_keys},
         pull_auth=pull_auth(workflow, image),

@@ -1,49 +1,174 @@
-"""Cron CD on the local target: one django-q2 `Schedule` per (workflow, environment) whose task
-runs the job of the release deployed there, each time as a real container (a podman pod played
-from the CronJob's pod template), honouring the concurrency policy (Allow, Forbid, Replace)."""
+"""Cron CD on the local target: one `ScheduledJob` per (workflow, environment), in the workflow's
+time zone; one django-q2 schedule (`fire_due_jobs`, every minute) starts each due job, each on
+its own, as a real container (a podman pod played from the CronJob's pod template), honouring
+the concurrency policy (Allow, Forbid, Replace).
+
+django-q2's own CRON schedules are not used per job: its scheduler handles all schedules in one
+transaction, so one expression it cannot work out stops every schedule of the installation, and
+it reads cron in the server's zone only."""
 
 from __future__ import annotations
 
 import copy
+import logging
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from croniter import CroniterBadDateError, croniter
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from integrations.kubernetes.manifests import object_name
+from workflows.validators import CRON_HORIZON_YEARS
 
 TASK = "integrations.local_engine.cron.run_cron_job"
+TICK = "integrations.local_engine.cron.fire_due_jobs"
+TICK_NAME = "workflows-cron-tick"
 JOB_LABEL = "workflows.atmosly.io/cron-job"
+logger = logging.getLogger(__name__)
 
 
 def schedule_name(workflow, environment) -> str:
     return f"workflows-cron-{workflow.pk}-{environment.pk}"
 
 
-def schedule_job(workflow, environment, cron: str) -> str:
-    from django_q.models import Schedule
+def schedule_job(workflow, environment, cron: str, time_zone: str = "UTC") -> str:
+    """Schedules the job of (workflow, environment) on `cron` in `time_zone`. The first run time
+    is worked out before anything is written: a schedule that never fires raises
+    CronScheduleError and leaves any previous schedule as it was."""
+    from integrations.models import ScheduledJob
 
-    name = schedule_name(workflow, environment)
-    schedule, _ = Schedule.objects.update_or_create(
-        name=name,
+    first = next_runs(cron, time_zone, timezone.now(), 1)[0]
+    ensure_tick()
+    ScheduledJob.objects.update_or_create(
+        workflow=workflow,
+        environment=environment,
         defaults={
-            "func": TASK,
-            "args": repr((workflow.pk, environment.pk)),
-            "schedule_type": Schedule.CRON,
             "cron": cron,
-            "repeats": -1,
+            "time_zone": time_zone,
+            "next_run_at": first,
+            "last_error": "",
         },
     )
-    schedule.next_run = schedule.calculate_next_run()
-    schedule.save(update_fields=["next_run"])
-    return name
+    return schedule_name(workflow, environment)
+
+
+def ensure_tick() -> None:
+    """The one django-q2 schedule: every minute, `fire_due_jobs`. Its expression is fixed, so
+    django-q2's scheduler (one transaction for all its schedules) never meets a user's."""
+    from django_q.models import Schedule
+
+    if not Schedule.objects.filter(name=TICK_NAME).exists():
+        tick = Schedule(
+            name=TICK_NAME, func=TICK, schedule_type=Schedule.CRON, cron="* * * * *", repeats=-1
+        )
+        tick.next_run = tick.calculate_next_run()
+        tick.save()
 
 
 def unschedule_job(workflow, environment) -> None:
-    from django_q.models import Schedule
+    from integrations.models import ScheduledJob
 
-    Schedule.objects.filter(name=schedule_name(workflow, environment)).delete()
+    ScheduledJob.objects.filter(workflow=workflow, environment=environment).delete()
+
+
+def fire_due_jobs(now: datetime | None = None) -> dict[str, Any]:
+    """The scheduler's task, every minute: starts each scheduled job that is due, each on its
+    own. A job whose next time cannot be worked out is stopped with the reason (`last_error`,
+    shown on the workflow page) and never holds up another.
+
+    Returns {"started": [job ids], "failed": {job id: reason}}."""
+    from django_q.tasks import async_task
+
+    from integrations.models import ScheduledJob
+
+    now = now or timezone.now()
+    started, failed = [], {}
+    due = ScheduledJob.objects.filter(next_run_at__lte=now).order_by("next_run_at", "pk")
+    for job in due.values_list(
+        "pk", "workflow_id", "environment_id", "cron", "time_zone", "next_run_at"
+    ):
+        pk, workflow_id, environment_id, cron, zone, due_at = job
+        try:
+            following = next_runs(cron, zone, max(now, due_at), 1)[0]
+        except CronScheduleError as exc:
+            failed[pk] = str(exc)
+            ScheduledJob.objects.filter(pk=pk, next_run_at=due_at).update(
+                next_run_at=None, last_error=str(exc)[:500]
+            )
+            logger.warning("cron job %s stopped: %s", pk, exc)
+            continue
+        with transaction.atomic():
+            # Claimed by one conditional UPDATE: two schedulers never start the same run twice.
+            claimed = ScheduledJob.objects.filter(pk=pk, next_run_at=due_at).update(
+                next_run_at=following, last_run_at=now, last_error=""
+            )
+            if claimed == 1:
+                started.append(pk)
+                transaction.on_commit(
+                    lambda w=workflow_id, e=environment_id: async_task(
+                        TASK, w, e, q_options={"group": f"workflows-cron-{w}-{e}"}
+                    )
+                )
+    return {"started": started, "failed": failed}
+
+
+class CronScheduleError(ValueError):
+    """An expression or time zone no run time can be worked out from."""
+
+
+def next_runs(cron: str, time_zone: str, after: datetime, count: int = 3) -> list[datetime]:
+    """The next `count` run times (aware, in `time_zone`) strictly after `after`.
+
+    Cron reads the zone's wall clock, as Kubernetes' CronJob `timeZone` and Vixie cron do:
+    every wall-clock time the expression names runs once. A time the clock skips when it
+    springs forward (02:30 on a spring-forward day) runs once, at the moment the clock jumps
+    (03:00 new time); a time the clock shows twice when it falls back runs once, the first
+    time. Raises CronScheduleError when nothing fires in `CRON_HORIZON_YEARS` years."""
+    try:
+        zone = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise CronScheduleError(f'"{time_zone}" is not an IANA time zone') from exc
+    after = after.astimezone(zone)
+    horizon = after + timedelta(days=366 * CRON_HORIZON_YEARS)
+    try:
+        walls = croniter(cron, after.replace(tzinfo=None, fold=0) - timedelta(minutes=1))
+    except (ValueError, KeyError) as exc:
+        raise CronScheduleError(f'"{cron}" is not a valid cron schedule') from exc
+    runs: list[datetime] = []
+    while len(runs) < count:
+        try:
+            wall = walls.get_next(datetime)
+        except CroniterBadDateError as exc:
+            raise CronScheduleError(f'"{cron}" never fires') from exc
+        moment = _on_clock(wall, zone)
+        if moment > horizon:
+            raise CronScheduleError(f'"{cron}" never fires in the next {CRON_HORIZON_YEARS} years')
+        if moment > after and (not runs or moment > runs[-1]):
+            runs.append(moment)
+    return runs
+
+
+def _on_clock(wall: datetime, zone: ZoneInfo) -> datetime:
+    """The moment the zone's clock shows `wall` (the first, if it shows it twice), or, if the
+    clock skips it, the moment the clock jumps."""
+    first = wall.replace(tzinfo=zone, fold=0)
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall:
+        return first
+    # In a gap: fold=0 reads it with the old offset (after the jump), fold=1 with the new one
+    # (before it); the jump lies between the two, found to the minute.
+    low = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    high = first.astimezone(UTC)
+    while high - low > timedelta(minutes=1):
+        middle = low + (high - low) / 2
+        if middle.astimezone(zone).utcoffset() == low.astimezone(zone).utcoffset():
+            low = middle
+        else:
+            high = middle
+    return high.replace(second=0, microsecond=0).astimezone(zone)
 
 
 def run_cron_job(workflow_id: int, environment_id: int) -> dict[str, Any]:

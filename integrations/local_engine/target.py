@@ -216,7 +216,7 @@ class LocalTarget:
             return False
 
     def schedule(self, spec: DeploySpec, cron: dict[str, Any]) -> dict[str, Any]:
-        from integrations.local_engine.cron import JOB_LABEL, schedule_job
+        from integrations.local_engine.cron import JOB_LABEL, CronScheduleError, schedule_job
 
         template = cron["spec"]["jobTemplate"]["spec"]["template"]
         pod = {
@@ -225,8 +225,11 @@ class LocalTarget:
             "metadata": {"labels": {**template["metadata"]["labels"], JOB_LABEL: spec.name}},
             "spec": template["spec"],
         }
-        name = schedule_job(self.workflow, self.environment, spec.cron_schedule)
-        self.log(f"Scheduled {spec.name} with django-q2: '{spec.cron_schedule}' ({name})")
+        try:
+            name = schedule_job(self.workflow, self.environment, spec.cron_schedule, spec.time_zone)
+        except CronScheduleError as exc:
+            raise RolloutFailed(f"cannot schedule {spec.name}: {exc}") from exc
+        self.log(f"Scheduled {spec.name}: '{spec.cron_schedule}' in {spec.time_zone} ({name})")
         return {"schedule": name, "job_pod": pod, "concurrency": spec.cron_concurrency}
 
     def unschedule(self) -> None:

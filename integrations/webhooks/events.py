@@ -139,6 +139,12 @@ def text(value: Any, limit: int = 255) -> str:
     return value[:limit].replace("\x00", "") if isinstance(value, str) else ""
 
 
+def ref_text(value: Any) -> str:
+    """A ref or branch name from a payload, whole: never cut, as a cut name matches no rule and
+    names another branch. NUL is dropped (git refuses it in names anyway)."""
+    return value.replace("\x00", "") if isinstance(value, str) else ""
+
+
 def sha(value: Any) -> str:
     """A commit id, lower case, or "" when the value is not one."""
     value = text(value, 64).lower()
@@ -184,5 +190,5 @@ def ref_change(
 ) -> RefChange:
     """A change of `kind` to the branch or tag `name` (`ref_kind` says which of the two)."""
     if ref_kind == Kind.TAG:
-        return RefChange(kind=kind, tag=name[:255], commit=commit, before=before)
-    return RefChange(kind=kind, branch=name[:255], commit=commit, before=before)
+        return RefChange(kind=kind, tag=name, commit=commit, before=before)
+    return RefChange(kind=kind, branch=name, commit=commit, before=before)

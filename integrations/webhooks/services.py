@@ -25,7 +25,7 @@ from django.utils.datastructures import CaseInsensitiveMapping
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
 from atmosly.api_errors import flatten_errors
-from executions.models import Execution, Trigger
+from executions.models import Execution, RefKind, Trigger
 from executions.services import (
     IllegalTransition,
     check_can_run,
@@ -53,11 +53,22 @@ from workflows.models import (
     new_webhook_secret,
 )
 from workflows.permissions import CHANGE, is_member
+from workflows.validators import MAX_REF_BYTES
 
 PROVIDERS: dict[str, ModuleType] = {m.NAME: m for m in (github, gitlab, bitbucket)}
 MAX_BODY_BYTES = 5 * 1024 * 1024
+# The delivery log's reason names branches whole; this only bounds a pathological payload.
+MAX_REASON = 20_000
+# How far back the delivery log is searched for the pushes that came before or after one.
+PUSH_HISTORY = 500
 COMMON_HEADERS = ("Content-Type", "Content-Length", "User-Agent")
 BUILDABLE = frozenset({Kind.PUSH, Kind.TAG, Kind.PULL_REQUEST})
+# The kind of a run's ref is the kind of the event that named it.
+REF_KINDS = {
+    Kind.PUSH: RefKind.BRANCH,
+    Kind.TAG: RefKind.TAG,
+    Kind.PULL_REQUEST: RefKind.PULL_REQUEST,
+}
 # A newer push cancels the older run in any of these; Terminating is already on its way out.
 CANCELLABLE = frozenset({ExecutionStatus.PENDING, ExecutionStatus.RUNNING, *WAITING})
 
@@ -121,7 +132,7 @@ def kept_headers(provider: ModuleType, headers: Mapping[str, str]) -> dict[str, 
 
 
 def _reject(row: WebhookDelivery, status: int, reason: str) -> Reply:
-    row.outcome, row.reason, row.status_code = Outcome.REJECTED, text(reason, 500), status
+    row.outcome, row.reason, row.status_code = Outcome.REJECTED, text(reason, MAX_REASON), status
     row.save()
     return Reply(status, {"detail": reason, "delivery": row.pk, "outcome": row.outcome})
 
@@ -162,7 +173,7 @@ def do_receive(row: WebhookDelivery, event: WebhookEvent) -> list[Execution]:
 
 def _describe(row: WebhookDelivery, event: WebhookEvent) -> None:
     row.event, row.kind = event.event, event.kind.value
-    row.ref, row.branch, row.tag = event.ref[:255], event.branch, event.tag
+    row.ref, row.branch, row.tag = event.ref, event.branch, event.tag
     row.commit_sha, row.before_sha = event.commit, event.before
     row.repository_name = event.repository_name
     row.repository_url = (event.repository_urls[0] if event.repository_urls else "")[:500]
@@ -178,7 +189,7 @@ def _record_duplicate(row: WebhookDelivery) -> None:
         f"duplicate: delivery {row.delivery_id} was received before"
         + (f" (#{first.pk})" if first else "")
         + "; nothing started again"
-    )[:500]
+    )
     row.save()
 
 
@@ -214,7 +225,7 @@ def _decide(row: WebhookDelivery, event: WebhookEvent) -> list[Execution]:
         said = ["started " + ", ".join(f"{e.workflow} #{e.number}" for e in started), *notes]
     else:
         said = [*notes, *misses]
-    row.reason = "; ".join(dict.fromkeys(said))[:500]
+    row.reason = "; ".join(dict.fromkeys(said))[:MAX_REASON]
     row.save(update_fields=["outcome", "reason"])
     return started
 
@@ -258,6 +269,18 @@ def do_trigger(
     except ValidationError as exc:
         problems = "; ".join(e["message"] for e in flatten_errors(exc.detail)[:2])
         return None, f"{workflow} cannot run: {problems}"
+    if len(change.name.encode()) > MAX_REF_BYTES:
+        return None, f"{workflow} cannot build a ref name longer than {MAX_REF_BYTES} bytes"
+    cancel = workflow.run_concurrency == RunConcurrency.CANCEL_IN_PROGRESS
+    if cancel and change.kind == Kind.PUSH:
+        newer = newer_push(delivery, change)
+        if newer is not None:
+            # Building it would only be cancelled, or deploy older code over newer code.
+            return None, (
+                f"{workflow} did not start {change.commit[:12]}: a newer push to "
+                f"{change.branch} ({newer.commit_sha[:12]}, delivery #{newer.pk}) was received "
+                "before this late one, and the workflow cancels older runs"
+            )
     # No savepoint of its own: an error here fails the whole delivery's transaction.
     with transaction.atomic(savepoint=False):
         try:
@@ -267,27 +290,65 @@ def do_trigger(
                 )
         except IntegrityError:
             return None, _already_started(workflow, change)
-        if workflow.run_concurrency == RunConcurrency.CANCEL_IN_PROGRESS:
-            cancel_older_runs(workflow, change.name, delivery)
+        if cancel:
+            cancel_older_runs(workflow, change, delivery)
         full_sha = len(change.commit) >= 40
+        kind = REF_KINDS[change.kind]
         execution = do_create_execution(
             workflow,
-            ref=change.commit if full_sha or not change.branch else change.branch,
-            trigger=Trigger.WEBHOOK,
-            trigger_detail=_trigger_detail(event, change),
-            branch=change.name,
             # Source checks out this commit; Bitbucket's pull requests carry only a 12-digit
             # hash, which git cannot fetch, so those check out the branch instead.
+            ref=change.tag or change.branch,
+            ref_kind=kind,
+            trigger=Trigger.WEBHOOK,
+            trigger_detail=_trigger_detail(event, change),
+            branch=change.branch,
+            tag=change.tag,
             commit_sha=change.commit if full_sha else "",
-        )
-        # Who pushed: stops them approving their own deploy (approvals.services).
-        execution.actor_login, execution.actor_email = event.sender, event.sender_email
-        Execution.objects.filter(pk=execution.pk).update(
-            actor_login=event.sender, actor_email=event.sender_email
+            # Who pushed: stops them approving their own deploy (approvals.services).
+            actor_login=event.sender,
+            actor_email=event.sender_email,
         )
         claim.execution = execution
         claim.save(update_fields=["execution"])
     return execution, ""
+
+
+def newer_push(delivery: WebhookDelivery, change: RefChange) -> WebhookDelivery | None:
+    """A push to the same branch received before this delivery but made after it, or None.
+
+    Pushes are ordered by their own `before` → `after` links, the order the provider recorded
+    them in (force pushes included), never by arrival or commit dates (clocks and rebases lie).
+    A push whose `before` is this push's commit came later; so did any push after that one.
+    When a delivery between them was lost the chain breaks and nothing is proven newer."""
+    rows = list(
+        WebhookDelivery.objects.filter(project=delivery.project_id, ref=change.ref)
+        .exclude(pk=delivery.pk)
+        .exclude(commit_sha="")
+        .exclude(outcome=Outcome.REJECTED)
+        .order_by("-received_at", "-id")
+        .only("pk", "commit_sha", "before_sha", "received_at")[:PUSH_HISTORY]
+    )
+    by_after: dict[str, WebhookDelivery] = {}
+    by_before: dict[str, list[WebhookDelivery]] = {}
+    for row in rows:
+        by_after.setdefault(row.commit_sha, row)
+        by_before.setdefault(row.before_sha, []).append(row)
+    # The pushes that led up to this one are older, even if a later push reused a commit.
+    older, sha = set(), change.before
+    while sha in by_after and by_after[sha].pk not in older:
+        older.add(by_after[sha].pk)
+        sha = by_after[sha].before_sha
+    newest, seen, frontier = None, set(), [change.commit]
+    while frontier:
+        sha = frontier.pop()
+        for row in by_before.get(sha, []):
+            if row.pk in older or row.pk in seen or row.commit_sha == change.commit:
+                continue
+            seen.add(row.pk)
+            newest = row if newest is None or row.received_at > newest.received_at else newest
+            frontier.append(row.commit_sha)
+    return newest
 
 
 def _already_started(workflow: Workflow, change: RefChange) -> str:
@@ -300,13 +361,19 @@ def _already_started(workflow: Workflow, change: RefChange) -> str:
     return f"{workflow} already started {change.commit[:12]} on {change.ref}{run}"
 
 
-def cancel_older_runs(workflow: Workflow, branch: str, delivery: WebhookDelivery) -> None:
-    older = Execution.objects.filter(workflow=workflow, branch=branch, status__in=CANCELLABLE)
+def cancel_older_runs(workflow: Workflow, change: RefChange, delivery: WebhookDelivery) -> None:
+    """Terminates the workflow's active runs on the same branch, tag or pull request; only
+    called once the delivery is known not to be older than them (`newer_push`)."""
+    same = Q(tag=change.tag) if change.tag else Q(branch=change.branch, tag="")
+    older = Execution.objects.filter(same, workflow=workflow, status__in=CANCELLABLE)
+    what = "pull request" if change.kind == Kind.PULL_REQUEST else "push to"
     for execution in older:
         # IllegalTransition: it finished or was terminated meanwhile, nothing left to cancel.
         with contextlib.suppress(IllegalTransition):
             do_terminate(
-                execution, by=f"a newer push to {branch} (webhook delivery #{delivery.pk})"
+                execution,
+                by=f"a newer {what} {change.name} ({change.commit[:12]}, "
+                f"webhook delivery #{delivery.pk})",
             )
 
 
@@ -318,7 +385,7 @@ def _trigger_detail(event: WebhookEvent, change: RefChange) -> str:
         what = f"tag {change.tag}"
     else:
         what = f"push to {change.branch}"
-    return f"{event.provider} {what}{who}"[:255]
+    return f"{event.provider} {what}{who}"
 
 
 def check_redeliver(user, delivery: WebhookDelivery) -> WebhookDelivery:

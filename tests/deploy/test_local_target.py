@@ -15,6 +15,7 @@ from executions.models import DeployLock, Execution, Release
 from executions.services import do_create_execution, do_terminate
 from executions.status import ExecutionStatus as S
 from integrations.local_engine.cron import run_cron_job
+from integrations.models import ScheduledJob
 from tests import base
 from tests.deploy import (
     answers,
@@ -126,13 +127,11 @@ def test_worker_runs_and_cron_runs_a_real_container(local, project, service, loc
     )
     execution = run_workflow(cron)
     assert execution.status == S.SUCCEEDED, execution.status_reason
-    schedule = Schedule.objects.get(name=f"workflows-cron-{cron.pk}-{local_envs['dev'].pk}")
-    assert (schedule.func, schedule.cron, schedule.schedule_type) == (
-        "integrations.local_engine.cron.run_cron_job",
-        "*/5 * * * *",
-        Schedule.CRON,
-    )
-    assert schedule.next_run is not None
+    job = ScheduledJob.objects.get(workflow=cron, environment=local_envs["dev"])
+    assert (job.cron, job.time_zone, job.last_error) == ("*/5 * * * *", "UTC", "")
+    assert job.next_run_at is not None and job.next_run_at.minute % 5 == 0
+    tick = Schedule.objects.get(name="workflows-cron-tick")
+    assert (tick.func, tick.cron) == ("integrations.local_engine.cron.fire_due_jobs", "* * * * *")
 
     result = run_cron_job(cron.pk, local_envs["dev"].pk)  # what the scheduler's task runs
     assert result["exit_code"] == 0, result

@@ -44,7 +44,8 @@ def test_signed_push_starts_the_workflow_of_that_repository_only(
     run = Execution.objects.get()  # not the other providers' repositories, nor demo/web
     assert run.workflow == hook.workflow
     assert (run.status, run.trigger, run.branch) == ("pending", "webhook", "main")
-    assert run.commit_sha == commit and run.ref == commit  # Source checks out what was pushed
+    # Source checks out the commit pushed; the ref is the branch the push named, as a branch.
+    assert (run.commit_sha, run.ref, run.ref_kind) == (commit, "main", "branch")
     assert run.actor_login == pusher
     assert response.json()["runs"] == [{"id": run.pk, "workflow": hook.workflow.pk, "number": 1}]
     delivery = WebhookDelivery.objects.get()
@@ -67,7 +68,8 @@ def test_tag_push_matches_tag_patterns(hooks, provider, name, tag):
     response = deliver(hooks[provider], provider, fixture(name), event=event)
     assert response.json()["outcome"] == "triggered"
     run = Execution.objects.get()
-    assert run.branch == tag  # the image tag template's {branch} is the git tag
+    # A tag push names a tag, not a branch; {branch} in the image tag falls back to the tag.
+    assert (run.branch, run.tag, run.ref, run.ref_kind) == ("", tag, tag, "tag")
     assert WebhookDelivery.objects.get().tag == tag
 
 
