@@ -74,7 +74,9 @@ def test_secret_manager_variable_reaches_the_build_masked(
         Name="demo/npm", SecretString=f'{{"token": "{SECRET_VALUE}"}}'
     )
     files = sample_app_files(run_steps=1)
-    files["Dockerfile"] += 'ARG NPM_TOKEN\nRUN echo "token is $NPM_TOKEN"\n'
+    files["Dockerfile"] += (
+        'RUN --mount=type=secret,id=NPM_TOKEN echo "token is $(cat /run/secrets/NPM_TOKEN)"\n'
+    )
     workflow, _ = make_git_workflow(project, git_server, files, registry=registry)
     CIVariable.objects.create(
         workflow=workflow,
