@@ -43,8 +43,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "channels",
-    "django_q",
+    # Before django_q: its `qcluster` command is atmosly's, which refuses development keys.
     "atmosly",
+    "django_q",
     "workflows",
     "executions",
     "approvals",

@@ -26,7 +26,14 @@ from workflows.models import (
     VariableScope,
     Workflow,
 )
-from workflows.validators import ENV_KEY_RE, validate_branch_pattern, validate_cron, validate_name
+from workflows.validators import (
+    ENV_KEY_RE,
+    MIN_SECRET_VALUE_LENGTH,
+    short_secret_message,
+    validate_branch_pattern,
+    validate_cron,
+    validate_name,
+)
 
 REPOSITORY_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
 TAG_PLACEHOLDERS = {"branch", "sha", "short_sha", "number", "timestamp"}
@@ -409,6 +416,8 @@ class WorkflowDocumentSerializer(StrictSerializer):
                 old = existing.get(var["key"])
                 if old is None or not old.is_secret or not old.secret_value:
                     errors[f"{path}.value"] = "a secret variable needs a value"
+            elif var["secret"] and len(var["value"]) < MIN_SECRET_VALUE_LENGTH:
+                errors[f"{path}.value"] = short_secret_message(len(var["value"]))
             elif not var["secret"] and var.get("value") is None:
                 var["value"] = ""
 
