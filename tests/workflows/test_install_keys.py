@@ -4,6 +4,7 @@ worker refuse to start on the development keys when DEBUG is off."""
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import subprocess
@@ -71,3 +72,34 @@ def test_web_and_worker_refuse_the_development_keys_without_debug(tmp_path):
         assert "ENCRYPTION_KEYS" in refused.stderr and "refusing to start" in refused.stderr
     assert start("web", exports(tmp_path)).returncode == 0
     assert start("web", {"DEBUG": "1"}).returncode == 0
+
+
+def test_reencrypt_moves_secrets_off_the_development_key(settings, workflow):
+    """What scripts/run does once for a database written before per-install keys."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    from atmosly import crypto
+    from workflows.models import CIVariable
+
+    new_key, test_key = Fernet.generate_key().decode(), settings.ENCRYPTION_KEYS[0]
+    try:
+        settings.ENCRYPTION_KEYS = [settings.DEV_ENCRYPTION_KEY]
+        crypto._fernet.cache_clear()
+        CIVariable.objects.create(
+            workflow=workflow, key="OLD_ONE", secret_value="old-secret-1234", is_secret=True
+        )
+        settings.ENCRYPTION_KEYS = [new_key, test_key]  # the fixture's rows use the test key
+        crypto._fernet.cache_clear()
+        out = io.StringIO()
+        call_command("reencrypt_secrets", "--from-development-key", stdout=out)
+        assert "re-encrypted" in out.getvalue()
+        settings.ENCRYPTION_KEYS = [new_key]
+        crypto._fernet.cache_clear()
+        assert CIVariable.objects.get(key="OLD_ONE").secret_value == "old-secret-1234"
+        with connection.cursor() as cursor:
+            cursor.execute("select secret_value from workflows_civariable where key = 'OLD_ONE'")
+            (raw,) = cursor.fetchone()
+        Fernet(new_key.encode()).decrypt(raw.encode())  # under the new key now
+    finally:
+        crypto._fernet.cache_clear()
