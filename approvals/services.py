@@ -122,6 +122,9 @@ def notify(request: ApprovalRequest, users, what: str) -> None:
         body = f"Nobody decided in time; {execution} ended Approval Rejected (expired).\n\n{link}\n"
     recipients = sorted({u.email for u in users if u.email})
     if recipients:
+        from executions.masking import mask_text
+
+        subject, body = mask_text(execution.pk, subject), mask_text(execution.pk, body)
         try:
             send_mail(subject, body, None, recipients)
         except Exception:  # a mail server down must not lose the decision or the run

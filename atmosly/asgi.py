@@ -7,7 +7,10 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from atmosly.checks import refuse_development_keys
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atmosly.settings")
+refuse_development_keys()
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402

@@ -43,8 +43,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "channels",
-    "django_q",
+    # Before django_q: its `qcluster` command is atmosly's, which refuses development keys.
     "atmosly",
+    "django_q",
     "workflows",
     "executions",
     "approvals",
@@ -161,6 +162,9 @@ DOCKER_HOST = env.str("DOCKER_HOST", default="")
 # A worker that has not written its heartbeat for this long is taken as lost.
 WORKER_LEASE_SECONDS = env.int("WORKER_LEASE_SECONDS", default=30)
 TERMINATION_GRACE_SECONDS = env.int("TERMINATION_GRACE_SECONDS", default=20)
+# The network of Dockerfile RUN steps and scripts: "bridge" (their own namespace on the engine's
+# bridge: outbound only, never the host's loopback services) or "none" (no network at all).
+SANDBOX_NETWORK = env.str("SANDBOX_NETWORK", default="bridge")
 
 # Scanners. Trivy's vulnerability DB cannot be downloaded offline: vulnerability scanning needs
 # a reachable mirror (TRIVY_DB_REPOSITORY) and is off by default; secret and misconfiguration

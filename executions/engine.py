@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
+from executions import masking
 from executions.logs import LogWriter
 from executions.models import Execution, Report, StageKind, StageRun
 from executions.runners import Context, StageError, runner_for
@@ -97,6 +98,15 @@ class Engine:
             return self.finish(S.FAILED if not exc.system else S.ERROR, exc.message)
         self.log = LogWriter(self.execution, secrets=variables.secret_values)
         self.variables = variables
+        # Reasons and stage errors written while this worker runs the run are masked with
+        # every secret it knows (secret-manager values and a scanner's token included).
+        masking.register(self.execution.pk, lambda text: self.log.mask(text))
+        try:
+            return self.run_stages()
+        finally:
+            masking.unregister(self.execution.pk)
+
+    def run_stages(self) -> str:
         self.take_over_workspace()
         for stage in self.execution.stages.order_by("position"):
             if stage.status == StageStatus.SUCCEEDED:
@@ -205,6 +215,8 @@ class Engine:
         """Reports a runner made (the scan's), kept whether its stage passed or failed."""
         reports = result.get("output", {}).pop("reports", None)
         for report in reports or getattr(result.get("error"), "reports", []):
+            # Runners mask what they put in a report; this is the one place they are written.
+            report["content"] = self.log.mask(report["content"])
             Report.objects.create(execution=self.execution, stage_run=stage, **report)
 
     def cancel(self, ctx: Context) -> None:

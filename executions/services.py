@@ -11,6 +11,7 @@ from django.db.models import Max
 from django.utils import timezone
 from rest_framework.exceptions import PermissionDenied
 
+from executions.masking import mask_text
 from executions.models import Execution, RefKind, StageKind, StageRun, StatusChange, Trigger
 from executions.status import TERMINAL, WAITING, ExecutionStatus, StageStatus, can_move
 from workflows.models import Workflow
@@ -31,13 +32,15 @@ class IllegalTransition(Exception):
 
 
 def do_change_status(execution: Execution, new: str, reason: str = "") -> Execution:
-    """Moves an execution to `new` if the machine allows it from its stored status."""
+    """Moves an execution to `new` if the machine allows it from its stored status. The reason
+    is masked like the log (before it is cut to 500 characters): it is shown everywhere."""
+    reason = mask_text(execution.pk, reason)[:500]
     with transaction.atomic():
         current = Execution.objects.filter(pk=execution.pk).values_list("status", flat=True).first()
         if current is None or not can_move(current, new):
             raise IllegalTransition(execution, current or execution.status, new)
         now = timezone.now()
-        fields = {"status": new, "status_changed_at": now, "status_reason": reason[:500]}
+        fields = {"status": new, "status_changed_at": now, "status_reason": reason}
         if new == S.RUNNING and execution.started_at is None:
             fields["started_at"] = now
         if new in TERMINAL:
@@ -49,7 +52,7 @@ def do_change_status(execution: Execution, new: str, reason: str = "") -> Execut
         if updated != 1:
             raise IllegalTransition(execution, current, new)
         StatusChange.objects.create(
-            execution=execution, from_status=current, to_status=new, reason=reason[:500]
+            execution=execution, from_status=current, to_status=new, reason=reason
         )
     for field, value in fields.items():
         setattr(execution, field, value)
@@ -60,13 +63,16 @@ def do_change_status(execution: Execution, new: str, reason: str = "") -> Execut
 
 
 def do_change_stage_status(stage: StageRun, new: str, error: str = "", **output) -> StageRun:
+    """Moves a stage run to `new`; its error is masked like the log before it is cut to 500
+    characters and stored."""
     from executions.status import STAGE_TRANSITIONS
 
+    error = mask_text(stage.execution_id, error)[:500]
     current = StageRun.objects.filter(pk=stage.pk).values_list("status", flat=True).first()
     if new not in STAGE_TRANSITIONS.get(current, frozenset()):
         raise ValueError(f"stage {stage.name} cannot move from {current} to {new}")
     now = timezone.now()
-    fields: dict = {"status": new, "error": error[:500]}
+    fields: dict = {"status": new, "error": error}
     if new == StageStatus.RUNNING:
         fields["started_at"] = now
     if new in (

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from executions.runners.base import StageError
 from workflows.models import SecretManager, VariableScope, Workflow
+from workflows.validators import MIN_SECRET_VALUE_LENGTH, short_secret_message
 
 
 @dataclass
@@ -40,6 +42,9 @@ def resolve_variables(workflow: Workflow) -> RunVariables:
         else:
             value = var.value
         if var.is_secret:
+            if len(value) < MIN_SECRET_VALUE_LENGTH:
+                # Saved before the rule, or fetched from a secret manager just now.
+                raise StageError(f"secret variable {var.key}: {short_secret_message(len(value))}")
             result.secrets[var.key] = value
         if var.scope in (VariableScope.BUILD, VariableScope.BOTH):
             result.build[var.key] = value

@@ -17,3 +17,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 WORKSPACE_ROOT = BASE_DIR / ".run" / f"test-workspaces-{SESSION}"
 TERMINATION_GRACE_SECONDS = 15
+# Not the development defaults: the web server and the worker (started as subprocesses by some
+# tests) refuse those when DEBUG is off.
+SECRET_KEY = "test-secret-key-not-the-development-default-0123456789"
+ENCRYPTION_KEYS = ["dGVzdC1lbmNyeXB0aW9uLWtleS1ub3QtdGhlLWRldi0="]

@@ -30,6 +30,8 @@ from workflows.models import (
 from workflows.validators import (
     ENV_KEY_RE,
     MAX_REF_BYTES,
+    MIN_SECRET_VALUE_LENGTH,
+    short_secret_message,
     validate_branch_pattern,
     validate_cron,
     validate_name,
@@ -455,6 +457,8 @@ class WorkflowDocumentSerializer(StrictSerializer):
                 old = existing.get(var["key"])
                 if old is None or not old.is_secret or not old.secret_value:
                     errors[f"{path}.value"] = "a secret variable needs a value"
+            elif var["secret"] and len(var["value"]) < MIN_SECRET_VALUE_LENGTH:
+                errors[f"{path}.value"] = short_secret_message(len(var["value"]))
             elif not var["secret"] and var.get("value") is None:
                 var["value"] = ""
 

@@ -12,6 +12,17 @@ from django.core.exceptions import ValidationError
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 SCP_LIKE_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._/~-]+$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A shorter secret cannot be masked reliably: masking "ab" would blank every "ab" in a log while
+# the value itself is guessable. GitLab refuses masked variables under 8 characters; so do we.
+MIN_SECRET_VALUE_LENGTH = 8
+
+
+def short_secret_message(length: int) -> str:
+    """Why a secret of `length` characters is refused (never the value itself)."""
+    return (
+        f"a secret value needs at least {MIN_SECRET_VALUE_LENGTH} characters to be masked "
+        f"reliably in logs and messages (this one has {length})"
+    )
 
 
 def validate_name(value: str) -> None:

@@ -18,6 +18,7 @@ from executions.runners.engine_client import (
     is_podman,
     one_line,
 )
+from executions.runners.sandbox import build_network, secret_context, split_build_variables
 from executions.runners.source import public_url
 from integrations.podman import buildsteps
 
@@ -82,11 +83,20 @@ class Build(Runner):
         token = buildsteps.build_token(execution.pk, ctx.stage.pk, ctx.stage.started_at)
         tag = f"localhost/workflows/exec-{execution.pk}:build-{token[-8:]}"
         sha = ctx.outputs.get("commit_sha") or execution.commit_sha
+        build_args, self.build_secrets = split_build_variables(ctx.build_args, set(ctx.secrets))
+        if self.build_secrets and not podman:
+            raise StageError(
+                "secret build-time variables are passed as build secrets, which this engine's "
+                "API does not take (Docker Engine needs BuildKit); use podman's engine",
+                system=True,
+            )
+        network_args, self.query = build_network(podman)
+        self.context_dir, self.dockerfile = context_dir, dockerfile
         options: dict[str, Any] = {
             "path": str(context_dir),
             "dockerfile": str(dockerfile),
             "tag": tag,
-            "buildargs": ctx.build_args,
+            "buildargs": build_args,
             "labels": {
                 "org.opencontainers.image.revision": sha,
                 "org.opencontainers.image.source": public_url(workflow.service.repo_url),
@@ -100,6 +110,7 @@ class Build(Runner):
             "decode": True,
             "pull": False,
             "timeout": None,  # a silent RUN step may last as long as the stage timeout
+            **network_args,
         }
         if podman:
             options["extra_hosts"] = buildsteps.extra_hosts(token)
@@ -112,6 +123,12 @@ class Build(Runner):
             ).start()
         )
         ctx.log.line(f"Building {workflow.dockerfile} (context {workflow.build_context})")
+        if self.build_secrets:
+            names = ", ".join(sorted(self.build_secrets))
+            ctx.log.line(
+                f"Build secrets (read them with RUN --mount=type=secret,id=NAME from "
+                f"/run/secrets/NAME; they are not build args): {names}"
+            )
         started = time.monotonic()
         error, image_id = self.stream(ctx, client, options, closer, finished, tag)
         if error and STORAGE_RACE in error and not options["nocache"]:
@@ -133,6 +150,16 @@ class Build(Runner):
         """Runs the build, streaming its output into the log; returns (error, image id)."""
         error, image_id = "", ""
         ctx.check_cancelled()
+        query, context = dict(self.query), None
+        if self.build_secrets:
+            context, name, query["secrets"] = secret_context(
+                self.context_dir, self.dockerfile, self.build_secrets
+            )
+            options = {**options, "fileobj": context, "custom_context": True, "dockerfile": name}
+            del options["path"]
+        # The SDK has no argument for these podman parameters: requests adds a session's
+        # `params` to each of its requests, and this client serves only this build.
+        client.api.params = query
         try:
             for chunk in client.api.build(**options):
                 if "error" in chunk or "errorDetail" in chunk:
@@ -153,6 +180,9 @@ class Build(Runner):
                     f"image engine connection lost during the build: {one_line(exc)}", system=True
                 ) from exc
         finally:
+            client.api.params = {}
+            if context is not None:
+                context.close()
             finished.set()
         if ctx.cancelled.is_set():
             self.remove(client, tag)

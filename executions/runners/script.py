@@ -13,6 +13,7 @@ from django.conf import settings
 
 from executions.runners.base import Context, Runner, StageError, Terminated
 from executions.runners.engine_client import connect, one_line
+from executions.runners.sandbox import script_network
 
 # These hooks run in the image just built (to test it); the others in a small base image.
 IN_BUILT_IMAGE = ("post_build", "post_push")
@@ -63,7 +64,9 @@ class Script(Runner):
                 working_dir="/workspace",
                 labels={"io.atmosly.execution": str(execution.pk), "io.atmosly.hook": hook},
                 host_config=client.api.create_host_config(
-                    binds={str(src.resolve()): {"bind": "/workspace", "mode": "rw"}}
+                    binds={str(src.resolve()): {"bind": "/workspace", "mode": "rw"}},
+                    # Its own network namespace: never the host's loopback services.
+                    network_mode=script_network(),
                 ),
             )
         except docker.errors.ImageNotFound as exc:

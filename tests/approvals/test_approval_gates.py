@@ -259,3 +259,24 @@ def test_two_approvers_at_the_same_moment(
     )
     assert resumed.count() == 1
     assert ApprovalRequest.objects.get(pk=request.pk).status == "approved"
+
+
+def test_a_secret_quoted_in_a_rejection_is_masked(two_of_two, users):
+    """The web process masks with the secrets stored for the workflow (issue 10, part 3)."""
+    from workflows.models import CIVariable
+
+    secret = "pr0d-deploy-key-41d9"
+    CIVariable.objects.create(
+        workflow=two_of_two, key="DEPLOY_KEY", secret_value=secret, is_secret=True, scope="runtime"
+    )
+    execution = start(two_of_two, users["bob"])
+    request = ApprovalRequest.objects.get(execution=execution)
+    comment = f"the run prints DEPLOY_KEY={secret}, rotate it"
+    rejected = client_for(users["alice"]).post(
+        f"/api/approvals/{request.pk}/reject/", {"comment": comment}, format="json"
+    )
+    assert rejected.status_code == 200
+    shown = client_for(users["alice"]).get(f"/api/executions/{execution.pk}/").json()
+    assert shown["status_reason"] == "Rejected by alice: the run prints DEPLOY_KEY=***, rotate it"
+    assert secret not in str(shown)
+    assert not StatusChange.objects.filter(execution=execution, reason__contains=secret).exists()

@@ -70,6 +70,7 @@ IMAGES = {
     "worker": ['CMD ["sh", "-c", "while true; do echo working on $QUEUE; sleep 1; done"]'],
     "cron": ['CMD ["sh", "-c", "echo cron job ran for $QUEUE with token $TOKEN"]'],
     "crash": ['CMD ["sh", "-c", "echo the app cannot start; exit 3"]'],
+    "leak": ['CMD ["sh", "-c", "echo cannot connect with password $DB_PASSWORD; exit 3"]'],
     "silent": ['CMD ["sh", "-c", "exec sleep 3600"]'],
 }
 

@@ -66,9 +66,9 @@ def test_clone_build_push_to_open_registry(engine, project, registry, git_server
         extra={
             "Dockerfile": (
                 "FROM localhost/busybox:latest\n"
-                "ARG NPM_TOKEN\n"
                 f'RUN echo "first step {marker}"\n'
-                'RUN echo "token is $NPM_TOKEN"\n'
+                # A secret build-time variable is a build secret (never a build arg).
+                'RUN --mount=type=secret,id=NPM_TOKEN echo "token is $(cat /run/secrets/NPM_TOKEN)"\n'
                 f'RUN echo "last step {marker}"\n'
                 "COPY index.html /www/index.html\n"
             )

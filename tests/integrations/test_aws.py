@@ -74,7 +74,9 @@ def test_secret_manager_variable_reaches_the_build_masked(
         Name="demo/npm", SecretString=f'{{"token": "{SECRET_VALUE}"}}'
     )
     files = sample_app_files(run_steps=1)
-    files["Dockerfile"] += 'ARG NPM_TOKEN\nRUN echo "token is $NPM_TOKEN"\n'
+    files["Dockerfile"] += (
+        'RUN --mount=type=secret,id=NPM_TOKEN echo "token is $(cat /run/secrets/NPM_TOKEN)"\n'
+    )
     workflow, _ = make_git_workflow(project, git_server, files, registry=registry)
     CIVariable.objects.create(
         workflow=workflow,
@@ -129,3 +131,26 @@ def test_ecr_login_with_the_authorization_token(moto, engine, project, git_serve
     assert execution.image.startswith(engine["ATMOSLY_TEST_REGISTRY"] + "/")
     assert execution.image_digest.startswith("sha256:")
     assert "testing" not in log_text(execution).replace("workflows-tests", "")
+
+
+def test_a_too_short_secret_from_the_manager_fails_the_run(
+    aws_env, engine, project, registry, git_server
+):
+    """Too short to mask reliably (issue 10): refused at run start, before anything runs."""
+    boto3.client("secretsmanager").create_secret(Name="demo/short", SecretString="ab")
+    workflow, _ = make_git_workflow(project, git_server, sample_app_files(), registry=registry)
+    CIVariable.objects.create(
+        workflow=workflow,
+        key="SHORT_ONE",
+        is_secret=True,
+        scope="build",
+        secret_manager="aws",
+        secret_ref="demo/short",
+    )
+    execution = run_now(workflow)
+    assert execution.status == S.FAILED
+    assert execution.status_reason == (
+        "secret variable SHORT_ONE: a secret value needs at least 8 characters to be masked "
+        "reliably in logs and messages (this one has 2)"
+    )
+    assert not execution.stages.exclude(status="pending").exists()

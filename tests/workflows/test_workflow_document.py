@@ -157,6 +157,12 @@ def test_invalid_yaml_is_a_400(workflow, users):
             'no active user "ghost"',
         ),
         (
+            lambda d: d["variables"].append({"key": "SHORT", "value": "ab", "secret": True}),
+            "variables[2].value",
+            "a secret value needs at least 8 characters to be masked reliably in logs and "
+            "messages (this one has 2)",
+        ),
+        (
             lambda d: d["variables"].append({"key": "1BAD", "value": "x"}),
             "variables[2].key",
             '"1BAD" is not a valid variable name (letters, digits, _; not starting with a digit)',

@@ -1,0 +1,13 @@
+"""django-q2's `qcluster` (the worker), refusing to start with the development keys."""
+
+from __future__ import annotations
+
+from django_q.management.commands.qcluster import Command as QclusterCommand
+
+from atmosly.checks import refuse_development_keys
+
+
+class Command(QclusterCommand):
+    def handle(self, *args, **options):
+        refuse_development_keys()
+        return super().handle(*args, **options)
