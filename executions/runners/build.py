@@ -16,6 +16,7 @@ from executions.runners.engine_client import (
     connect,
     is_local_socket,
     is_podman,
+    json_messages,
     one_line,
 )
 from executions.runners.source import public_url
@@ -73,7 +74,7 @@ class Build(Runner):
             "nocache": not workflow.cache_enabled,
             "rm": True,
             "forcerm": True,
-            "decode": True,
+            "decode": False,  # json_messages decodes: see there why
             "pull": False,
             "timeout": None,  # a silent RUN step may last as long as the stage timeout
         }
@@ -108,7 +109,7 @@ class Build(Runner):
         error, image_id = "", ""
         ctx.check_cancelled()
         try:
-            for chunk in client.api.build(**options):
+            for chunk in json_messages(client.api.build(**options)):
                 if "error" in chunk or "errorDetail" in chunk:
                     detail = chunk.get("errorDetail") or {}
                     error = one_line(chunk.get("error") or detail.get("message") or chunk)
