@@ -88,15 +88,17 @@ def _frames(read: Any) -> Iterator[tuple[str, bytes]]:
         yield STREAM_NAMES.get(kind, "stdout"), data
 
 
-def container_output(client: docker.DockerClient, cid: str, follow: bool):
+def container_output(client: Any, cid: str, follow: bool, tail: int | str = "all"):
     """A container's output (not a tty) as (stream name, bytes) frames, stdout and stderr kept
     apart so each is decoded on its own. The docker SDK's `logs()` drops the stream type.
     Following, it returns a CancellableStream that another thread may `close()`; otherwise a
-    list of what the container printed so far."""
-    params = {"stdout": 1, "stderr": 1, "follow": int(follow), "timestamps": 0, "tail": "all"}
-    url = client.api._url("/containers/{0}/logs", cid)
-    response = client.api._get(url, params=params, stream=follow)
-    client.api._raise_for_status(response)
+    list of what the container printed so far (its last `tail` lines). `client` is a
+    DockerClient or a low-level APIClient."""
+    api = getattr(client, "api", client)
+    params = {"stdout": 1, "stderr": 1, "follow": int(follow), "timestamps": 0, "tail": tail}
+    url = api._url("/containers/{0}/logs", cid)
+    response = api._get(url, params=params, stream=follow)
+    api._raise_for_status(response)
     if not follow:
         buffer = memoryview(response.content)
         offset = 0
@@ -107,9 +109,21 @@ def container_output(client: docker.DockerClient, cid: str, follow: bool):
             return bytes(buffer[offset - size : offset])
 
         return list(_frames(read))
-    sock = client.api._get_raw_response_socket(response)
-    client.api._disable_socket_timeout(sock)
+    sock = api._get_raw_response_socket(response)
+    api._disable_socket_timeout(sock)
     return CancellableStream(_frames(response.raw.read), response)
+
+
+def decode_output(frames: Iterable[tuple[str, bytes]]) -> str:
+    """Frames of `container_output` as text, each stream through its own UTF-8 decoder."""
+    decoders: dict[str, codecs.IncrementalDecoder] = {}
+    parts = []
+    for name, data in frames:
+        if name not in decoders:
+            decoders[name] = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        parts.append(decoders[name].decode(data))
+    parts += [decoder.decode(b"", final=True) for decoder in decoders.values()]
+    return "".join(parts)
 
 
 def json_messages(blocks: Iterable[bytes]) -> Iterator[dict]:
