@@ -204,6 +204,9 @@ def redraw(text: str) -> tuple[str, bool]:
 
 
 class LogWriter:
+    """One run's log: `write()` / `line()` from the stage thread, `flush()` from the engine's
+    supervising thread writes the waiting lines as one LogChunk and publishes it."""
+
     def __init__(
         self,
         execution: Execution,
@@ -259,8 +262,8 @@ class LogWriter:
             return
         joined = self._partial + text
         *complete, partial = joined.split("\n")
-        if "\r" in joined or "\x1b" in joined:  # the rarer path: redraws and colours
-            complete = [redraw(line)[0] for line in complete]
+        if "\r" in joined or ("\x1b" in joined and REDRAW_RE.search(joined)):  # redraws
+            complete = [redraw(line)[0] if REDRAW_RE.search(line) else line for line in complete]
             partial, pending = redraw(partial)
             partial += "\r" if pending else ""
         self._partial = partial
