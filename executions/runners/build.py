@@ -16,6 +16,7 @@ from executions.runners.engine_client import (
     connect,
     is_local_socket,
     is_podman,
+    json_messages,
     one_line,
 )
 from executions.runners.sandbox import build_network, secret_context, split_build_variables
@@ -107,7 +108,7 @@ class Build(Runner):
             "nocache": not workflow.cache_enabled,
             "rm": True,
             "forcerm": True,
-            "decode": True,
+            "decode": False,  # json_messages decodes: see there why
             "pull": False,
             "timeout": None,  # a silent RUN step may last as long as the stage timeout
             **network_args,
@@ -161,7 +162,7 @@ class Build(Runner):
         # `params` to each of its requests, and this client serves only this build.
         client.api.params = query
         try:
-            for chunk in client.api.build(**options):
+            for chunk in json_messages(client.api.build(**options)):
                 if "error" in chunk or "errorDetail" in chunk:
                     detail = chunk.get("errorDetail") or {}
                     error = one_line(chunk.get("error") or detail.get("message") or chunk)

@@ -6,13 +6,18 @@ differently (build termination, distribution inspect) ask `is_podman()`.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import json
 import socket
+import struct
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import docker
 import requests
 from django.conf import settings
+from docker.types.daemon import CancellableStream
 
 from executions.runners.base import StageError
 
@@ -63,6 +68,93 @@ def is_local_socket(client: docker.DockerClient) -> bool:
     """The engine listens on a unix socket of this machine, so its build steps are visible
     to the local runc."""
     return client.api.base_url == "http+docker://localhost"
+
+
+# The engine's multiplexed log format: an 8-byte header (stream type, 3 zero bytes, big-endian
+# length) before each frame; https://docs.docker.com/engine/api/v1.43/#tag/Container/operation/ContainerAttach
+FRAME_HEADER = struct.Struct(">BxxxL")
+STREAM_NAMES = {0: "stdin", 1: "stdout", 2: "stderr"}
+
+
+def _frames(read: Any) -> Iterator[tuple[str, bytes]]:
+    while True:
+        header = read(FRAME_HEADER.size)
+        if len(header) < FRAME_HEADER.size:
+            return
+        kind, length = FRAME_HEADER.unpack(header)
+        data = read(length) if length else b""
+        if length and not data:
+            return
+        yield STREAM_NAMES.get(kind, "stdout"), data
+
+
+def container_output(client: Any, cid: str, follow: bool, tail: int | str = "all"):
+    """A container's output (not a tty) as (stream name, bytes) frames, stdout and stderr kept
+    apart so each is decoded on its own. The docker SDK's `logs()` drops the stream type.
+    Following, it returns a CancellableStream that another thread may `close()`; otherwise a
+    list of what the container printed so far (its last `tail` lines). `client` is a
+    DockerClient or a low-level APIClient."""
+    api = getattr(client, "api", client)
+    params = {"stdout": 1, "stderr": 1, "follow": int(follow), "timestamps": 0, "tail": tail}
+    url = api._url("/containers/{0}/logs", cid)
+    response = api._get(url, params=params, stream=follow)
+    api._raise_for_status(response)
+    if not follow:
+        buffer = memoryview(response.content)
+        offset = 0
+
+        def read(size: int) -> bytes:
+            nonlocal offset
+            offset += size
+            return bytes(buffer[offset - size : offset])
+
+        return list(_frames(read))
+    sock = api._get_raw_response_socket(response)
+    api._disable_socket_timeout(sock)
+    return CancellableStream(_frames(response.raw.read), response)
+
+
+def decode_output(frames: Iterable[tuple[str, bytes]]) -> str:
+    """Frames of `container_output` as text, each stream through its own UTF-8 decoder."""
+    decoders: dict[str, codecs.IncrementalDecoder] = {}
+    parts = []
+    for name, data in frames:
+        if name not in decoders:
+            decoders[name] = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        parts.append(decoders[name].decode(data))
+    parts += [decoder.decode(b"", final=True) for decoder in decoders.values()]
+    return "".join(parts)
+
+
+def json_messages(blocks: Iterable[bytes]) -> Iterator[dict]:
+    """The JSON objects of an engine progress stream (build, push), from its raw bytes.
+
+    The docker SDK's `decode=True` decodes each HTTP chunk on its own, so a character split
+    between two chunks becomes two U+FFFD; here one incremental decoder reads the whole stream.
+    Objects may be split across chunks or share one; whitespace between them is skipped."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    parser = json.JSONDecoder()
+    buffer = ""
+    for block in blocks:
+        text = decoder.decode(block)
+        buffer += text
+        if "}" not in text:  # no object can have ended in this block
+            continue
+        position = 0
+        while True:
+            while position < len(buffer) and buffer[position] in " \t\r\n":
+                position += 1
+            if position >= len(buffer):
+                break
+            try:
+                message, position = parser.raw_decode(buffer, position)
+            except json.JSONDecodeError:
+                break  # incomplete: wait for more
+            if isinstance(message, dict):
+                yield message
+        buffer = buffer[position:]
+    if buffer.strip():
+        yield {"error": f"the engine sent an unreadable message: {one_line(buffer, 200)}"}
 
 
 def remove_local_image(tag: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import docker
 
 from executions.runners.base import Context, Runner, StageError, Terminated
-from executions.runners.engine_client import StreamCloser, connect, one_line
+from executions.runners.engine_client import StreamCloser, connect, json_messages, one_line
 from integrations.registries import RegistryError, get_provider, image_name
 
 DIGEST_RE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
@@ -110,10 +110,8 @@ class Push(Runner):
         digest, seen = "", set()
         # podman reports nothing while a layer uploads: no read timeout (the stage has one).
         client.api.timeout = None
-        stream = client.api.push(
-            repo, tag=tag, stream=True, decode=True, auth_config=auth.auth_config()
-        )
-        for chunk in stream:
+        stream = client.api.push(repo, tag=tag, stream=True, auth_config=auth.auth_config())
+        for chunk in json_messages(stream):
             if "error" in chunk or "errorDetail" in chunk:
                 detail = chunk.get("errorDetail") or {}
                 raise push_error(chunk.get("error") or detail.get("message", ""), auth.host)

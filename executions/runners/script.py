@@ -12,7 +12,7 @@ import docker
 from django.conf import settings
 
 from executions.runners.base import Context, Runner, StageError, Terminated
-from executions.runners.engine_client import connect, one_line
+from executions.runners.engine_client import connect, container_output, one_line
 from executions.runners.sandbox import script_network
 
 # These hooks run in the image just built (to test it); the others in a small base image.
@@ -104,7 +104,7 @@ class Script(Runner):
         (measured: a failing script's stream never ended). So a second connection waits for
         the exit, and if the stream is still open a moment later it is closed and the rest of
         the output is read without following."""
-        stream = client.api.logs(cid, stream=True, follow=True)
+        stream = container_output(client, cid, follow=True)
         exit_code: dict[str, int] = {}
         stream_ended, closed = threading.Event(), threading.Event()
 
@@ -118,18 +118,21 @@ class Script(Runner):
 
         watcher = threading.Thread(target=watch, name=f"wait-{cid[:12]}", daemon=True)
         watcher.start()
-        written = 0
+        written = {"stdout": 0, "stderr": 0}
         try:
-            for block in stream:
-                written += len(block)
-                ctx.log.write(block.decode(errors="replace"))
+            for name, data in stream:
+                written[name] = written.get(name, 0) + len(data)
+                ctx.log.write(data, name)
         except Exception:
             if not closed.is_set():
                 raise
         stream_ended.set()
-        if closed.is_set():  # what the stuck stream had not delivered yet
-            rest = client.api.logs(cid, stream=False, follow=False)
-            ctx.log.write(rest[written:].decode(errors="replace"))
+        if closed.is_set():  # what the stuck stream had not delivered yet, stream by stream
+            for name, data in container_output(client, cid, follow=False):
+                skip = min(written.get(name, 0), len(data))
+                written[name] = written.get(name, 0) - skip
+                if data[skip:]:
+                    ctx.log.write(data[skip:], name)
         watcher.join()
         return exit_code.get("code", -1)
 

@@ -22,7 +22,7 @@ import requests
 from django.conf import settings
 
 from executions.runners.base import StageError
-from executions.runners.engine_client import one_line
+from executions.runners.engine_client import container_output, decode_output, one_line
 from integrations.registries import RegistryAuth
 
 TIMEOUT = 120
@@ -145,7 +145,7 @@ class Podman:
 
     def logs(self, container_id: str, tail: int = 20) -> str:
         try:
-            raw = self.api.logs(container_id, stdout=True, stderr=True, tail=tail)
+            frames = container_output(self.api, container_id, follow=False, tail=tail)
         except Exception as exc:  # the container may be gone already
             return f"(no logs: {one_line(exc)})"
-        return raw.decode(errors="replace").strip()
+        return decode_output(frames).strip()
