@@ -142,3 +142,13 @@ class WorkflowAdmin(admin.ModelAdmin):
     search_fields = ["name", "service__name", "repository"]
     exclude = ["webhook_secret"]
     inlines = [DeployStepInline, VariableInline]
+
+    def save_model(self, request, obj, form, change):
+        # A change here is a new version too: a builder tab opened before it must not overwrite it.
+        from django.db.models import F
+
+        if change:
+            obj.version = F("version") + 1
+        obj.updated_by = request.user
+        super().save_model(request, obj, form, change)
+        obj.refresh_from_db(fields=["version"])
