@@ -364,6 +364,7 @@ export default function Editor({ config, csrf, element }) {
                 onDropItem={onDropItem}
                 onMoveEnvironment={ctx.move}
                 onReady={() => {
+                  if (!element.dataset.ready) window.__builderReadyAt = performance.now(); // bench/builder_load.py
                   element.dataset.state = 'ready';
                   element.dataset.ready = 'true';
                 }}
