@@ -200,10 +200,14 @@ def test_two_editors_conflict_then_reload_or_overwrite(workflow, users, live_ser
     first.fill("[data-testid='field-build.volume_size_gb']", "50")
     first.click("[data-testid='save']")
     first.click("[data-testid='confirm-save']")
+    first.wait_for_selector("[data-testid='dialog-conflict']")
     first.click("[data-testid='conflict-reload']")
     first.wait_for_selector("#workflow-builder[data-state='ready']")
     first.click(".react-flow__node[data-id='build']")
-    assert first.input_value("[data-testid='field-build.volume_size_gb']") == "40"
+    first.wait_for_function(
+        "document.querySelector(\"[data-testid='field-build.volume_size_gb']\").value === '40'",
+        timeout=10000,
+    )
 
 
 def test_same_edit_in_the_yaml_tab(workflow, users, live_server, logged_in_page):
