@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ParseError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
@@ -30,7 +31,12 @@ from workflows.serializers import (
     RegistryConnectionSerializer,
     ServiceSerializer,
 )
-from workflows.services import check_save_workflow, do_create_service, editable_part
+from workflows.services import (
+    VersionConflict,
+    check_save_workflow,
+    do_create_service,
+    editable_part,
+)
 
 
 class YAMLRenderer(BaseRenderer):
@@ -145,7 +151,7 @@ class WorkflowViewSet(
         return self.get_paginated_response([workflow_document(w) for w in page])
 
     def retrieve(self, request, *args, **kwargs):
-        return Response(workflow_document(self.get_object()))
+        return _with_etag(Response(workflow_document(self.get_object())))
 
     def create(self, request, *args, **kwargs):
         data = request.data if isinstance(request.data, dict) else {}
@@ -163,12 +169,23 @@ class WorkflowViewSet(
         return Response(workflow_document(workflow), status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, partial: bool = False, **kwargs):
+        """Saves the document. `If-Match: "<version>"` (the ETag of GET) makes the save
+        conditional: 412 with `updated_by` when someone saved since; without it the last save wins."""
         workflow = self.get_object()
-        with transaction.atomic():
-            workflow = check_save_workflow(
-                request.user, workflow.service, _document_part(request.data), workflow, partial
-            )
-        return Response(workflow_document(workflow))
+        expected = _if_match_version(request)
+        try:
+            with transaction.atomic():
+                workflow = check_save_workflow(
+                    request.user,
+                    workflow.service,
+                    _document_part(request.data),
+                    workflow,
+                    partial,
+                    expected_version=expected,
+                )
+        except VersionConflict as conflict:
+            return Response(conflict.body, status=conflict.status_code)
+        return _with_etag(Response(workflow_document(workflow)))
 
     def partial_update(self, request, *args, **kwargs):
         return self.update(request, *args, partial=True, **kwargs)
@@ -199,6 +216,22 @@ class WorkflowViewSet(
             request.user, workflow, ref=ref, ref_kind=ref_kind, trigger=trigger
         )
         return Response(ExecutionSerializer(execution).data, status=status.HTTP_201_CREATED)
+
+
+def _with_etag(response: Response) -> Response:
+    response["ETag"] = f'"{response.data["version"]}"'
+    return response
+
+
+def _if_match_version(request) -> int | None:
+    """The version an If-Match header names (`"7"` or `W/"7"`); None when absent or `*`."""
+    header = request.headers.get("If-Match", "").strip()
+    if not header or header == "*":
+        return None
+    tag = header.split(",")[0].strip().removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        raise ParseError(f'If-Match must be the ETag of the workflow, e.g. "3" (got {header})')
+    return int(tag)
 
 
 def _document_part(data) -> dict:

@@ -567,4 +567,6 @@ def workflow_document(workflow: Workflow) -> dict[str, Any]:
         "layout": workflow.layout or {"positions": {}},
         "created_at": workflow.created_at.isoformat() if workflow.created_at else None,
         "updated_at": workflow.updated_at.isoformat() if workflow.updated_at else None,
+        "version": workflow.version,
+        "updated_by": workflow.updated_by.username if workflow.updated_by else None,
     }

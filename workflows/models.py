@@ -260,6 +260,17 @@ class Workflow(models.Model):
     webhook_secret = EncryptedTextField(default=new_webhook_secret)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Optimistic concurrency: every save adds one; the API's ETag. Saving with an older version
+    # (If-Match) is refused with 412 and names `updated_by`.
+    version = models.PositiveIntegerField(default=1, editable=False)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ["service__project__name", "service__name", "name"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from rest_framework.exceptions import PermissionDenied
+from django.db.models import F
+from rest_framework.exceptions import APIException, PermissionDenied
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from workflows.document import WorkflowDocumentSerializer, workflow_document
@@ -44,8 +45,37 @@ def do_create_service(service: Service) -> Service:
 
 # Parts of the document that describe where it lives, not what it is.
 READ_ONLY_KEYS = frozenset(
-    {"id", "service", "project", "is_default", "created_at", "updated_at", "next_runs"}
+    {
+        "id",
+        "service",
+        "project",
+        "is_default",
+        "created_at",
+        "updated_at",
+        "next_runs",
+        "version",
+        "updated_by",
+    }
 )
+
+
+class VersionConflict(APIException):
+    """The workflow was saved by someone else since the version the client edited (HTTP 412)."""
+
+    status_code = 412
+    default_code = "version_conflict"
+
+    def __init__(self, workflow: Workflow):
+        who = workflow.updated_by.username if workflow.updated_by else "someone"
+        when = workflow.updated_at.isoformat(timespec="seconds") if workflow.updated_at else ""
+        self.body = {
+            "detail": f"{who} saved this workflow (version {workflow.version}) at {when} "
+            "since you opened it. Reload to see their change, or overwrite it.",
+            "version": workflow.version,
+            "updated_by": workflow.updated_by.username if workflow.updated_by else None,
+            "updated_at": when,
+        }
+        super().__init__(self.body["detail"])
 
 
 def editable_part(document: dict[str, Any]) -> dict[str, Any]:
@@ -101,18 +131,41 @@ def check_save_workflow(
     data: dict[str, Any],
     workflow: Workflow | None = None,
     partial: bool = False,
+    expected_version: int | None = None,
 ) -> Workflow:
-    """Validates a workflow document (and the right to change approvers), then saves it."""
+    """Validates a workflow document (and the right to change approvers), then saves it.
+
+    `expected_version` (the API's If-Match) must be the stored version, else VersionConflict
+    (412) is raised and nothing is written.
+    """
     doc = check_workflow_document(user, service, data, workflow, partial)
-    return do_save_workflow(service, doc, workflow, actor=user)
+    return do_save_workflow(service, doc, workflow, actor=user, expected_version=expected_version)
 
 
 @transaction.atomic
 def do_save_workflow(
-    service: Service, doc: dict[str, Any], workflow: Workflow | None = None, actor=None
+    service: Service,
+    doc: dict[str, Any],
+    workflow: Workflow | None = None,
+    actor=None,
+    expected_version: int | None = None,
 ) -> Workflow:
-    """Writes a validated document: the workflow row, its deploy steps and its variables."""
+    """Writes a validated document: the workflow row, its deploy steps and its variables.
+
+    The version is claimed with one conditional UPDATE, so of two saves from the same version
+    exactly one wins; the other raises VersionConflict.
+    """
+    if workflow is not None and workflow.pk:
+        expected = workflow.version if expected_version is None else expected_version
+        claimed = Workflow.objects.filter(pk=workflow.pk, version=expected).update(
+            version=F("version") + 1
+        )
+        if not claimed:
+            raise VersionConflict(Workflow.objects.select_related("updated_by").get(pk=workflow.pk))
+        workflow.version = expected + 1
     workflow = workflow or Workflow(service=service)
+    if actor is not None and getattr(actor, "is_authenticated", False):
+        workflow.updated_by = actor
     source, build, push, deploy = doc["source"], doc["build"], doc["push"], doc["deploy"]
     scanners = doc["scanners"]
     workflow.name = doc["name"]

@@ -8,7 +8,8 @@ import {
   ReactFlow,
   useNodesInitialized,
 } from '@xyflow/react';
-import { workflowToGraph } from './graph.js';
+import { documentToGraph } from './graph.js';
+import { layoutGraph } from './layout.js';
 
 function StepNode({ data }) {
   return (
@@ -30,7 +31,15 @@ function StepNode({ data }) {
   );
 }
 
-const nodeTypes = { step: StepNode };
+function EndNode() {
+  return (
+    <div className="wfb-end" aria-label="End of the pipeline">
+      <Handle type="target" position={Position.Left} isConnectable={false} />
+    </div>
+  );
+}
+
+const nodeTypes = { step: StepNode, end: EndNode };
 
 const PIPELINE_LABELS = {
   ci: 'CI',
@@ -49,7 +58,10 @@ function ReadyFlag({ onReady }) {
 }
 
 export default function WorkflowGraph({ doc, onReady }) {
-  const { nodes, edges } = useMemo(() => workflowToGraph(doc), [doc]);
+  const { nodes, edges } = useMemo(() => {
+    const graph = documentToGraph(doc);
+    return { nodes: layoutGraph(graph.nodes, graph.edges), edges: graph.edges.map((e) => ({ ...e, type: 'default' })) };
+  }, [doc]);
   const project = doc?.project?.name;
   const pipeline = PIPELINE_LABELS[doc?.pipeline_type] || doc?.pipeline_type;
   return (

@@ -3,6 +3,7 @@ import { createRoot } from 'react-dom/client';
 import '@xyflow/react/dist/style.css';
 import './builder.css';
 import WorkflowGraph from './WorkflowGraph.jsx';
+import Editor from './Editor.jsx';
 
 const MOUNT_ID = 'workflow-builder';
 
@@ -92,6 +93,15 @@ export function mount(element = document.getElementById(MOUNT_ID)) {
   element.dataset.mounted = 'true';
   element.classList.add('wfb-root');
   const root = createRoot(element);
+  if (element.dataset.mode === 'edit') {
+    const config = JSON.parse(document.getElementById(element.dataset.config).textContent);
+    root.render(
+      <StrictMode>
+        <Editor config={config} csrf={element.dataset.csrf} element={element} />
+      </StrictMode>,
+    );
+    return root;
+  }
   root.render(
     <StrictMode>
       <Builder apiUrl={element.dataset.apiUrl} element={element} />

@@ -18,16 +18,24 @@ def test_pipeline_graph_in_order_with_gates(workflow, users, live_server, logged
     assert ids == [
         "node-source",
         "node-pre_build",
+        "node-scanner:detect_secrets",
         "node-build",
         "node-push",
         "node-deploy:dev",
+        "node-gate:staging",
         "node-deploy:staging",
+        "node-gate:prod",
         "node-deploy:prod",
+        "node-end",
     ]
-    assert "manual" in page.inner_text("[data-testid='node-deploy:staging']").lower()
-    prod = page.inner_text("[data-testid='node-deploy:prod']").lower()
-    assert "approval" in prod and "dave" in prod
-    assert page.locator(".react-flow__edge").count() == 6
+    assert "manual" in page.inner_text("[data-testid='node-gate:staging']").lower()
+    prod = page.inner_text("[data-testid='node-gate:prod']").lower()
+    assert "1 of dave" in prod
+    assert page.locator(".react-flow__edge").count() == 10
+    xs = page.eval_on_selector_all(
+        "[data-testid^='node-']", "els => els.map(e => e.getBoundingClientRect().x)"
+    )
+    assert xs == sorted(xs)  # left to right in pipeline order
     page.screenshot(path=str(tmp_path / "builder.png"))
 
 

@@ -34,9 +34,11 @@ def test_round_trip_json(workflow, users):
     }
     again = client.put(f"/api/workflows/{workflow.pk}/", doc, format="json")
     assert again.status_code == 200, again.content
-    assert {k: v for k, v in again.json().items() if k != "updated_at"} == {
-        k: v for k, v in doc.items() if k != "updated_at"
+    bookkeeping = {"updated_at", "version", "updated_by"}
+    assert {k: v for k, v in again.json().items() if k not in bookkeeping} == {
+        k: v for k, v in doc.items() if k not in bookkeeping
     }
+    assert (again.json()["version"], again.json()["updated_by"]) == (2, "alice")
     # The secret kept its stored value although the document carried none.
     stored = Workflow.objects.get(pk=workflow.pk).variables.get(key="NPM_TOKEN")
     assert stored.secret_value == "s3cr3t-npm-token"
