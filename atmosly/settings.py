@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "channels",
     "django_q",
     "atmosly",
+    "accounts",
     "workflows",
     "executions",
     "approvals",
@@ -117,8 +118,10 @@ STATIC_ROOT = BASE_DIR / ".run" / "staticfiles"
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / ".run" / "media")
-LOGIN_URL = "/admin/login/"
+# The product's own sign-in (every active user); the admin keeps its own for superusers.
+LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 

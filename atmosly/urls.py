@@ -34,10 +34,13 @@ router.register("releases", ReleaseViewSet, basename="release")
 urlpatterns = [
     path("", views.home, name="home"),
     path("workflows/<int:pk>/", views.workflow_page, name="workflow-page"),
+    path("workflows/<int:pk>/run/", views.run_dialog, name="workflow-run"),
+    path("workflows/<int:pk>/run/refs/", views.run_refs, name="workflow-run-refs"),
     path("executions/<int:pk>/", views.execution_page, name="execution-page"),
     path("approvals/", approval_views.waiting, name="approvals-waiting"),
     path("analytics/", views.analytics_page, name="analytics"),
     path("services/<int:pk>/where/", service_where, name="service-where"),
+    path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("hooks/", include("integrations.webhooks.urls")),
     path("api/", include("integrations.webhooks.api_urls")),

@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import re
+
 from rest_framework import serializers
 
 from executions.models import Execution, LogChunk, Report, StageRun
+
+SHA_RE = re.compile(r"^[0-9a-f]{7,64}$")
+# The Docker distribution spec's tag grammar.
+IMAGE_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 class RunRequestSerializer(serializers.Serializer):
@@ -13,9 +19,39 @@ class RunRequestSerializer(serializers.Serializer):
         help_text="Branch, tag or commit SHA; default: the service's default branch.",
     )
 
+    commit = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="A commit SHA (7 to 64 hex digits) to build instead of the tip of `ref`; "
+        "`ref` is then recorded as its branch.",
+    )
+    image_tag = serializers.CharField(
+        max_length=128,
+        required=False,
+        allow_blank=True,
+        help_text="Deploy-only (pre-built image) workflows: the tag of the image to deploy; "
+        "default: the tag in the workflow's image.",
+    )
+
     def validate_ref(self, value: str) -> str:
         if value.startswith("-") or any(c.isspace() for c in value) or ".." in value:
             raise serializers.ValidationError(f'"{value}" is not a valid branch, tag or commit')
+        return value
+
+    def validate_commit(self, value: str) -> str:
+        value = value.strip().lower()
+        if value and not SHA_RE.match(value):
+            raise serializers.ValidationError("a commit is 7 to 64 hexadecimal digits")
+        return value
+
+    def validate_image_tag(self, value: str) -> str:
+        value = value.strip()
+        if value and not IMAGE_TAG_RE.match(value):
+            raise serializers.ValidationError(
+                "an image tag is letters, digits, '_', '.' and '-' (at most 128, not starting "
+                "with '.' or '-')"
+            )
         return value
 
 

@@ -130,11 +130,62 @@ def plan_stages(workflow: Workflow, only_environment=None) -> list[dict]:
     return stages
 
 
+def check_run_request(user, workflow: Workflow, data: dict, trigger: str = Trigger.MANUAL):
+    """The Run button and `POST /api/workflows/<id>/run/`: validates the body (`ref`, `commit`,
+    `image_tag`; 400 with field paths), then `check_run_workflow`.
+
+    A commit runs that exact commit and records `ref` as its branch; an image tag applies only to
+    deploy-only workflows and replaces the tag of the workflow's image."""
+    from rest_framework.exceptions import ValidationError
+
+    from executions.serializers import RunRequestSerializer
+
+    body = RunRequestSerializer(data=data)
+    body.is_valid(raise_exception=True)
+    ref = body.validated_data.get("ref", "")
+    commit = body.validated_data.get("commit", "")
+    tag = body.validated_data.get("image_tag", "")
+    if workflow.builds_image and tag:
+        raise ValidationError(
+            {
+                "image_tag": [
+                    "only deploy-only (pre-built image) workflows take "
+                    "an image tag; this one builds its image"
+                ]
+            }
+        )
+    if not workflow.builds_image and commit:
+        raise ValidationError({"commit": ["a deploy-only workflow deploys an image, not a commit"]})
+    image = ""
+    if tag:
+        repository = image_repository(workflow.source_image or workflow.service.image)
+        if not repository:
+            raise ValidationError({"image_tag": ["this workflow has no image to tag"]})
+        image = f"{repository}:{tag}"
+    return check_run_workflow(
+        user,
+        workflow,
+        ref=commit or ref,
+        branch=(ref or workflow.service.default_branch) if commit else None,
+        trigger=trigger,
+        image=image,
+    )
+
+
+def image_repository(reference: str) -> str:
+    """`registry:5000/team/app:1.2@sha256:…` → `registry:5000/team/app`."""
+    reference = reference.strip().split("@", 1)[0]
+    head, _, last = reference.rpartition("/")
+    name = last.split(":", 1)[0]
+    return f"{head}/{name}" if head else name
+
+
 def check_run_workflow(
     user,
     workflow: Workflow,
     *,
     ref: str = "",
+    branch: str | None = None,
     trigger: str = Trigger.MANUAL,
     trigger_detail: str = "",
     image: str = "",
@@ -151,6 +202,7 @@ def check_run_workflow(
     return do_create_execution(
         workflow,
         ref=ref or workflow.service.default_branch,
+        branch=branch,
         trigger=trigger,
         triggered_by=user,
         trigger_detail=trigger_detail,

@@ -198,18 +198,16 @@ class WorkflowViewSet(
 
     @action(detail=True, methods=["post"])
     def run(self, request, pk=None):
-        """Starts a run at a branch, tag or commit (`ref`; default: the service's branch)."""
+        """Starts a run at a branch or tag (`ref`; default: the service's branch), optionally an
+        exact `commit`, or for deploy-only workflows an `image_tag`. 400 names the field."""
         from executions.models import Trigger
-        from executions.serializers import ExecutionSerializer, RunRequestSerializer
-        from executions.services import check_run_workflow
+        from executions.serializers import ExecutionSerializer
+        from executions.services import check_run_request
 
         workflow = self.get_object()
-        body = RunRequestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
         trigger = Trigger.API if request.auth is not None else Trigger.MANUAL
-        execution = check_run_workflow(
-            request.user, workflow, ref=body.validated_data.get("ref", ""), trigger=trigger
-        )
+        data = request.data if isinstance(request.data, dict) else {}
+        execution = check_run_request(request.user, workflow, data, trigger=trigger)
         return Response(ExecutionSerializer(execution).data, status=status.HTTP_201_CREATED)
 
 
