@@ -12,7 +12,7 @@ from executions.api import ExecutionViewSet
 from executions.releases_api import ReleaseViewSet
 from executions.reports_api import download_report
 from executions.views import service_where
-from workflows import views
+from workflows import setup_views, views
 from workflows.api import (
     EnvironmentViewSet,
     ProjectViewSet,
@@ -36,6 +36,38 @@ urlpatterns = [
     path("workflows/<int:pk>/", views.workflow_page, name="workflow-page"),
     path("workflows/<int:pk>/run/", views.run_dialog, name="workflow-run"),
     path("workflows/<int:pk>/run/refs/", views.run_refs, name="workflow-run-refs"),
+    path("projects/new/", setup_views.project_new, name="project-new"),
+    path("projects/<int:pk>/", setup_views.project_settings, name="project-settings"),
+    path("projects/<int:pk>/members/", setup_views.project_members, name="project-members"),
+    path("projects/<int:pk>/services/new/", setup_views.service_new, name="service-new"),
+    path("projects/<int:pk>/services/test/", setup_views.service_test, name="service-test"),
+    path("projects/<int:pk>/environments/", setup_views.environment_add, name="environment-add"),
+    path(
+        "projects/<int:pk>/environments/<int:env_pk>/",
+        setup_views.environment_change,
+        name="environment-change",
+    ),
+    path("projects/<int:pk>/registries/", setup_views.registry_add, name="registry-add"),
+    path("projects/<int:pk>/registries/test/", setup_views.registry_test, name="registry-test"),
+    path(
+        "workflows/<int:pk>/variables/", setup_views.workflow_variables, name="workflow-variables"
+    ),
+    path(
+        "workflows/<int:pk>/variables/import/",
+        setup_views.variables_import,
+        name="workflow-variables-import",
+    ),
+    path(
+        "workflows/<int:pk>/variables/export/",
+        setup_views.variables_export,
+        name="workflow-variables-export",
+    ),
+    path(
+        "workflows/<int:pk>/variables/test/",
+        setup_views.variables_test_ref,
+        name="workflow-variables-test",
+    ),
+    path("probes/<str:probe_id>/", setup_views.probe, name="probe"),
     path("executions/<int:pk>/", views.execution_page, name="execution-page"),
     path("approvals/", approval_views.waiting, name="approvals-waiting"),
     path("analytics/", views.analytics_page, name="analytics"),

@@ -27,11 +27,19 @@ from workflows.permissions import (
 )
 from workflows.serializers import (
     EnvironmentSerializer,
+    MemberSerializer,
     ProjectSerializer,
     RegistryConnectionSerializer,
     ServiceSerializer,
 )
-from workflows.services import check_save_workflow, do_create_service, editable_part
+from workflows.services import (
+    check_add_member,
+    check_remove_member,
+    check_save_workflow,
+    do_create_project,
+    do_create_service,
+    editable_part,
+)
 
 
 class YAMLParser(BaseParser):
@@ -75,12 +83,32 @@ class ProjectViewSet(viewsets.ModelViewSet):
         "DELETE": "workflows.delete_project",
     }
 
+    required_perm = {"members": VIEW, "remove_member": VIEW}  # the service function decides
+
     def get_queryset(self):
         return visible_projects(self.request.user).prefetch_related("members")
 
     def perform_create(self, serializer):
-        project = serializer.save()
-        project.members.add(self.request.user)
+        serializer.instance = do_create_project(serializer.validated_data, self.request.user)
+
+    @extend_schema(request=MemberSerializer, responses=ProjectSerializer)
+    @action(detail=True, methods=["post"])
+    def members(self, request, pk=None):
+        """Adds a member: `{"username": ..., "role": "Developer"}` (role optional: a group
+        name). Only an administrator of the project (a member with "Can change project", or a
+        superuser) may; 400 names `username` or `role`."""
+        project = self.get_object()
+        body = MemberSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        check_add_member(request.user, project, **body.validated_data)
+        return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["delete"], url_path=r"members/(?P<username>[^/]+)")
+    def remove_member(self, request, pk=None, username=None):
+        """Removes a member (their roles stay, as roles are global groups)."""
+        check_remove_member(request.user, self.get_object(), username)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ProjectScopedViewSet(viewsets.ModelViewSet):

@@ -53,6 +53,17 @@ def is_member(user, project: Project) -> bool:
     return user.is_superuser or project.members.filter(pk=user.pk).exists()
 
 
+CHANGE_PROJECT = "workflows.change_project"
+
+
+def can_administer_project(user, project: Project) -> bool:
+    """Who may change a project and its members: a superuser, or a member holding "Can change
+    project" (the Admin role) — the rule of `PUT/PATCH /api/projects/<id>/`."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or (user.has_perm(CHANGE_PROJECT) and is_member(user, project))
+
+
 class WorkflowPermission(BasePermission):
     """Maps the request method to a spec permission; views may override with `required_perm`
     (a perm string, or a dict of action name → perm string)."""

@@ -18,7 +18,7 @@ from atmosly.htmx import htmx_partial, render_page_or_partial
 from atmosly.probes import probe_result, start_probe
 from executions.models import Execution
 from executions.services import check_run_request
-from integrations.git.remote import list_remote_refs
+from workflows import probes
 from workflows.forms import RunForm
 from workflows.models import Service, Workflow
 from workflows.permissions import CHANGE, VIEW, visible_projects
@@ -121,7 +121,7 @@ def run_refs(request, pk: int):
     if not request.user.has_perm(VIEW) or not service.repo_url:
         raise PermissionDenied
     probe_id = start_probe(
-        remote_refs_probe,
+        probes.git_refs,
         service.repo_url,
         service.git_username,
         service.git_token,
@@ -137,8 +137,3 @@ def refs_probe_key(service: Service) -> str:
     """Changes with the URL and credentials, so a fixed token is not served an old error."""
     material = f"{service.repo_url}\0{service.git_username}\0{service.git_token}"
     return f"refs-{service.pk}-{hashlib.sha256(material.encode()).hexdigest()[:20]}"
-
-
-def remote_refs_probe(url: str, username: str, token: str, ssh_key: str = "") -> dict:
-    refs = list_remote_refs(url, username, token, ssh_key)
-    return {**refs.as_probe(), "branches": refs.branches, "tags": refs.tags, "head": refs.head}
