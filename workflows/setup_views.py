@@ -103,7 +103,7 @@ def project_new(request):
         except API_ERRORS as exc:
             add_api_errors(form, exc)
         else:
-            return go(request, reverse("project-settings", args=[project.pk]))
+            return go(request, reverse("ui-project-settings", args=[project.pk]))
     status = 400 if form.errors else 200
     return render(request, "workflows/project_new.html", {"form": form}, status=status)
 
@@ -220,14 +220,17 @@ def service_test(request, pk: int):
     return render_probe(request, probe_id, field)
 
 
-def render_probe(request, probe_id, field: str, error: str = "") -> HttpResponse:
+def render_probe(
+    request, probe_id, field: str, error: str = "", *, polled: bool = False
+) -> HttpResponse:
     result = probe_result(probe_id, request.user.pk) if probe_id else None
     if error:
         result = {"state": "done", "ok": False, "error": error}
     context = {"probe_id": probe_id, "result": result, "field": field}
     response = render(request, "workflows/htmx/_probe.html", context)
     # The result shows next to the field it is about, wherever the button sits.
-    return retarget(response, f"#id_{field}_probe") if field else response
+    # (Polls replace their own placeholder inside it.)
+    return retarget(response, f"#id_{field}_probe") if field and not polled else response
 
 
 @login_required
@@ -237,7 +240,7 @@ def probe(request, probe_id: str):
     """Polled by a probe partial until its check is done; only who started it may read it."""
     if probe_result(probe_id, request.user.pk) is None:
         raise Http404
-    return render_probe(request, probe_id, request.GET.get("field", ""))
+    return render_probe(request, probe_id, request.GET.get("field", ""), polled=True)
 
 
 @login_required
