@@ -125,6 +125,13 @@ LOGOUT_REDIRECT_URL = "login"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 
+# Short-lived results of the pages' Test buttons and branch lists (atmosly/probes.py): with
+# Redis every web process shares them; the default keeps them in the process that ran them.
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
