@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     # Before django_q: its `qcluster` command is atmosly's, which refuses development keys.
     "atmosly",
     "django_q",
+    "accounts",
     "workflows",
     "executions",
     "approvals",
@@ -118,10 +119,19 @@ STATIC_ROOT = BASE_DIR / ".run" / "staticfiles"
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / ".run" / "media")
-LOGIN_URL = "/admin/login/"
+# The product's own sign-in (every active user); the admin keeps its own for superusers.
+LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+
+# Short-lived results of the pages' Test buttons and branch lists (atmosly/probes.py): with
+# Redis every web process shares them; the default keeps them in the process that ran them.
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 
 if REDIS_URL:
     CHANNEL_LAYERS = {

@@ -12,7 +12,7 @@ from executions.api import ExecutionViewSet
 from executions.releases_api import ReleaseViewSet
 from executions.reports_api import download_report
 from executions.views import service_where
-from workflows import views
+from workflows import setup_views, views
 from workflows.api import (
     EnvironmentViewSet,
     ProjectViewSet,
@@ -36,10 +36,47 @@ urlpatterns = [
     path("workflows/<int:pk>/", views.workflow_page, name="workflow-page"),
     path("workflows/<int:pk>/builder/", views.workflow_builder_page, name="workflow-builder"),
     path("services/<int:pk>/workflows/new/", views.new_workflow_page, name="workflow-new"),
+    path("workflows/<int:pk>/run/", views.run_dialog, name="ui-workflow-run"),
+    path("workflows/<int:pk>/run/refs/", views.run_refs, name="ui-workflow-run-refs"),
+    path("projects/new/", setup_views.project_new, name="ui-project-new"),
+    path("projects/<int:pk>/", setup_views.project_settings, name="ui-project-settings"),
+    path("projects/<int:pk>/members/", setup_views.project_members, name="ui-project-members"),
+    path("projects/<int:pk>/services/new/", setup_views.service_new, name="ui-service-new"),
+    path("projects/<int:pk>/services/test/", setup_views.service_test, name="ui-service-test"),
+    path("projects/<int:pk>/environments/", setup_views.environment_add, name="ui-environment-add"),
+    path(
+        "projects/<int:pk>/environments/<int:env_pk>/",
+        setup_views.environment_change,
+        name="ui-environment-change",
+    ),
+    path("projects/<int:pk>/registries/", setup_views.registry_add, name="ui-registry-add"),
+    path("projects/<int:pk>/registries/test/", setup_views.registry_test, name="ui-registry-test"),
+    path(
+        "workflows/<int:pk>/variables/",
+        setup_views.workflow_variables,
+        name="ui-workflow-variables",
+    ),
+    path(
+        "workflows/<int:pk>/variables/import/",
+        setup_views.variables_import,
+        name="ui-workflow-variables-import",
+    ),
+    path(
+        "workflows/<int:pk>/variables/export/",
+        setup_views.variables_export,
+        name="ui-workflow-variables-export",
+    ),
+    path(
+        "workflows/<int:pk>/variables/test/",
+        setup_views.variables_test_ref,
+        name="ui-workflow-variables-test",
+    ),
+    path("probes/<str:probe_id>/", setup_views.probe, name="probe"),
     path("executions/<int:pk>/", views.execution_page, name="execution-page"),
     path("approvals/", approval_views.waiting, name="approvals-waiting"),
     path("analytics/", views.analytics_page, name="analytics"),
     path("services/<int:pk>/where/", service_where, name="service-where"),
+    path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("hooks/", include("integrations.webhooks.urls")),
     path("api/", include("integrations.webhooks.api_urls")),

@@ -17,42 +17,79 @@ def _ref_name(value: str) -> str:
     return value
 
 
+# The Docker distribution spec's tag grammar.
+IMAGE_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
 class RunRequestSerializer(serializers.Serializer):
-    """What to build: at most one of `branch`, `tag`, `commit` or `ref`. The field chosen says
-    what kind of ref it is; a bare `ref` is a branch or a tag, and the repository says which."""
+    """What to run (`POST /api/workflows/<id>/run/` and the Run dialog).
+
+    At most one of `branch`, `tag` or `ref` names the ref: the field chosen says what kind it
+    is, and a bare `ref` is a branch or a tag, which the repository decides. `commit` alone
+    builds that commit; with a branch (or ref) it pins that exact commit, recorded as that
+    branch. Nothing: the service's default branch. `image_tag` is for deploy-only workflows."""
 
     branch = serializers.CharField(required=False, trim_whitespace=False, validators=[_ref_name])
     tag = serializers.CharField(required=False, trim_whitespace=False, validators=[_ref_name])
-    commit = serializers.CharField(required=False, help_text="A commit id, 7 to 64 hex digits.")
     ref = serializers.CharField(
         required=False,
         allow_blank=True,
         trim_whitespace=False,
         help_text="Branch or tag name; default: the service's default branch.",
     )
+    commit = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="A commit id (7 to 64 hex digits): alone, that commit is built; with `branch` "
+        "or `ref`, that exact commit of it.",
+    )
+    image_tag = serializers.CharField(
+        max_length=128,
+        required=False,
+        allow_blank=True,
+        help_text="Deploy-only (pre-built image) workflows: the tag of the image to deploy; "
+        "default: the tag in the workflow's image.",
+    )
 
     def validate_ref(self, value: str) -> str:
         return _ref_name(value) if value else value
 
     def validate_commit(self, value: str) -> str:
-        if not COMMIT_RE.match(value):
-            raise serializers.ValidationError(f'"{value[:100]}" is not a commit id (hex digits)')
+        value = value.strip()
+        if value and not COMMIT_RE.match(value):
+            raise serializers.ValidationError(
+                f'"{value[:100]}" is not a commit id: 7 to 64 hexadecimal digits'
+            )
         return value.lower()
 
+    def validate_image_tag(self, value: str) -> str:
+        value = value.strip()
+        if value and not IMAGE_TAG_RE.match(value):
+            raise serializers.ValidationError(
+                "an image tag is letters, digits, '_', '.' and '-' (at most 128, not starting "
+                "with '.' or '-')"
+            )
+        return value
+
     def validate(self, attrs: dict) -> dict:
-        given = [k for k in ("branch", "tag", "commit", "ref") if attrs.get(k)]
+        given = [k for k in ("branch", "tag", "ref") if attrs.get(k)]
         if len(given) > 1:
             raise serializers.ValidationError(
-                {given[1]: f"give one of branch, tag, commit or ref, not {' and '.join(given)}"}
+                {given[1]: f"give one of branch, tag or ref, not {' and '.join(given)}"}
+            )
+        if attrs.get("tag") and attrs.get("commit"):
+            raise serializers.ValidationError(
+                {"commit": "a tag names its commit already: give the tag or the commit"}
             )
         return attrs
 
     def target(self) -> tuple[str, str]:
-        """(kind, name) of what to build; ("", "") for the service's default branch."""
+        """(kind, name) of the ref named; ("", "") when none is (the default branch, or only a
+        commit)."""
         for field, kind in (
             ("branch", RefKind.BRANCH),
             ("tag", RefKind.TAG),
-            ("commit", RefKind.COMMIT),
             ("ref", RefKind.BRANCH_OR_TAG),
         ):
             if self.validated_data.get(field):

@@ -153,12 +153,72 @@ def check_can_run(user, workflow: Workflow, doing: str = "Running a workflow") -
     validate_for_run(workflow)
 
 
+def check_run_request(user, workflow: Workflow, data: dict, trigger: str = Trigger.MANUAL):
+    """The Run button and `POST /api/workflows/<id>/run/`: validates the body
+    (`RunRequestSerializer`: `branch`, `tag`, `ref`, `commit`, `image_tag`; 400 with field
+    paths), then `check_run_workflow`.
+
+    A commit runs that exact commit and records the branch named with it (none if none was); an
+    image tag applies only to deploy-only workflows and replaces the tag of the workflow's
+    image."""
+    from rest_framework.exceptions import ValidationError
+
+    from executions.serializers import RunRequestSerializer
+
+    body = RunRequestSerializer(data=data)
+    body.is_valid(raise_exception=True)
+    ref_kind, ref = body.target()
+    commit = body.validated_data.get("commit", "")
+    tag = body.validated_data.get("image_tag", "")
+    if workflow.builds_image and tag:
+        raise ValidationError(
+            {
+                "image_tag": [
+                    "only deploy-only (pre-built image) workflows take "
+                    "an image tag; this one builds its image"
+                ]
+            }
+        )
+    if not workflow.builds_image and commit:
+        raise ValidationError({"commit": ["a deploy-only workflow deploys an image, not a commit"]})
+    image = ""
+    if tag:
+        repository = image_repository(workflow.source_image or workflow.service.image)
+        if not repository:
+            raise ValidationError({"image_tag": ["this workflow has no image to tag"]})
+        image = f"{repository}:{tag}"
+    if commit:
+        # A commit is built as itself; a branch named with it is recorded, never guessed.
+        named = ref if ref_kind in (RefKind.BRANCH, RefKind.BRANCH_OR_TAG) else ""
+        return check_run_workflow(
+            user,
+            workflow,
+            ref=commit,
+            ref_kind=RefKind.COMMIT,
+            branch=named,
+            trigger=trigger,
+            image=image,
+        )
+    return check_run_workflow(
+        user, workflow, ref=ref, ref_kind=ref_kind, trigger=trigger, image=image
+    )
+
+
+def image_repository(reference: str) -> str:
+    """`registry:5000/team/app:1.2@sha256:…` → `registry:5000/team/app`."""
+    reference = reference.strip().split("@", 1)[0]
+    head, _, last = reference.rpartition("/")
+    name = last.split(":", 1)[0]
+    return f"{head}/{name}" if head else name
+
+
 def check_run_workflow(
     user,
     workflow: Workflow,
     *,
     ref: str = "",
     ref_kind: str = "",
+    branch: str | None = None,
     trigger: str = Trigger.MANUAL,
     trigger_detail: str = "",
     image: str = "",
@@ -177,6 +237,7 @@ def check_run_workflow(
         workflow,
         ref=ref,
         ref_kind=ref_kind or RefKind.BRANCH_OR_TAG,
+        branch=branch,
         trigger=trigger,
         triggered_by=user,
         trigger_detail=trigger_detail,

@@ -27,13 +27,17 @@ from workflows.permissions import (
 )
 from workflows.serializers import (
     EnvironmentSerializer,
+    MemberSerializer,
     ProjectSerializer,
     RegistryConnectionSerializer,
     ServiceSerializer,
 )
 from workflows.services import (
     VersionConflict,
+    check_add_member,
+    check_remove_member,
     check_save_workflow,
+    do_create_project,
     do_create_service,
     editable_part,
 )
@@ -66,12 +70,32 @@ class ProjectViewSet(viewsets.ModelViewSet):
         "DELETE": "workflows.delete_project",
     }
 
+    required_perm = {"members": VIEW, "remove_member": VIEW}  # the service function decides
+
     def get_queryset(self):
         return visible_projects(self.request.user).prefetch_related("members")
 
     def perform_create(self, serializer):
-        project = serializer.save()
-        project.members.add(self.request.user)
+        serializer.instance = do_create_project(serializer.validated_data, self.request.user)
+
+    @extend_schema(request=MemberSerializer, responses=ProjectSerializer)
+    @action(detail=True, methods=["post"])
+    def members(self, request, pk=None):
+        """Adds a member: `{"username": ..., "role": "Developer"}` (role optional: a group
+        name). Only an administrator of the project (a member with "Can change project", or a
+        superuser) may; 400 names `username` or `role`."""
+        project = self.get_object()
+        body = MemberSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        check_add_member(request.user, project, **body.validated_data)
+        return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["delete"], url_path=r"members/(?P<username>[^/]+)")
+    def remove_member(self, request, pk=None, username=None):
+        """Removes a member (their roles stay, as roles are global groups)."""
+        check_remove_member(request.user, self.get_object(), username)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ProjectScopedViewSet(viewsets.ModelViewSet):
@@ -200,21 +224,18 @@ class WorkflowViewSet(
 
     @action(detail=True, methods=["post"])
     def run(self, request, pk=None):
-        """Starts a run. Body: at most one of `branch`, `tag`, `commit` (the field says what it
-        is) or `ref` (a branch or tag name; the repository says which); default: the service's
-        default branch. 201 with the run; 400 with the field path for a bad name."""
+        """Starts a run. Body (`RunRequestSerializer`): at most one of `branch`, `tag` (the
+        field says what it is) or `ref` (a branch or tag name; the repository says which),
+        optionally an exact `commit`, or for deploy-only workflows an `image_tag`; default: the
+        service's default branch. 201 with the run; 400 names the field."""
         from executions.models import Trigger
-        from executions.serializers import ExecutionSerializer, RunRequestSerializer
-        from executions.services import check_run_workflow
+        from executions.serializers import ExecutionSerializer
+        from executions.services import check_run_request
 
         workflow = self.get_object()
-        body = RunRequestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
         trigger = Trigger.API if request.auth is not None else Trigger.MANUAL
-        ref_kind, ref = body.target()
-        execution = check_run_workflow(
-            request.user, workflow, ref=ref, ref_kind=ref_kind, trigger=trigger
-        )
+        data = request.data if isinstance(request.data, dict) else {}
+        execution = check_run_request(request.user, workflow, data, trigger=trigger)
         return Response(ExecutionSerializer(execution).data, status=status.HTTP_201_CREATED)
 
 

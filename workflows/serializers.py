@@ -24,6 +24,13 @@ class ProjectSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "description", "members", "created_at"]
 
 
+class MemberSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    role = serializers.CharField(
+        max_length=150, required=False, allow_blank=True, help_text="A role (group) name."
+    )
+
+
 class ProjectScopedSerializer(serializers.ModelSerializer):
     """Limits `project` to the projects the user is a member of."""
 

@@ -13,14 +13,96 @@ from workflows.document import WorkflowDocumentSerializer, workflow_document
 from workflows.models import (
     CIVariable,
     PipelineType,
+    Project,
     Service,
     SourceKind,
     Workflow,
     WorkflowEnvironment,
 )
-from workflows.permissions import ADD_APPROVER
+from workflows.permissions import ADD_APPROVER, administers
 
 DEFAULT_WORKFLOW_NAME = "default"
+ADD_PROJECT = "workflows.add_project"
+
+
+def check_create_project(user, data: dict[str, Any]) -> Project:
+    """Validates `name` and `description` as `POST /api/projects/` does (needs "Can add
+    project"), then creates the project with `user` as its first member."""
+    from workflows.serializers import ProjectSerializer
+
+    if not user.has_perm(ADD_PROJECT):
+        raise PermissionDenied('Creating a project needs the "Can add project" permission.')
+    serializer = ProjectSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    return do_create_project(serializer.validated_data, creator=user)
+
+
+@transaction.atomic
+def do_create_project(data: dict[str, Any], creator=None) -> Project:
+    project = Project.objects.create(**data)
+    if creator is not None:
+        project.members.add(creator)
+    return project
+
+
+def grantable_roles(actor):
+    """The roles (groups) `actor` may give: all for a superuser; otherwise the groups whose
+    permissions `actor` holds too, so no one hands out more than they have. Roles are Django
+    groups and so apply in every project the member belongs to."""
+    from django.contrib.auth.models import Group
+
+    groups = Group.objects.prefetch_related("permissions__content_type").order_by("name")
+    if actor.is_superuser:
+        return list(groups)
+    held = actor.get_all_permissions()
+    return [
+        group
+        for group in groups
+        if all(f"{p.content_type.app_label}.{p.codename}" in held for p in group.permissions.all())
+    ]
+
+
+def check_add_member(actor, project: Project, username: str, role: str = "") -> Any:
+    """Adds the active user `username` to `project`, with the role (group) named `role` if
+    given. Only who administers the project may (`administers`); 400 names the field
+    (`username`, `role`)."""
+    from django.contrib.auth import get_user_model
+
+    if not administers(actor, project):
+        raise PermissionDenied("Only an administrator of this project can change its members.")
+    user = get_user_model().objects.filter(username=(username or "").strip(), is_active=True)
+    user = user.first()
+    if user is None:
+        raise DRFValidationError({"username": [f'no active user named "{username}"']})
+    group = None
+    if role:
+        group = next((g for g in grantable_roles(actor) if g.name == role), None)
+        if group is None:
+            raise DRFValidationError(
+                {"role": [f'"{role}" is not a role you may give (it needs permissions you lack)']}
+            )
+    do_add_member(project, user, group)
+    return user
+
+
+@transaction.atomic
+def do_add_member(project: Project, user, group=None) -> None:
+    project.members.add(user)
+    if group is not None:
+        user.groups.add(group)
+
+
+def check_remove_member(actor, project: Project, username: str) -> None:
+    """Removes `username` from the project's members (their roles stay: they are global).
+    An administrator cannot remove themself, so a project always keeps one."""
+    if not administers(actor, project):
+        raise PermissionDenied("Only an administrator of this project can change its members.")
+    user = project.members.filter(username=username).first()
+    if user is None:
+        raise DRFValidationError({"username": [f'"{username}" is not a member']})
+    if user.pk == actor.pk:
+        raise DRFValidationError({"username": ["you cannot remove yourself"]})
+    project.members.remove(user)
 
 
 @transaction.atomic

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+from django_htmx.http import HttpResponseClientRedirect
+from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied
+from rest_framework.exceptions import ValidationError as DRFValidationError
 
+from atmosly.forms import add_api_errors
+from atmosly.htmx import htmx_partial, render_page_or_partial
+from atmosly.probes import probe_result, start_probe
 from executions.models import Execution
+from executions.services import check_run_request
+from workflows import probes
+from workflows.forms import RunForm
 from workflows.models import Service, Workflow
-from workflows.permissions import VIEW, visible_projects
+from workflows.permissions import CHANGE, VIEW, visible_projects
 
 
 @login_required
@@ -137,12 +149,74 @@ def new_workflow_page(request, pk: int):
     return render(request, "workflows/builder.html", {"service": service, "config": config})
 
 
-def get_workflow_page_object(request, pk: int) -> Workflow:
-    if not request.user.has_perm(VIEW):
-        raise PermissionDenied
+def workflow_for(user, pk: int) -> Workflow:
+    """A workflow of a project the user may see, else 404 (as the API answers)."""
     return get_object_or_404(
-        Workflow.objects.filter(service__project__in=visible_projects(request.user)).select_related(
+        Workflow.objects.filter(service__project__in=visible_projects(user)).select_related(
             "service__project"
         ),
         pk=pk,
     )
+
+
+def get_workflow_page_object(request, pk: int) -> Workflow:
+    """`workflow_for`, for pages that need "View workflows" (403 without it)."""
+    if not request.user.has_perm(VIEW):
+        raise PermissionDenied
+    return workflow_for(request.user, pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def run_dialog(request, pk: int):
+    """GET: the Run dialog (a partial for HTMX, a page otherwise). POST: starts the run through
+    `check_run_request`, the API's service function, and sends the browser to the live run;
+    errors come back next to their fields with the API's paths and messages."""
+    workflow = workflow_for(request.user, pk)
+    if not request.user.has_perm(CHANGE):
+        raise PermissionDenied
+    form = RunForm(request.POST or None, workflow=workflow)
+    if request.method == "POST":
+        data = {name: request.POST.get(name, "") for name in form.fields}
+        try:
+            execution = check_run_request(request.user, workflow, data)
+        except (DRFValidationError, DRFPermissionDenied) as exc:
+            add_api_errors(form, exc)
+        else:
+            url = reverse("execution-page", args=[execution.pk])
+            return HttpResponseClientRedirect(url) if htmx_partial(request) else redirect(url)
+    partial = (
+        "workflows/htmx/_run_form.html"
+        if request.method == "POST"
+        else ("workflows/htmx/_run_dialog.html")
+    )
+    context = {"workflow": workflow, "form": form}
+    status = 400 if form.errors else 200
+    return render_page_or_partial(request, "workflows/run.html", partial, context, status)
+
+
+@login_required
+def run_refs(request, pk: int):
+    """The branches and tags of the workflow's repository for the Run dialog's picker, from a
+    `git ls-remote` run off the request thread and cached a minute; polled until it is done."""
+    workflow = workflow_for(request.user, pk)
+    service = workflow.service
+    if not request.user.has_perm(VIEW) or not service.repo_url:
+        raise PermissionDenied
+    probe_id = start_probe(
+        probes.git_refs,
+        service.repo_url,
+        service.git_username,
+        service.git_token,
+        owner=request.user.pk,
+        key=refs_probe_key(service),
+        ttl=60,
+    )
+    result = probe_result(probe_id)
+    return render(request, "workflows/htmx/_refs.html", {"workflow": workflow, "result": result})
+
+
+def refs_probe_key(service: Service) -> str:
+    """Changes with the URL and credentials, so a fixed token is not served an old error."""
+    material = f"{service.repo_url}\0{service.git_username}\0{service.git_token}"
+    return f"refs-{service.pk}-{hashlib.sha256(material.encode()).hexdigest()[:20]}"

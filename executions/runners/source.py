@@ -139,7 +139,8 @@ class Source(Runner):
     def resolve_image(self, ctx: Context) -> dict[str, Any]:
         """Deploy-only: the image to deploy, pinned to the digest its registry serves now."""
         workflow, service = ctx.workflow, ctx.workflow.service
-        ref = (workflow.source_image or service.image or "").strip()
+        # The Run dialog's (or API's) image tag, else the workflow's image as configured.
+        ref = (ctx.execution.image or workflow.source_image or service.image or "").strip()
         if not ref:
             raise StageError("no image to deploy: set the workflow's or the service's image")
         ctx.log.line(f"Resolving {ref} in its registry")

@@ -80,3 +80,41 @@ def _authorization(challenge: str, auth: RegistryAuth | None) -> str:
     token.raise_for_status()
     body = token.json()
     return f"Bearer {body.get('token') or body.get('access_token')}"
+
+
+def registry_url(host: str, insecure: bool) -> str:
+    api_host = "registry-1.docker.io" if host in DOCKER_HUB else host
+    return f"{'http' if insecure else 'https'}://{api_host}"
+
+
+def authorized_get(url: str, auth: RegistryAuth | None) -> requests.Response:
+    """GET answering the registry's auth challenge (Basic, or a Bearer token) once."""
+    response = requests.get(url, timeout=TIMEOUT_SECONDS)
+    if response.status_code == 401:
+        challenge = response.headers.get("WWW-Authenticate", "")
+        headers = {"Authorization": _authorization(challenge, auth)}
+        response = requests.get(url, headers=headers, timeout=TIMEOUT_SECONDS)
+    return response
+
+
+def check_login(host: str, auth: RegistryAuth | None, insecure: bool) -> None:
+    """Logs in as a client does before a push: `GET /v2/` with the credentials (through the
+    token service when the registry asks for one). Raises RegistryError when refused."""
+    response = authorized_get(f"{registry_url(host, insecure)}/v2/", auth)
+    if response.status_code in (401, 403):
+        raise RegistryError(f"{host} refused the credentials (HTTP {response.status_code})")
+    if response.status_code != 200:
+        raise RegistryError(f"{host} answered HTTP {response.status_code} to /v2/")
+
+
+def list_tags(ref: str, auth: RegistryAuth | None, insecure: bool) -> list[str]:
+    """The tags of the image repository named by `ref` (`GET /v2/<repo>/tags/list`)."""
+    host, repository, _ = split_reference(ref)
+    url = f"{registry_url(host, insecure)}/v2/{repository}/tags/list"
+    response = authorized_get(url, auth)
+    if response.status_code == 404:
+        raise RegistryError(f"{host} has no image repository {repository}")
+    if response.status_code in (401, 403):
+        raise RegistryError(f"{host} refused access to {repository} (HTTP {response.status_code})")
+    response.raise_for_status()
+    return sorted(response.json().get("tags") or [], reverse=True)

@@ -52,6 +52,14 @@
     };
   }
 
+  // The API's message (with its field paths) goes next to the buttons; no pop-ups.
+  function problem(response, data) {
+    if (data.errors && data.errors.length) {
+      return data.errors.map((e) => (e.field ? `${e.field}: ${e.message}` : e.message)).join("; ");
+    }
+    return data.detail || `${response.status} ${response.statusText}`;
+  }
+
   async function act(name) {
     const urls = {
       terminate: ["terminate", {}],
@@ -67,9 +75,9 @@
       body: JSON.stringify(body),
     });
     const data = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      alert(data.detail || `${response.status} ${response.statusText}`);
-    } else if (path === "rerun") {
+    const errorEl = document.getElementById("action-error");
+    errorEl.textContent = response.ok ? "" : problem(response, data);
+    if (response.ok && path === "rerun") {
       location.href = `/executions/${data.id}/`;
     }
   }
@@ -90,8 +98,9 @@
         body: JSON.stringify({comment: document.getElementById("approval-comment").value}),
       });
       const data = await response.json().catch(() => ({}));
-      if (!response.ok) alert(data.detail || `${response.status} ${response.statusText}`);
-      else approval.textContent = `Decision recorded: ${data.status} (${data.approvals} of ${data.required}).`;
+      const errorEl = document.getElementById("approval-error");
+      errorEl.textContent = response.ok ? "" : problem(response, data);
+      if (response.ok) approval.textContent = `Decision recorded: ${data.status} (${data.approvals} of ${data.required}).`;
     });
   }
   connect();

@@ -40,8 +40,8 @@
       headers: {Accept: "application/json", "X-CSRFToken": window.CSRF_TOKEN},
     });
     const data = await response.json().catch(() => ({}));
-    if (!response.ok) alert(data.detail || response.statusText);
-    else render(data);
+    document.getElementById("webhook-note").textContent = response.ok ? "" : (data.detail || response.statusText);
+    if (response.ok) render(data);
   });
 
   get(card.dataset.api).then((r) => r.json()).then(render);

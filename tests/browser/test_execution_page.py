@@ -56,11 +56,13 @@ def test_viewer_cannot_terminate(workflow, users, asgi_server, page_as):
     execution = do_create_execution(workflow, ref="main", trigger="manual")
     page = page_as(users["carol"], asgi_server)
     page.goto(f"{asgi_server}/executions/{execution.pk}/")
-    messages = []
-    page.on("dialog", lambda dialog: (messages.append(dialog.message), dialog.dismiss()))
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.click("[data-testid='terminate']")
-    page.wait_for_timeout(1000)
-    assert messages == ['This needs the "Change workflow" permission.']
+    error = page.locator("[data-testid='action-error']")
+    error.filter(has_text="permission").wait_for(timeout=10000)
+    assert error.inner_text() == 'This needs the "Change workflow" permission.'
+    assert dialogs == []  # inline, never an alert()
     assert Execution.objects.get(pk=execution.pk).status == "pending"
 
 

@@ -1,0 +1,33 @@
+"""API tokens of a user: the same DRF token `POST /api/auth/token/` hands out (one per user).
+
+The key is shown once, right after it is made; afterwards the page only says when it was made.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import PermissionDenied
+
+
+def check_regenerate_token(user) -> Token:
+    """Refuses inactive users, then replaces the user's token (the old key stops working)."""
+    if not user.is_authenticated or not user.is_active:
+        raise PermissionDenied("Only an active, signed-in user can have an API token.")
+    return do_regenerate_token(user)
+
+
+@transaction.atomic
+def do_regenerate_token(user) -> Token:
+    Token.objects.filter(user=user).delete()
+    return Token.objects.create(user=user)
+
+
+def do_revoke_token(user) -> bool:
+    """Deletes the user's token; returns whether there was one."""
+    deleted, _ = Token.objects.filter(user=user).delete()
+    return deleted > 0
+
+
+def token_of(user) -> Token | None:
+    return Token.objects.filter(user=user).first()

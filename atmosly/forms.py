@@ -1,0 +1,27 @@
+"""Pages show the API's errors: the same field paths and messages, next to the field."""
+
+from __future__ import annotations
+
+from django import forms
+from django.forms.utils import ErrorDict
+from rest_framework.exceptions import APIException, ValidationError
+
+from atmosly.api_errors import flatten_errors
+
+
+def add_api_errors(form: forms.Form, exc: APIException) -> list[dict[str, str]]:
+    """Puts each `{field, message}` the API would answer on the form field of that path (the
+    form's own fields are named like the API's), the rest on the form itself with its path."""
+    if isinstance(form, forms.Form) and not form.is_bound and form._errors is None:
+        form._errors, form.cleaned_data = ErrorDict(), {}  # errors on a form shown empty
+    if isinstance(exc, ValidationError):
+        errors = flatten_errors(exc.detail)
+    else:
+        errors = [{"field": "", "message": str(exc.detail)}]
+    for error in errors:
+        field, message = error["field"], error["message"]
+        if field in form.fields:
+            form.add_error(field, message)
+        else:
+            form.add_error(None, f"{field}: {message}" if field else message)
+    return errors

@@ -1,0 +1,151 @@
+"""Forms of the set-up pages. They only render the fields: the rules (and their messages) are
+the API's serializers and service functions, which the views call with the posted data."""
+
+from __future__ import annotations
+
+from django import forms
+
+
+class RunForm(forms.Form):
+    """The Run dialog; the same fields as `POST /api/workflows/<id>/run/`."""
+
+    ref = forms.CharField(
+        label="Branch or tag",
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    commit = forms.CharField(
+        label="Commit (optional)",
+        required=False,
+        help_text="An exact commit SHA to build instead of the branch's tip.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    image_tag = forms.CharField(
+        label="Image tag",
+        required=False,
+        help_text="The tag of the pre-built image to deploy.",
+    )
+
+    def __init__(self, *args, workflow, **kwargs):
+        super().__init__(*args, **kwargs)
+        if workflow.builds_image:
+            del self.fields["image_tag"]
+            self.fields["ref"].widget.attrs["list"] = f"refs-{workflow.pk}"
+        else:
+            del self.fields["ref"], self.fields["commit"]
+
+
+class ProjectForm(forms.Form):
+    name = forms.CharField(help_text="Lower-case letters, digits and '-', e.g. payments.")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class MemberForm(forms.Form):
+    username = forms.CharField(label="User name")
+    role = forms.ChoiceField(label="Role", required=False)
+
+    def __init__(self, *args, roles, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = [("", "— keep their roles —")] + [
+            (group.name, group.name) for group in roles
+        ]
+
+
+class ServiceForm(forms.Form):
+    """A service from a Git repository, or from a pre-built image (deploy-only)."""
+
+    probe_fields = ("repo_url", "image")
+
+    name = forms.CharField()
+    repo_url = forms.CharField(
+        label="Git repository URL",
+        required=False,
+        help_text="https://… or ssh://… (leave empty for a pre-built image)",
+    )
+    default_branch = forms.CharField(initial="main", required=False)
+    git_username = forms.CharField(label="Git user name", required=False)
+    git_token = forms.CharField(
+        label="Token or password",
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only: never shown again.",
+    )
+    image = forms.CharField(
+        label="Pre-built image repository",
+        required=False,
+        help_text="e.g. 127.0.0.1:5000/team/app (instead of a Git repository)",
+    )
+    image_registry = forms.ChoiceField(label="Registry connection for the image", required=False)
+
+    def __init__(self, *args, project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["image_registry"].choices = [("", "— none (public) —")] + [
+            (str(r.pk), r.name) for r in project.registries.all()
+        ]
+
+
+class EnvironmentForm(forms.Form):
+    name = forms.CharField()
+    target = forms.ChoiceField(
+        choices=[("local", "Local engine (podman)"), ("kubernetes", "Kubernetes")]
+    )
+    namespace = forms.CharField(initial="default", required=False)
+    kubeconfig = forms.FileField(
+        label="Kubeconfig file",
+        required=False,
+        help_text="Stored encrypted, write-only. Only for Kubernetes.",
+    )
+
+
+class RegistryForm(forms.Form):
+    probe_fields = ("password",)
+    name = forms.CharField()
+    provider = forms.ChoiceField(
+        choices=[
+            ("generic", "Generic (Docker Registry v2)"),
+            ("dockerhub", "Docker Hub"),
+            ("ecr", "Amazon ECR"),
+            ("gcr", "Google Container Registry"),
+            ("gar", "Google Artifact Registry"),
+        ]
+    )
+    url = forms.CharField(label="Registry host", required=False, help_text="e.g. 127.0.0.1:5000")
+    username = forms.CharField(required=False)
+    password = forms.CharField(
+        label="Password, token or key",
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="JSON key for GCR/GAR, secret access key for ECR. Write-only.",
+    )
+    aws_access_key_id = forms.CharField(label="AWS access key id (ECR)", required=False)
+    aws_region = forms.CharField(label="AWS region (ECR)", required=False)
+    insecure = forms.BooleanField(label="Plain HTTP (local registries only)", required=False)
+
+
+class VariableForm(forms.Form):
+    probe_fields = ("secret_ref",)
+    key = forms.CharField(label="Name")
+    value = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Secret values are never shown again after saving.",
+    )
+    secret = forms.BooleanField(label="Secret", required=False)
+    scope = forms.ChoiceField(
+        choices=[("build", "Build time (build arg)"), ("runtime", "Runtime"), ("both", "Both")]
+    )
+    secret_manager = forms.ChoiceField(
+        label="Read from",
+        required=False,
+        choices=[
+            ("", "Stored here"),
+            ("aws", "AWS Secrets Manager"),
+            ("gcp", "GCP Secret Manager"),
+        ],
+    )
+    secret_ref = forms.CharField(label="Secret id / resource name", required=False)
+
+
+class EnvFileForm(forms.Form):
+    env_file = forms.FileField(label=".env file")
+    secret = forms.BooleanField(label="Import as secrets", required=False)
