@@ -110,7 +110,7 @@ def prune_kept_workspaces() -> int:
     import shutil
 
     from executions.engine import KEEP_FAILED_HOURS, workspace_of
-    from executions.runners.engine_client import remove_local_image
+    from executions.runners.engine_client import local_tags_of, remove_local_image
 
     cutoff = timezone.now() - timedelta(hours=KEEP_FAILED_HOURS)
     pruned = 0
@@ -124,8 +124,8 @@ def prune_kept_workspaces() -> int:
             continue
         shutil.rmtree(workspace, ignore_errors=True)
         for stage in execution.stages.filter(kind="build"):
-            if stage.output.get("local_tag"):
-                remove_local_image(stage.output["local_tag"])
+            for tag in local_tags_of(stage.output):
+                remove_local_image(tag)
         pruned += 1
     return pruned
 

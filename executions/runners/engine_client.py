@@ -65,6 +65,11 @@ def is_local_socket(client: docker.DockerClient) -> bool:
     return client.api.base_url == "http+docker://localhost"
 
 
+def local_tags_of(output: dict[str, Any]) -> list[str]:
+    """The local tags a Build stage's output holds: one, or one per platform (multi-arch)."""
+    return output.get("local_tags") or ([output["local_tag"]] if output.get("local_tag") else [])
+
+
 def remove_local_image(tag: str) -> None:
     """Best effort, when a run ends: the build's local tag served the run's scripts and push;
     kept, one image per run would pile up. Re-runs rebuild from the engine's layer cache."""
