@@ -133,3 +133,18 @@ def resolve_digest(ref: str, connection: Any = None) -> str:
     if not digest:
         raise StageError(f"image {ref} not found in its registry")
     return digest
+
+
+def registry_architectures(ref: str, connection: Any = None) -> list[str] | None:
+    """The architectures image `ref` is built for, read from its registry (manifest list or
+    config blob), logging in with `connection` when it is for the image's registry. None when
+    the registry has no such image. Raises RegistryError or requests.RequestException."""
+    from integrations.podman.distribution import image_architectures, split_reference
+    from integrations.registries import get_provider
+
+    host = split_reference(ref)[0]
+    auth = get_provider(connection.provider).login(connection) if connection else None
+    if auth is not None and auth.host != host:
+        auth = None  # never hand one registry's credentials to another
+    insecure = bool(connection and connection.insecure) or host.split(":")[0] in LOCAL_HOSTS
+    return image_architectures(ref, auth, insecure)

@@ -130,3 +130,34 @@ def test_a_multi_arch_build_pushes_one_manifest_list(engine, project, registry, 
             architecture
         )
     assert stage(execution, "push").output["image_architectures"] == ["amd64", "arm64"]
+
+
+def test_the_local_target_refuses_the_arm64_image_this_run_built(
+    engine, project, registry, git_server
+):
+    from tests import base
+
+    base.make_environments(project, names=("dev",))
+    files = sample_app_files(
+        extra={"Dockerfile": "FROM localhost/busybox-multi:latest\nRUN uname -m > /arch\n"}
+    )
+    ci, _ = make_git_workflow(project, git_server, files, registry)
+    workflow = base.save_document(
+        ci.service,
+        {
+            "name": "deliver",
+            "pipeline_type": "app_cd",
+            "source": {"kind": "git", "trigger": "manual"},
+            "build": {"platform": "linux/arm64"},
+            "push": {"registry": registry.name, "repository": ci.repository},
+            "deploy": {"port": 8080, "environments": [{"environment": "dev"}]},
+        },
+    )
+    execution = run_now(workflow)
+    assert execution.status == S.FAILED
+    # The architectures come from this run's push, not from a registry lookup.
+    assert stage(execution, "push").output["image_architectures"] == ["arm64"]
+    assert "Architecture not checked" not in log_text(execution)
+    assert execution.status_reason.startswith(
+        f"Deploy dev: image {execution.image} is built for arm64, but dev runs amd64 "
+    ), execution.status_reason

@@ -74,6 +74,8 @@ class KubernetesDouble:
         rollout_delay: float = 0.2,
         unpullable: tuple[str, ...] = ("missing",),
         crashing: tuple[str, ...] = ("crash",),
+        nodes: dict[str, str] | None = None,
+        nodes_forbidden: bool = False,
     ):
         self.namespaces = set(namespaces) | set(forbidden)
         self.forbidden = set(forbidden)
@@ -81,6 +83,9 @@ class KubernetesDouble:
         self.rollout_delay = rollout_delay
         self.unpullable = unpullable
         self.crashing = crashing
+        # node name → CPU architecture, answered at GET /api/v1/nodes; tests change it freely.
+        self.nodes = {"node-1": "amd64"} if nodes is None else dict(nodes)
+        self.nodes_forbidden = nodes_forbidden
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.changed_at: dict[tuple[str, str, str], float] = {}
         self.requests: list[dict[str, Any]] = []
@@ -167,6 +172,8 @@ class KubernetesDouble:
             raise ApiError(401, "Unauthorized", "Unauthorized")
         if path == "/version":
             return 200, {"major": "1", "minor": "37", "gitVersion": "v1.37.0-double"}
+        if path == "/api/v1/nodes" and method == "GET":
+            return 200, self.list_nodes()
         ns_match = re.match(r"^/api/v1/namespaces/([^/]+)$", path)
         if ns_match and method == "GET":
             return 200, self.read_namespace(ns_match.group(1))
@@ -209,6 +216,42 @@ class KubernetesDouble:
             if sub == "status":
                 return 200, self.patch_status(key, kind, headers, body)
             return self.apply(key, group, version, kind, query, headers, body)
+
+    def list_nodes(self) -> dict[str, Any]:
+        if self.nodes_forbidden:
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'nodes is forbidden: User "{DEPLOYER}" cannot list resource "nodes" in API group'
+                ' "" at the cluster scope',
+                {"kind": "nodes"},
+            )
+        items = [
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": name,
+                    "labels": {"kubernetes.io/arch": arch, "kubernetes.io/os": "linux"},
+                },
+                "status": {
+                    "nodeInfo": {
+                        "architecture": arch,
+                        "operatingSystem": "linux",
+                        "bootID": name,
+                        "machineID": name,
+                        "systemUUID": name,
+                        "containerRuntimeVersion": "containerd://2.0.0",
+                        "kernelVersion": "6.1.0",
+                        "kubeProxyVersion": "v1.37.0-double",
+                        "kubeletVersion": "v1.37.0-double",
+                        "osImage": "double",
+                    }
+                },
+            }
+            for name, arch in sorted(self.nodes.items())
+        ]
+        return {"apiVersion": "v1", "kind": "NodeList", "metadata": {}, "items": items}
 
     def read_namespace(self, ns: str) -> dict[str, Any]:
         if ns in self.forbidden:
