@@ -87,6 +87,17 @@ def stop_orphaned_build(stage: StageRun) -> None:
     containers itself (integrations/podman/buildsteps.py). A Docker Engine cancelled it already."""
     from integrations.podman import buildsteps
 
+    if stage.execution.workflow.builder == "kubernetes":
+        from executions.runners.kubernetes_build import delete_build_pods
+
+        try:
+            deleted = delete_build_pods(stage)
+        except Exception:  # the cluster is unreachable: its pod ends at activeDeadlineSeconds
+            logger.exception("could not delete the build pods of %s", stage)
+            return
+        if deleted:
+            logger.warning("%s: deleted %d build pod(s)", stage.execution_id, deleted)
+        return
     if stage.started_at is None:
         return
     token = buildsteps.build_token(stage.execution_id, stage.pk, stage.started_at)

@@ -172,6 +172,13 @@ class Platform(models.TextChoices):
     MULTI = "linux/amd64,linux/arm64", "AMD64 + ARM64 (multi-arch)"
 
 
+class BuilderKind(models.TextChoices):
+    """Where the Build stage runs: this machine's engine, or a pod in a Kubernetes cluster."""
+
+    LOCAL = "local", "Local engine"
+    KUBERNETES = "kubernetes", "Kubernetes pod"
+
+
 class ScanThreshold(models.TextChoices):
     LOW = "low", "Low"
     MEDIUM = "medium", "Medium"
@@ -218,6 +225,11 @@ class Workflow(models.Model):
     spot_instances = models.BooleanField(default=False)
     volume_size_gb = models.PositiveIntegerField(
         default=20, validators=[MinValueValidator(1), MaxValueValidator(500)]
+    )
+    builder = models.CharField(max_length=20, choices=BuilderKind.choices, default="local")
+    # The cluster (kubeconfig or in-cluster account) and namespace a Kubernetes build runs in.
+    builder_environment = models.ForeignKey(
+        "Environment", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     # Push
     registry = models.ForeignKey(

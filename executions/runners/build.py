@@ -73,6 +73,10 @@ class Build(Runner):
     kind = "build"
 
     def run(self, ctx: Context) -> dict[str, Any]:
+        if ctx.workflow.builder == "kubernetes":
+            from executions.runners.kubernetes_build import KubernetesBuild
+
+            return KubernetesBuild().run(ctx)
         workflow, execution = ctx.workflow, ctx.execution
         src = (ctx.workspace / "src").resolve()
         context_dir = inside(src, workflow.build_context, "build context")

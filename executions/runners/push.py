@@ -52,6 +52,9 @@ class Push(Runner):
 
     def run(self, ctx: Context) -> dict[str, Any]:
         workflow, execution = ctx.workflow, ctx.execution
+        if ctx.outputs.get("pushed_by") == "kubernetes":
+            ctx.log.line(f"The Kubernetes build pod pushed {ctx.outputs['image']} already")
+            return {}
         if workflow.registry is None or not workflow.repository:
             raise StageError("no registry and repository are set for the push")
         image_id = ctx.outputs.get("image_id")

@@ -50,6 +50,7 @@ STUCK_REASONS = (
 # (API class, method suffix) per kind: patch_namespaced_<suffix>, delete_namespaced_<suffix>.
 KINDS = {
     "Secret": (client.CoreV1Api, "secret"),
+    "Pod": (client.CoreV1Api, "pod"),
     "Service": (client.CoreV1Api, "service"),
     "Deployment": (client.AppsV1Api, "deployment"),
     "CronJob": (client.BatchV1Api, "cron_job"),
