@@ -43,7 +43,7 @@ def cache_tag(workflow_id: int, platform: str = "") -> str:
 
 
 def arch_of(platform: str) -> str:
-    """ "linux/arm64" → "arm64"."""
+    """The architecture part of a platform: "linux/arm64" gives "arm64"."""
     return platform.rpartition("/")[2]
 
 
