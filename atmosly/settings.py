@@ -179,6 +179,24 @@ SANDBOX_NETWORK = env.str("SANDBOX_NETWORK", default="bridge")
 # Scanners. Trivy's vulnerability DB cannot be downloaded offline: vulnerability scanning needs
 # a reachable mirror (TRIVY_DB_REPOSITORY) and is off by default; secret and misconfiguration
 # scanning always work. SonarQube needs a server.
+# The Kubernetes builder (executions/runners/kubernetes_build.py): a rootless Buildah or BuildKit
+# image, the image its init container clones with, the node labels that mark spot capacity
+# (key=value, each also tolerated as a NoSchedule taint) and the storage class of its layer volume.
+KUBERNETES_BUILDER_TOOL = env.str("KUBERNETES_BUILDER_TOOL", default="buildah")
+KUBERNETES_BUILDER_IMAGE = env.str("KUBERNETES_BUILDER_IMAGE", default="")
+KUBERNETES_BUILDER_GIT_IMAGE = env.str(
+    "KUBERNETES_BUILDER_GIT_IMAGE", default="docker.io/alpine/git:2.47.2"
+)
+KUBERNETES_BUILDER_SPOT_LABELS = env.list(
+    "KUBERNETES_BUILDER_SPOT_LABELS",
+    default=[
+        "eks.amazonaws.com/capacityType=SPOT",
+        "karpenter.sh/capacity-type=spot",
+        "cloud.google.com/gke-spot=true",
+        "kubernetes.azure.com/scalesetpriority=spot",
+    ],
+)
+KUBERNETES_BUILDER_STORAGE_CLASS = env.str("KUBERNETES_BUILDER_STORAGE_CLASS", default="")
 SONARQUBE_URL = env.str("SONARQUBE_URL", default="")
 SONARQUBE_TOKEN = env.str("SONARQUBE_TOKEN", default="")
 SONARQUBE_SCANNER = env.str("SONARQUBE_SCANNER", default="sonar-scanner")

@@ -299,7 +299,7 @@ class Engine:
 
     def cleanup_workspace(self) -> None:
         shutil.rmtree(self.workspace, ignore_errors=True)
-        if self.outputs.get("local_tag"):
-            from executions.runners.engine_client import remove_local_image
+        from executions.runners.engine_client import local_tags_of, remove_local_image
 
-            remove_local_image(self.outputs["local_tag"])
+        for tag in local_tags_of(self.outputs):
+            remove_local_image(tag)

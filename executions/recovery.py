@@ -87,6 +87,17 @@ def stop_orphaned_build(stage: StageRun) -> None:
     containers itself (integrations/podman/buildsteps.py). A Docker Engine cancelled it already."""
     from integrations.podman import buildsteps
 
+    if stage.execution.workflow.builder == "kubernetes":
+        from executions.runners.kubernetes_build import delete_build_pods
+
+        try:
+            deleted = delete_build_pods(stage)
+        except Exception:  # the cluster is unreachable: its pod ends at activeDeadlineSeconds
+            logger.exception("could not delete the build pods of %s", stage)
+            return
+        if deleted:
+            logger.warning("%s: deleted %d build pod(s)", stage.execution_id, deleted)
+        return
     if stage.started_at is None:
         return
     token = buildsteps.build_token(stage.execution_id, stage.pk, stage.started_at)
@@ -110,7 +121,7 @@ def prune_kept_workspaces() -> int:
     import shutil
 
     from executions.engine import KEEP_FAILED_HOURS, workspace_of
-    from executions.runners.engine_client import remove_local_image
+    from executions.runners.engine_client import local_tags_of, remove_local_image
 
     cutoff = timezone.now() - timedelta(hours=KEEP_FAILED_HOURS)
     pruned = 0
@@ -124,8 +135,8 @@ def prune_kept_workspaces() -> int:
             continue
         shutil.rmtree(workspace, ignore_errors=True)
         for stage in execution.stages.filter(kind="build"):
-            if stage.output.get("local_tag"):
-                remove_local_image(stage.output["local_tag"])
+            for tag in local_tags_of(stage.output):
+                remove_local_image(tag)
         pruned += 1
     return pruned
 

@@ -15,6 +15,7 @@ from rest_framework import serializers
 from atmosly.documents import PlainScalar, resolve_plain
 from workflows.models import (
     SCRIPT_HOOKS,
+    BuilderKind,
     CronConcurrency,
     DeployMode,
     PipelineType,
@@ -153,6 +154,10 @@ class BuildSerializer(StrictSerializer):
     cache = serializers.BooleanField(default=True)
     spot_instances = serializers.BooleanField(default=False)
     volume_size_gb = serializers.IntegerField(min_value=1, max_value=500, default=20)
+    builder = serializers.ChoiceField(choices=BuilderKind.choices, default=BuilderKind.LOCAL)
+    builder_environment = serializers.CharField(
+        max_length=63, allow_blank=True, allow_null=True, default=""
+    )
 
 
 class PushSerializer(StrictSerializer):
@@ -341,6 +346,32 @@ class WorkflowDocumentSerializer(StrictSerializer):
                 "an automatic trigger needs at least one branch rule, tag pattern or pull requests"
             )
 
+        # Build
+        build = attrs["build"]
+        attrs["_builder_environment"] = None
+        if build["builder"] == BuilderKind.KUBERNETES:
+            name = build.get("builder_environment") or ""
+            env = project.environments.filter(name=name).first() if name else None
+            if source["kind"] != SourceKind.GIT:
+                errors["build.builder"] = "a deploy-only workflow builds nothing"
+            elif env is None:
+                errors["build.builder_environment"] = (
+                    f'environment "{name}" does not exist in project "{project.name}"'
+                    if name
+                    else "name the Kubernetes environment whose cluster runs the build"
+                )
+            elif env.target != "kubernetes":
+                errors["build.builder_environment"] = (
+                    f'environment "{name}" deploys to the local engine, not to a Kubernetes cluster'
+                )
+            elif not env.is_active:
+                errors["build.builder_environment"] = f'environment "{name}" is inactive'
+            attrs["_builder_environment"] = env
+        elif build.get("builder_environment"):
+            errors["build.builder_environment"] = (
+                "only the Kubernetes builder runs in an environment"
+            )
+
         # Push
         registry = None
         if source["kind"] == SourceKind.GIT:
@@ -511,6 +542,10 @@ def workflow_document(workflow: Workflow) -> dict[str, Any]:
             "cache": workflow.cache_enabled,
             "spot_instances": workflow.spot_instances,
             "volume_size_gb": workflow.volume_size_gb,
+            "builder": workflow.builder,
+            "builder_environment": (
+                workflow.builder_environment.name if workflow.builder_environment else None
+            ),
         },
         "push": {
             "registry": workflow.registry.name if workflow.registry else None,

@@ -165,8 +165,18 @@ class CronConcurrency(models.TextChoices):
 
 
 class Platform(models.TextChoices):
+    """What the Build stage builds for; the multi-arch choice pushes one manifest list."""
+
     AMD64 = "linux/amd64", "AMD64"
     ARM64 = "linux/arm64", "ARM64"
+    MULTI = "linux/amd64,linux/arm64", "AMD64 + ARM64 (multi-arch)"
+
+
+class BuilderKind(models.TextChoices):
+    """Where the Build stage runs: this machine's engine, or a pod in a Kubernetes cluster."""
+
+    LOCAL = "local", "Local engine"
+    KUBERNETES = "kubernetes", "Kubernetes pod"
 
 
 class ScanThreshold(models.TextChoices):
@@ -210,11 +220,16 @@ class Workflow(models.Model):
     # Build
     dockerfile = models.CharField(max_length=500, default="Dockerfile")
     build_context = models.CharField(max_length=500, default=".")
-    platform = models.CharField(max_length=20, choices=Platform.choices, default=Platform.AMD64)
+    platform = models.CharField(max_length=40, choices=Platform.choices, default=Platform.AMD64)
     cache_enabled = models.BooleanField(default=True)
     spot_instances = models.BooleanField(default=False)
     volume_size_gb = models.PositiveIntegerField(
         default=20, validators=[MinValueValidator(1), MaxValueValidator(500)]
+    )
+    builder = models.CharField(max_length=20, choices=BuilderKind.choices, default="local")
+    # The cluster (kubeconfig or in-cluster account) and namespace a Kubernetes build runs in.
+    builder_environment = models.ForeignKey(
+        "Environment", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     # Push
     registry = models.ForeignKey(
@@ -285,6 +300,11 @@ class Workflow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service}/{self.name}"
+
+    @property
+    def platforms(self) -> list[str]:
+        """The platforms the Build stage builds, e.g. ["linux/amd64", "linux/arm64"]."""
+        return [p for p in self.platform.split(",") if p]
 
     @property
     def project(self) -> Project:

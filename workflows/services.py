@@ -265,6 +265,8 @@ def do_save_workflow(
     workflow.cache_enabled = build["cache"]
     workflow.spot_instances = build["spot_instances"]
     workflow.volume_size_gb = build["volume_size_gb"]
+    workflow.builder = build["builder"]
+    workflow.builder_environment = doc["_builder_environment"]
     workflow.registry = doc["_registry"]
     workflow.repository = push.get("repository") or ""
     workflow.tag_template = push["tag_template"]
@@ -325,6 +327,9 @@ def validate_for_run(workflow: Workflow) -> None:
     image_registry = workflow.service.image_registry
     if image_registry is not None and image_registry.project_id != project_id:
         errors["service.image_registry"] = "the registry belongs to another project"
+    builder_env = workflow.builder_environment
+    if builder_env is not None and builder_env.project_id != project_id:
+        errors["build.builder_environment"] = "the environment belongs to another project"
     steps = workflow.deploy_steps.select_related("environment")
     for index, step in enumerate(steps):
         if step.environment.project_id != project_id:

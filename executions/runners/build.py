@@ -39,11 +39,19 @@ def inside(root: Path, relative: str, what: str) -> Path:
     return path
 
 
-def cache_tag(workflow_id: int) -> str:
-    return f"localhost/workflows-cache/workflow-{workflow_id}:latest"
+def cache_tag(workflow_id: int, platform: str = "") -> str:
+    """The tag that keeps a workflow's newest build; a multi-arch build keeps one per platform."""
+    return f"localhost/workflows-cache/workflow-{workflow_id}:{arch_of(platform) or 'latest'}"
 
 
-def keep_layer_cache(client: docker.DockerClient, image_id: str, workflow_id: int) -> None:
+def arch_of(platform: str) -> str:
+    """The architecture part of a platform: "linux/arm64" gives "arm64"."""
+    return platform.rpartition("/")[2]
+
+
+def keep_layer_cache(
+    client: docker.DockerClient, image_id: str, workflow_id: int, platform: str = ""
+) -> None:
     """Tags the newest build of a workflow so its layers outlive the run.
 
     When a run ends its local tag is removed, and podman then deletes the image together with
@@ -51,7 +59,7 @@ def keep_layer_cache(client: docker.DockerClient, image_id: str, workflow_id: in
     the newest build keeps that chain for the next run; the previous build's image is removed
     then, which frees only the layers the new build no longer shares with it.
     """
-    tag = cache_tag(workflow_id)
+    tag = cache_tag(workflow_id, platform)
     previous = ""
     with contextlib.suppress(docker.errors.APIError):
         previous = client.api.inspect_image(tag)["Id"]
@@ -67,6 +75,10 @@ class Build(Runner):
     kind = "build"
 
     def run(self, ctx: Context) -> dict[str, Any]:
+        if ctx.workflow.builder == "kubernetes":
+            from executions.runners.kubernetes_build import KubernetesBuild
+
+            return KubernetesBuild().run(ctx)
         workflow, execution = ctx.workflow, ctx.execution
         src = (ctx.workspace / "src").resolve()
         context_dir = inside(src, workflow.build_context, "build context")
@@ -123,20 +135,52 @@ class Build(Runner):
                 target=self.stop, args=(closer, token, finished, kill_steps), daemon=True
             ).start()
         )
-        ctx.log.line(f"Building {workflow.dockerfile} (context {workflow.build_context})")
         if self.build_secrets:
             names = ", ".join(sorted(self.build_secrets))
             ctx.log.line(
                 f"Build secrets (read them with RUN --mount=type=secret,id=NAME from "
                 f"/run/secrets/NAME; they are not build args): {names}"
             )
+        platforms = workflow.platforms
+        if len(platforms) == 1:
+            image_id = self.build_platform(ctx, client, options, closer, finished, "")
+            return {"image_id": image_id, "local_tag": tag}
+        # Multi-arch: one image per platform, each its own build with its own local tag; the
+        # Push stage joins them into one manifest list (integrations/podman/manifests.py).
+        if not podman:
+            raise StageError("a multi-arch build needs podman's engine (its manifest list API)")
+        images, tags = {}, []
+        try:
+            for platform in platforms:
+                local = f"{tag}-{arch_of(platform)}"
+                tags.append(local)
+                finished.clear()
+                one = {**options, "tag": local, "platform": platform}
+                images[platform] = self.build_platform(ctx, client, one, closer, finished, platform)
+        except BaseException:
+            for local in tags:  # the stage has no output to clean up after: do it now
+                self.remove(client, local)
+            raise
+        return {
+            "image_id": images[platforms[0]],  # what the post-build script runs
+            "local_tag": tags[0],
+            "local_tags": tags,
+            "platform_images": images,
+        }
+
+    def build_platform(self, ctx, client, options, closer, finished, platform: str) -> str:
+        """Builds `options` (one platform) to its tag; returns the image id. `platform` is
+        empty for a single-platform build, else named in the log and the cache tag."""
+        workflow, tag = ctx.workflow, options["tag"]
+        what = f" for {platform}" if platform else ""
+        ctx.log.line(f"Building {workflow.dockerfile}{what} (context {workflow.build_context})")
         started = time.monotonic()
         error, image_id = self.stream(ctx, client, options, closer, finished, tag)
         if error and STORAGE_RACE in error and not options["nocache"]:
             # podman's layer store changed under the build's cache lookup (another build or an
             # image removal at that moment): the build itself is fine, so try once more.
             ctx.log.line(f"The engine lost a cached layer ({error}); building again without cache")
-            options["nocache"] = True
+            options = {**options, "nocache": True}
             finished.clear()
             error, image_id = self.stream(ctx, client, options, closer, finished, tag)
         if error:
@@ -144,8 +188,8 @@ class Build(Runner):
         image_id = image_id or client.api.inspect_image(tag)["Id"]
         ctx.log.line(f"Built {image_id[:19]} as {tag} in {time.monotonic() - started:.1f} s")
         if workflow.cache_enabled:
-            keep_layer_cache(client, image_id, workflow.pk)
-        return {"image_id": image_id, "local_tag": tag}
+            keep_layer_cache(client, image_id, workflow.pk, platform)
+        return image_id
 
     def stream(self, ctx, client, options, closer, finished, tag) -> tuple[str, str]:
         """Runs the build, streaming its output into the log; returns (error, image id)."""

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import requests
+
 from executions.models import Release
 from executions.releases import check_not_older, current_release, deploy_lock, do_record_release
 from executions.runners.base import Context, Runner, StageError, Terminated
+from executions.runners.engine_client import registry_architectures
 from integrations.kubernetes.manifests import DeploySpec
-from integrations.kubernetes.spec import deploy_spec
+from integrations.kubernetes.spec import deploy_spec, pull_registry
 from integrations.kubernetes.target import RolloutFailed
+from integrations.podman.distribution import split_reference
+from integrations.registries import RegistryError
 from workflows.models import Environment, TargetKind, WorkflowEnvironment
 
 
@@ -78,6 +83,7 @@ class Deploy(Runner):
         ctx, env = self.ctx, self.env
         self.current = current_release(ctx.workflow, env)  # it may have changed while waiting
         check_not_older(ctx.execution, env, self.current, commit, digest)
+        self.check_architecture(image, digest)
         spec = self.spec(image, digest, commit, ctx.execution.pk)
         try:
             details = self.target.deploy(spec)
@@ -91,6 +97,45 @@ class Deploy(Runner):
         if details.get("url"):
             ctx.log.line(f"The app answers at {details['url']}")
         return {"release_id": release.pk, "url": details.get("url", "")}
+
+    def check_architecture(self, image: str, digest: str) -> None:
+        """Refuses an image built for none of the architectures the target runs: it would only
+        fail there with "exec format error". The image's architectures come from this run's
+        push when it built the image, else from the registry. What cannot be read (the
+        target's nodes hidden by RBAC, the image not in the registry yet, the registry
+        unreachable) is logged and not checked: the rollout then reports the real problem."""
+        ctx, env = self.ctx, self.env
+        target_archs = self.target.architectures()
+        if not target_archs:
+            return
+        built = ctx.outputs.get("image_architectures")
+        if built:
+            image_archs = set(built)
+        else:
+            host, repository, _ = split_reference(image)
+            ref = f"{host}/{repository}@{digest}" if digest else image
+            try:
+                found = registry_architectures(ref, pull_registry(ctx.workflow))
+            except (RegistryError, requests.RequestException) as exc:
+                ctx.log.line(f"Architecture not checked: the registry did not say ({exc})")
+                return
+            if not found:
+                ctx.log.line(f"Architecture not checked: {ref} is not in its registry (yet)")
+                return
+            image_archs = set(found)
+        if not image_archs & target_archs:
+            raise StageError(
+                f"image {image} is built for {', '.join(sorted(image_archs))}, but {env.name} "
+                f"runs {', '.join(sorted(target_archs))} ({self.target.describe()}): set the "
+                "workflow's build platform to include "
+                + " or ".join(f"linux/{a}" for a in sorted(target_archs))
+            )
+        missing = target_archs - image_archs
+        ctx.log.line(
+            f"Image architectures {', '.join(sorted(image_archs))}; {env.name} runs "
+            f"{', '.join(sorted(target_archs))}"
+            + (f" (no image for its {', '.join(sorted(missing))} nodes)" if missing else "")
+        )
 
     def record(self, image, digest, commit, details, rollback_of=None) -> Release:
         return do_record_release(

@@ -157,6 +157,11 @@ def json_messages(blocks: Iterable[bytes]) -> Iterator[dict]:
         yield {"error": f"the engine sent an unreadable message: {one_line(buffer, 200)}"}
 
 
+def local_tags_of(output: dict[str, Any]) -> list[str]:
+    """The local tags a Build stage's output holds: one, or one per platform (multi-arch)."""
+    return output.get("local_tags") or ([output["local_tag"]] if output.get("local_tag") else [])
+
+
 def remove_local_image(tag: str) -> None:
     """Best effort, when a run ends: the build's local tag served the run's scripts and push;
     kept, one image per run would pile up. Re-runs rebuild from the engine's layer cache."""
@@ -220,3 +225,18 @@ def resolve_digest(ref: str, connection: Any = None) -> str:
     if not digest:
         raise StageError(f"image {ref} not found in its registry")
     return digest
+
+
+def registry_architectures(ref: str, connection: Any = None) -> list[str] | None:
+    """The architectures image `ref` is built for, read from its registry (manifest list or
+    config blob), logging in with `connection` when it is for the image's registry. None when
+    the registry has no such image. Raises RegistryError or requests.RequestException."""
+    from integrations.podman.distribution import image_architectures, split_reference
+    from integrations.registries import get_provider
+
+    host = split_reference(ref)[0]
+    auth = get_provider(connection.provider).login(connection) if connection else None
+    if auth is not None and auth.host != host:
+        auth = None  # never hand one registry's credentials to another
+    insecure = bool(connection and connection.insecure) or host.split(":")[0] in LOCAL_HOSTS
+    return image_architectures(ref, auth, insecure)

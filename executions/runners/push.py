@@ -11,8 +11,15 @@ from typing import Any
 import docker
 
 from executions.runners.base import Context, Runner, StageError, Terminated
-from executions.runners.engine_client import StreamCloser, connect, json_messages, one_line
-from integrations.registries import RegistryError, get_provider, image_name
+from executions.runners.engine_client import (
+    LOCAL_HOSTS,
+    StreamCloser,
+    connect,
+    json_messages,
+    one_line,
+)
+from integrations.podman.manifests import ManifestError, create_list, push_list, remove_list
+from integrations.registries import RegistryAuth, RegistryError, get_provider, image_name
 
 DIGEST_RE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 INVALID_TAG_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
@@ -51,6 +58,9 @@ class Push(Runner):
 
     def run(self, ctx: Context) -> dict[str, Any]:
         workflow, execution = ctx.workflow, ctx.execution
+        if ctx.outputs.get("pushed_by") == "kubernetes":
+            ctx.log.line(f"The Kubernetes build pod pushed {ctx.outputs['image']} already")
+            return {}
         if workflow.registry is None or not workflow.repository:
             raise StageError("no registry and repository are set for the push")
         image_id = ctx.outputs.get("image_id")
@@ -73,6 +83,15 @@ class Push(Runner):
         tag = render_tag(workflow.tag_template, branch=name, sha=sha, number=execution.number)
         if tag != sha:
             tags.append(tag)
+        images = ctx.outputs.get("platform_images") or {}
+        if len(images) > 1:
+            digest = self.push_list(ctx, client, repo, tags, auth, images)
+            return {
+                "image": f"{repo}:{sha}",
+                "image_digest": digest,
+                "image_tags": tags,
+                "image_architectures": sorted(p.rpartition("/")[2] for p in images),
+            }
         digest, started = "", time.monotonic()
         try:
             for tag in tags:
@@ -103,7 +122,50 @@ class Push(Runner):
         if not digest:
             raise StageError("the registry did not report the pushed digest", system=True)
         ctx.log.line(f"Pushed {repo}:{sha} ({digest}) in {time.monotonic() - started:.1f} s")
-        return {"image": f"{repo}:{sha}", "image_digest": digest, "image_tags": tags}
+        architecture = ""
+        with contextlib.suppress(docker.errors.APIError):  # only the deploy's check needs it
+            architecture = client.api.inspect_image(image_id).get("Architecture", "")
+        return {
+            "image": f"{repo}:{sha}",
+            "image_digest": digest,
+            "image_tags": tags,
+            "image_architectures": [architecture] if architecture else [],
+        }
+
+    def push_list(
+        self, ctx: Context, client, repo: str, tags: list[str], auth: RegistryAuth, images: dict
+    ) -> str:
+        """A multi-arch build: one manifest list of the per-platform images, pushed with them
+        under each tag. Returns the index digest (what a pull by digest resolves per platform)."""
+        name = f"workflows-exec-{ctx.execution.pk}-list-{ctx.stage.pk}"
+        # Docker Hub images are addressed without their host by the engine, not by libpod.
+        destination = repo if repo.startswith(f"{auth.host}/") else f"docker.io/{repo}"
+        registry = ctx.workflow.registry
+        insecure = bool(registry and registry.insecure) or auth.host.split(":")[0] in LOCAL_HOSTS
+        digest, started = "", time.monotonic()
+        try:
+            create_list(client, name, list(images.values()))
+            for tag in tags:
+                ctx.check_cancelled()
+                ctx.log.line(f"Pushing {repo}:{tag} as a manifest list of {', '.join(images)}")
+                digest = push_list(
+                    client, name, f"{destination}:{tag}", auth.auth_config(), not insecure
+                )
+        except ManifestError as exc:
+            raise push_error(str(exc), auth.host) from exc
+        except Terminated:
+            raise
+        except Exception as exc:  # the request was cut: by termination, or the engine died
+            if ctx.cancelled.is_set():
+                raise Terminated() from exc
+            raise StageError(
+                f"image engine connection lost during the push: {one_line(exc)}", system=True
+            ) from exc
+        finally:
+            remove_list(client, name)
+        ctx.check_cancelled()
+        ctx.log.line(f"Pushed {repo}:{tags[0]} ({digest}) in {time.monotonic() - started:.1f} s")
+        return digest
 
     def push(self, ctx: Context, client: docker.DockerClient, repo: str, tag: str, auth) -> str:
         """Streams one push; podman and Docker both report errors inside the stream."""

@@ -50,6 +50,7 @@ STUCK_REASONS = (
 # (API class, method suffix) per kind: patch_namespaced_<suffix>, delete_namespaced_<suffix>.
 KINDS = {
     "Secret": (client.CoreV1Api, "secret"),
+    "Pod": (client.CoreV1Api, "pod"),
     "Service": (client.CoreV1Api, "service"),
     "Deployment": (client.AppsV1Api, "deployment"),
     "CronJob": (client.BatchV1Api, "cron_job"),
@@ -104,6 +105,24 @@ class KubernetesTarget:
 
     def describe(self) -> str:
         return f"Kubernetes at {self.address}, namespace {self.namespace}"
+
+    def architectures(self) -> set[str]:
+        """The CPU architectures of the cluster's nodes (status.nodeInfo.architecture), empty
+        when the credentials may not list nodes (a namespace-scoped deployer often may not:
+        nodes are cluster-scoped), which is logged."""
+        try:
+            nodes = self.call("list nodes", client.CoreV1Api(self.api).list_node)
+        except StageError as exc:
+            if exc.system:
+                raise
+            self.log(f"Architecture not checked: {exc.message}")
+            return set()
+        found = {
+            node.status.node_info.architecture
+            for node in nodes.items
+            if node.status and node.status.node_info and node.status.node_info.architecture
+        }
+        return found
 
     def object_name(self, workflow, environment) -> str:
         service = workflow.service.name

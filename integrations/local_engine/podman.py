@@ -119,6 +119,13 @@ class Podman:
     def remove_secret(self, name: str) -> None:
         self.request("DELETE", f"/libpod/secrets/{name}")
 
+    def architecture(self) -> str:
+        """The engine host's CPU architecture in Go's words (amd64, arm64), from GET /info."""
+        response = self.request("GET", "/libpod/info")
+        if response.status_code != 200:
+            raise PodmanError(self.message(response))
+        return response.json().get("host", {}).get("arch", "")
+
     def ensure_image(self, image: str, auth: RegistryAuth | None, tls_verify: bool) -> bool:
         """Pulls `image` unless the engine has it; True if it pulled."""
         if self.request("GET", f"/libpod/images/{image}/exists").status_code == 204:

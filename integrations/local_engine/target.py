@@ -99,6 +99,13 @@ class LocalTarget:
     def describe(self) -> str:
         return f"the local engine (podman at {self.address})"
 
+    def architectures(self) -> set[str]:
+        """The one architecture this machine's engine runs (it emulates no other for pods)."""
+        try:
+            return {self.podman.architecture()} - {""}
+        except PodmanError as exc:
+            raise StageError(f"the local engine did not say its architecture: {exc}") from exc
+
     def object_name(self, workflow, environment) -> str:
         service = workflow.service
         base = service.name if workflow.is_default else object_name(service.name, workflow.name)

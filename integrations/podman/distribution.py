@@ -39,24 +39,60 @@ def split_reference(ref: str) -> tuple[str, str, str]:
     return "docker.io", name if "/" in name else f"library/{name}", digest or tag or "latest"
 
 
-def manifest_digest(ref: str, auth: RegistryAuth | None, insecure: bool) -> str | None:
-    """The digest the registry serves for `ref` now, or None when it has no such image.
-    Raises RegistryError when it refuses, requests.RequestException when unreachable."""
-    host, repository, reference = split_reference(ref)
+def _request(
+    method: str, ref: str, path: str, auth: RegistryAuth | None, insecure: bool, headers: dict
+) -> requests.Response | None:
+    """One Registry v2 call about `ref`'s repository (`path` after /v2/<repository>/), answering
+    the registry's auth challenge; None on 404. Raises RegistryError when it refuses,
+    requests.RequestException when unreachable."""
+    host, repository, _ = split_reference(ref)
     api_host = "registry-1.docker.io" if host in DOCKER_HUB else host
-    url = f"{'http' if insecure else 'https'}://{api_host}/v2/{repository}/manifests/{reference}"
-    headers = {"Accept": MANIFEST_TYPES}
-    response = requests.head(url, headers=headers, timeout=TIMEOUT_SECONDS)
+    url = f"{'http' if insecure else 'https'}://{api_host}/v2/{repository}/{path}"
+    headers = dict(headers)
+    response = requests.request(method, url, headers=headers, timeout=TIMEOUT_SECONDS)
     if response.status_code == 401:
         challenge = response.headers.get("WWW-Authenticate", "")
         headers["Authorization"] = _authorization(challenge, auth)
-        response = requests.head(url, headers=headers, timeout=TIMEOUT_SECONDS)
+        response = requests.request(method, url, headers=headers, timeout=TIMEOUT_SECONDS)
     if response.status_code == 404:
         return None
     if response.status_code in (401, 403):
         raise RegistryError(f"{host} refused access to {repository} (HTTP {response.status_code})")
     response.raise_for_status()
-    return response.headers.get("Docker-Content-Digest")
+    return response
+
+
+def manifest_digest(ref: str, auth: RegistryAuth | None, insecure: bool) -> str | None:
+    """The digest the registry serves for `ref` now, or None when it has no such image.
+    Raises RegistryError when it refuses, requests.RequestException when unreachable."""
+    reference = split_reference(ref)[2]
+    headers = {"Accept": MANIFEST_TYPES}
+    response = _request("HEAD", ref, f"manifests/{reference}", auth, insecure, headers)
+    return response.headers.get("Docker-Content-Digest") if response is not None else None
+
+
+def image_architectures(ref: str, auth: RegistryAuth | None, insecure: bool) -> list[str] | None:
+    """The CPU architectures image `ref` is built for, e.g. ["amd64", "arm64"], read from the
+    registry: a manifest list or OCI index names them per entry (entries for "unknown", such
+    as BuildKit's attestations, are left out); a single image's config blob names its one.
+    None when the registry has no such image. Raises as `manifest_digest` does."""
+    reference = split_reference(ref)[2]
+    headers = {"Accept": MANIFEST_TYPES}
+    response = _request("GET", ref, f"manifests/{reference}", auth, insecure, headers)
+    if response is None:
+        return None
+    manifest = response.json()
+    if "manifests" in manifest:
+        found = {
+            (m.get("platform") or {}).get("architecture", "unknown") for m in manifest["manifests"]
+        }
+        return sorted(found - {"unknown"})
+    config_digest = (manifest.get("config") or {}).get("digest")
+    if not config_digest:  # schema 1, long deprecated: says nothing reliable
+        return []
+    blob = _request("GET", ref, f"blobs/{config_digest}", auth, insecure, {})
+    architecture = blob.json().get("architecture", "") if blob is not None else ""
+    return [architecture] if architecture else []
 
 
 def _authorization(challenge: str, auth: RegistryAuth | None) -> str:

@@ -93,7 +93,12 @@ class Images:
         dockerfile = "\n".join([f"FROM {BASE_IMAGE}", *IMAGES[name]]) + "\n"
         return self.build(name, {"Dockerfile": dockerfile})
 
-    def build(self, key: str, files: dict) -> tuple[str, str]:
+    def arm64(self) -> tuple[str, str]:
+        """An image built for linux/arm64 only (QEMU runs its RUN step)."""
+        dockerfile = "FROM localhost/busybox:arm64\nRUN uname -m > /arch\n"
+        return self.build("arm64-only", {"Dockerfile": dockerfile}, platform="linux/arm64")
+
+    def build(self, key: str, files: dict, platform: str | None = None) -> tuple[str, str]:
         from tests.deploy import digest_of
 
         if key not in self.built:
@@ -105,6 +110,8 @@ class Images:
                 rm=True,
                 forcerm=True,
                 decode=True,
+                platform=platform,
+                pull=False,
             )
             for chunk in stream:
                 assert "error" not in chunk, chunk

@@ -10,6 +10,8 @@ What it does, as the API does:
   `metadata.generation` bumped on a spec change, managedFields recorded;
 - every object it receives is validated with kubernetes-validate (the API's OpenAPI schemas,
   strict: unknown fields refused) plus names and label values, answering 422 `Invalid`;
+- GET /api/v1/nodes: the nodes it is given (name → architecture, in status.nodeInfo and the
+  kubernetes.io/arch label), or 403 when told the deployer may not list nodes;
 - GET, list with equality label selectors, DELETE, and GET/PATCH of the status subresource for
   Deployments, Services, Secrets, CronJobs, and read-only Pods;
 - a fake controller: after `rollout_delay` it "rolls out" a Deployment's new generation, making

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import hashlib
 import json
@@ -32,6 +33,7 @@ RESOURCES = {
     "deployments": ("apps", "v1", "Deployment"),
     "cronjobs": ("batch", "v1", "CronJob"),
 }
+LOG_RE = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/log$")
 PATH_RE = re.compile(
     r"^/(?:api/v1|apis/(?P<group>[a-z.]+)/(?P<version>v1))/namespaces/(?P<ns>[^/]+)"
     r"(?:/(?P<plural>[a-z]+)(?:/(?P<name>[^/]+)(?:/(?P<sub>status))?)?)?$"
@@ -74,6 +76,9 @@ class KubernetesDouble:
         rollout_delay: float = 0.2,
         unpullable: tuple[str, ...] = ("missing",),
         crashing: tuple[str, ...] = ("crash",),
+        nodes: dict[str, str] | None = None,
+        nodes_forbidden: bool = False,
+        docker_host: str | None = None,
     ):
         self.namespaces = set(namespaces) | set(forbidden)
         self.forbidden = set(forbidden)
@@ -81,6 +86,15 @@ class KubernetesDouble:
         self.rollout_delay = rollout_delay
         self.unpullable = unpullable
         self.crashing = crashing
+        # node name → CPU architecture, answered at GET /api/v1/nodes; tests change it freely.
+        self.nodes = {"node-1": "amd64"} if nodes is None else dict(nodes)
+        self.nodes_forbidden = nodes_forbidden
+        # With an engine, applied pods are played on it (tests/k8s_double/kubelet.py).
+        self.kubelet = None
+        if docker_host:
+            from tests.k8s_double.kubelet import Kubelet
+
+            self.kubelet = Kubelet(self, docker_host)
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.changed_at: dict[tuple[str, str, str], float] = {}
         self.requests: list[dict[str, Any]] = []
@@ -111,6 +125,8 @@ class KubernetesDouble:
 
     def stop(self) -> None:
         self.stopping.set()
+        if self.kubelet is not None:
+            self.kubelet.stop_all()
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
@@ -167,6 +183,8 @@ class KubernetesDouble:
             raise ApiError(401, "Unauthorized", "Unauthorized")
         if path == "/version":
             return 200, {"major": "1", "minor": "37", "gitVersion": "v1.37.0-double"}
+        if path == "/api/v1/nodes" and method == "GET":
+            return 200, self.list_nodes()
         ns_match = re.match(r"^/api/v1/namespaces/([^/]+)$", path)
         if ns_match and method == "GET":
             return 200, self.read_namespace(ns_match.group(1))
@@ -178,7 +196,7 @@ class KubernetesDouble:
         if (match.group("group") or "") != group:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         verb = {"GET": "get" if name else "list", "PATCH": "patch", "DELETE": "delete"}.get(method)
-        if verb is None or (plural == "pods" and verb != "get" and verb != "list"):
+        if verb is None or (plural == "pods" and verb == "patch" and self.kubelet is None):
             raise ApiError(
                 405, "MethodNotAllowed", f"the server does not allow this method on {plural}"
             )
@@ -209,6 +227,42 @@ class KubernetesDouble:
             if sub == "status":
                 return 200, self.patch_status(key, kind, headers, body)
             return self.apply(key, group, version, kind, query, headers, body)
+
+    def list_nodes(self) -> dict[str, Any]:
+        if self.nodes_forbidden:
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'nodes is forbidden: User "{DEPLOYER}" cannot list resource "nodes" in API group'
+                ' "" at the cluster scope',
+                {"kind": "nodes"},
+            )
+        items = [
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": name,
+                    "labels": {"kubernetes.io/arch": arch, "kubernetes.io/os": "linux"},
+                },
+                "status": {
+                    "nodeInfo": {
+                        "architecture": arch,
+                        "operatingSystem": "linux",
+                        "bootID": name,
+                        "machineID": name,
+                        "systemUUID": name,
+                        "containerRuntimeVersion": "containerd://2.0.0",
+                        "kernelVersion": "6.1.0",
+                        "kubeProxyVersion": "v1.37.0-double",
+                        "kubeletVersion": "v1.37.0-double",
+                        "osImage": "double",
+                    }
+                },
+            }
+            for name, arch in sorted(self.nodes.items())
+        ]
+        return {"apiVersion": "v1", "kind": "NodeList", "metadata": {}, "items": items}
 
     def read_namespace(self, ns: str) -> dict[str, Any]:
         if ns in self.forbidden:
@@ -252,6 +306,8 @@ class KubernetesDouble:
 
     def delete(self, key: tuple[str, str, str]) -> None:
         self.objects.pop(key, None)
+        if key[0] == "pods" and self.kubelet is not None:
+            self.kubelet.delete(key[1], key[2])
         if key[0] == "deployments":
             for pod_key in [k for k in self.objects if k[0] == "pods" and k[1] == key[1]]:
                 owner = self.objects[pod_key]["metadata"].get("annotations", {}).get("double/owner")
@@ -313,6 +369,9 @@ class KubernetesDouble:
             created = self.create(obj, kind, manager, api_version)
             self.objects[key] = created
             self.changed_at[key] = time.monotonic()
+            if kind == "Pod" and self.kubelet is not None:
+                created["status"] = {"phase": "Pending"}
+                self.kubelet.start(key[1], created)
             return 201, copy.deepcopy(created)
         others = [
             f
@@ -616,6 +675,10 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def respond(self, method: str) -> None:
         parts = urlsplit(self.path)
+        log = LOG_RE.match(parts.path)
+        if log and method == "GET" and self.double.kubelet is not None:
+            self.stream_log(*log.groups(), parse_qs(parts.query))
+            return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         try:
@@ -631,6 +694,43 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def stream_log(self, ns: str, name: str, query: dict) -> None:
+        """GET .../pods/<name>/log?container=&follow=: podman's log, chunked as it comes."""
+        double = self.double
+        status = None
+        if self.headers.get("Authorization") != f"Bearer {double.token}":
+            status = ApiError(401, "Unauthorized", "Unauthorized")
+        elif double.get("Pod", ns, name) is None:
+            status = ApiError(404, "NotFound", f'pods "{name}" not found')
+        container = query.get("container", [""])[0]
+        follow = query.get("follow", ["false"])[0] == "true"
+        try:
+            chunks = None if status else double.kubelet.logs(ns, name, container, follow)
+        except Exception:
+            status = ApiError(
+                400,
+                "BadRequest",
+                f'container "{container}" in pod "{name}" is waiting to start',
+            )
+        if status is not None:
+            data = json.dumps(status.status()).encode()
+            self.send_response(status.code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        with contextlib.suppress(Exception):  # the container went away with its pod
+            for chunk in chunks:
+                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                self.wfile.flush()
+        with contextlib.suppress(OSError):
+            self.wfile.write(b"0\r\n\r\n")
 
     def do_GET(self) -> None:
         self.respond("GET")

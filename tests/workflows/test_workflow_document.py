@@ -381,3 +381,15 @@ contexts:
   context: {cluster: c, user: u, namespace: default}
 current-context: ctx
 """
+
+
+def test_both_platforms_is_a_build_platform(workflow, users):
+    client = client_for(users["alice"])
+    doc = client.get(f"/api/workflows/{workflow.pk}/").json()
+    doc["build"]["platform"] = "linux/amd64,linux/arm64"
+    saved = client.put(f"/api/workflows/{workflow.pk}/", doc, format="json")
+    assert saved.status_code == 200, saved.content
+    assert Workflow.objects.get(pk=workflow.pk).platforms == ["linux/amd64", "linux/arm64"]
+    doc["build"]["platform"] = "linux/arm64,linux/s390x"
+    errors = errors_of(client.put(f"/api/workflows/{workflow.pk}/", doc, format="json"))
+    assert list(errors) == ["build.platform"]
