@@ -128,7 +128,7 @@ class ExecutionViewSet(BoundedLookupMixin, viewsets.ReadOnlyModelViewSet):
             (200, "text/plain"): OpenApiTypes.STR,
         },
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def logs(self, request, pk=None):
         """Log chunks after `after` (a sequence number), in order; `?as=text` for plain text."""
         execution = self.get_object()
@@ -142,7 +142,7 @@ class ExecutionViewSet(BoundedLookupMixin, viewsets.ReadOnlyModelViewSet):
         return Response(LogChunkSerializer(chunks[:1000], many=True).data)
 
     @extend_schema(responses=ReportSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def reports(self, request, pk=None):
         execution = self.get_object()
         return Response(ReportSerializer(execution.reports.all(), many=True).data)

@@ -22,7 +22,7 @@ class RunRequestSerializer(serializers.Serializer):
 
 class StageRunSerializer(serializers.ModelSerializer):
     environment = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    duration_seconds = serializers.FloatField(read_only=True)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
 
     class Meta:
         model = StageRun

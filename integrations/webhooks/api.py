@@ -254,7 +254,7 @@ class RotateSecret(APIView):
     permission_classes = [WorkflowPermission]
     required_perm = CHANGE
 
-    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=None, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
         workflow = get_workflow_for(request.user, pk)
         secret = check_rotate_secret(request.user, workflow)
