@@ -22,7 +22,7 @@ class ApprovalSerializer(serializers.ModelSerializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = ApprovalEvent
@@ -30,7 +30,9 @@ class EventSerializer(serializers.ModelSerializer):
 
 
 class ApprovalRequestSerializer(serializers.ModelSerializer):
-    environment = serializers.CharField(source="stage_run.environment.name", read_only=True)
+    environment = serializers.CharField(
+        source="stage_run.environment.name", read_only=True, allow_null=True
+    )
     execution_number = serializers.IntegerField(source="execution.number", read_only=True)
     workflow = serializers.IntegerField(source="execution.workflow_id", read_only=True)
     decisions = ApprovalSerializer(many=True, read_only=True)

@@ -22,7 +22,9 @@ class ReleaseSerializer(serializers.ModelSerializer):
     service_name = serializers.CharField(source="service.name", read_only=True)
     workflow_name = serializers.CharField(source="workflow.name", read_only=True)
     execution_number = serializers.IntegerField(source="execution.number", read_only=True)
-    deployed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    deployed_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     url = serializers.SerializerMethodField()
 
     class Meta:

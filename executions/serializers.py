@@ -21,7 +21,7 @@ class RunRequestSerializer(serializers.Serializer):
 
 
 class StageRunSerializer(serializers.ModelSerializer):
-    environment = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    environment = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
 
     class Meta:
@@ -42,7 +42,9 @@ class StageRunSerializer(serializers.ModelSerializer):
 
 class ExecutionSerializer(serializers.ModelSerializer):
     status_display = serializers.CharField(source="get_status_display", read_only=True)
-    triggered_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    triggered_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     stages = StageRunSerializer(many=True, read_only=True)
     workflow_name = serializers.CharField(source="workflow.name", read_only=True)
     service = serializers.CharField(source="workflow.service.name", read_only=True)

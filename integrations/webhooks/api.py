@@ -88,7 +88,9 @@ class RunSerializer(serializers.Serializer):
 class WebhookDeliverySerializer(serializers.ModelSerializer):
     runs = RunSerializer(source="executions", many=True, read_only=True)
     summary = serializers.SerializerMethodField()
-    redelivered_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    redelivered_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = WebhookDelivery
