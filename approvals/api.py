@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from approvals.models import Approval, ApprovalEvent, ApprovalRequest, Decision
 from approvals.services import check_decide, waiting_for
+from atmosly.api_input import BoundedLookupMixin
 from workflows.permissions import APPROVE, VIEW, WorkflowPermission, visible_projects
 
 
@@ -20,7 +22,7 @@ class ApprovalSerializer(serializers.ModelSerializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = ApprovalEvent
@@ -28,7 +30,9 @@ class EventSerializer(serializers.ModelSerializer):
 
 
 class ApprovalRequestSerializer(serializers.ModelSerializer):
-    environment = serializers.CharField(source="stage_run.environment.name", read_only=True)
+    environment = serializers.CharField(
+        source="stage_run.environment.name", read_only=True, allow_null=True
+    )
     execution_number = serializers.IntegerField(source="execution.number", read_only=True)
     workflow = serializers.IntegerField(source="execution.workflow_id", read_only=True)
     decisions = ApprovalSerializer(many=True, read_only=True)
@@ -62,8 +66,16 @@ class DecisionSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
 
 
-class ApprovalRequestViewSet(viewsets.ReadOnlyModelViewSet):
-    """`?mine=1` lists the open requests waiting for the current user's decision."""
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("mine", str, description="Any value: only requests waiting for me.")
+        ]
+    )
+)
+class ApprovalRequestViewSet(BoundedLookupMixin, viewsets.ReadOnlyModelViewSet):
+    """`?mine=1` lists the open requests waiting for the current user's decision (paginated
+    like every list)."""
 
     serializer_class = ApprovalRequestSerializer
     permission_classes = [WorkflowPermission]
@@ -82,7 +94,8 @@ class ApprovalRequestViewSet(viewsets.ReadOnlyModelViewSet):
         if request.query_params.get("mine"):
             visible = set(self.get_queryset().values_list("pk", flat=True))
             mine = [r for r in waiting_for(request.user) if r.pk in visible]
-            return Response(self.get_serializer(mine, many=True).data)
+            page = self.paginate_queryset(mine)
+            return self.get_paginated_response(self.get_serializer(page, many=True).data)
         return super().list(request, *args, **kwargs)
 
     def decide(self, request, decision: str):
@@ -94,10 +107,12 @@ class ApprovalRequestViewSet(viewsets.ReadOnlyModelViewSet):
         )
         return Response(self.get_serializer(decided).data)
 
+    @extend_schema(request=DecisionSerializer, responses=ApprovalRequestSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         return self.decide(request, Decision.APPROVE)
 
+    @extend_schema(request=DecisionSerializer, responses=ApprovalRequestSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         return self.decide(request, Decision.REJECT)

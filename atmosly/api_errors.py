@@ -1,13 +1,19 @@
 """One error shape for the whole API: 400s name the field path and say what is wrong.
 
 `{"errors": [{"field": "deploy.environments[2].environment", "message": "..."}], "detail": "..."}`
+
+A delete that other rows still need answers 409 and names them:
+`{"detail": "...", "blocked_by": [{"type": "workflow", "id": 3, "name": "demo/web: deliver"}]}`;
+a move the status machine refuses answers 409; a body over the endpoint's cap answers 413.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Model, ProtectedError, RestrictedError
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -58,7 +64,42 @@ def error_response(errors: list[dict[str, str]], code: int = 400) -> Response:
     return Response({"detail": detail, "errors": errors}, status=code)
 
 
+# Enough to act on; the count says how many more there are.
+MAX_BLOCKERS_LISTED = 20
+
+
+def blocked_delete_response(exc: ProtectedError | RestrictedError) -> Response:
+    """409 naming the rows that still point at what was to be deleted (Django's PROTECT and
+    RESTRICT foreign keys); nothing was deleted."""
+    blockers: list[Model] = sorted(
+        exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects,
+        key=lambda obj: (obj._meta.label, obj.pk),
+    )
+    listed = [
+        {"type": obj._meta.model_name, "id": obj.pk, "name": str(obj)}
+        for obj in blockers[:MAX_BLOCKERS_LISTED]
+    ]
+    kinds = sorted({str(obj._meta.verbose_name_plural) for obj in blockers})
+    return Response(
+        {
+            "detail": f"Cannot delete: {len(blockers)} other object(s) still use it "
+            f"({', '.join(kinds)}). Delete or change those first.",
+            "blocked_by": listed,
+            "blocked_by_count": len(blockers),
+        },
+        status=status.HTTP_409_CONFLICT,
+    )
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    from executions.services import IllegalTransition
+
+    if isinstance(exc, (ProtectedError, RestrictedError)):
+        return blocked_delete_response(exc)
+    if isinstance(exc, IllegalTransition):
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

@@ -19,7 +19,9 @@ from typing import Any
 
 import yaml
 from rest_framework.exceptions import ParseError, ValidationError
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser
+
+from atmosly.api_input import MAX_DEPTH, _read_body, check_shape
 
 # The YAML 1.2 core schema (yaml.org/spec/1.2.2/#1032-tag-resolution).
 NULL_WORDS = frozenset({"", "~", "null", "Null", "NULL"})
@@ -213,16 +215,24 @@ class DuplicateKey(ValueError):
         super().__init__(f'"{key}" is given twice; remove one: a repeated key is never merged')
 
 
-class StrictJSONParser(JSONParser):
-    """DRF's JSON parser, reading with `load_json`: a repeated key is a 400 naming its path."""
+class StrictJSONParser(BaseParser):
+    """JSON bodies read with `load_json`: a repeated key is a 400 naming its path, NaN and
+    Infinity are refused; the body is capped per view (413) and the document's depth and size
+    are bounded (`atmosly.api_input`), so no body can exhaust the parser."""
+
+    media_type = "application/json"
 
     def parse(self, stream, media_type=None, parser_context=None):
+        raw = _read_body(stream, parser_context)
         try:
-            return load_json(stream.read())
+            data = load_json(raw)
         except DuplicateKey as exc:
             raise ValidationError({exc.path: str(exc)}) from exc
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        except RecursionError as exc:
+            raise ParseError(f"The document is nested more than {MAX_DEPTH} levels deep.") from exc
+        except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
+        return check_shape(data)
 
 
 class YAMLParser(BaseParser):
@@ -233,15 +243,18 @@ class YAMLParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
-            text = stream.read().decode("utf-8")
+            text = _read_body(stream, parser_context).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ParseError(f"YAML parse error: the body is not UTF-8 ({exc})") from exc
         marks: Marks = {}
         request = (parser_context or {}).get("request")
         if request is not None:
             request.yaml_marks = marks
-        data, _ = load_yaml(text, marks)
-        return data if data is not None else {}
+        try:
+            data, _ = load_yaml(text, marks)
+        except RecursionError as exc:
+            raise ParseError(f"The document is nested more than {MAX_DEPTH} levels deep.") from exc
+        return check_shape(data if data is not None else {})
 
 
 class TextYAMLParser(YAMLParser):

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.renderers import JSONRenderer
 from rest_framework.routers import DefaultRouter
 
 from approvals import views as approval_views
@@ -20,6 +21,17 @@ from workflows.api import (
     ServiceViewSet,
     WorkflowViewSet,
 )
+
+
+class SwaggerView(SpectacularSwaggerView):
+    """Swagger UI. OPTIONS answers JSON like every API endpoint: the page's template renderer
+    has nothing to render for it."""
+
+    def get_renderers(self):
+        if self.request.method == "OPTIONS":
+            return [JSONRenderer()]
+        return super().get_renderers()
+
 
 router = DefaultRouter()
 router.register("projects", ProjectViewSet, basename="project")
@@ -89,5 +101,5 @@ urlpatterns = [
     path("api/auth/", include("rest_framework.urls")),
     path("api/auth/token/", obtain_auth_token, name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/docs/", SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from atmosly.api_input import MAX_ID, BoundedLookupMixin, query_id
 from executions.models import Execution
-from executions.serializers import ExecutionSerializer, LogChunkSerializer, ReportSerializer
+from executions.serializers import (
+    ExecutionSerializer,
+    ExecutionStatsSerializer,
+    LogChunkSerializer,
+    ReportSerializer,
+    RerunRequestSerializer,
+)
 from executions.services import IllegalTransition, check_rerun, check_terminate
 from workflows.permissions import CHANGE, VIEW, WorkflowPermission, visible_projects
 
+ID_FILTERS = [
+    OpenApiParameter("workflow", int, description="Only runs of this workflow."),
+    OpenApiParameter("status", str, description="Comma-separated statuses, e.g. failed,error."),
+]
 
-class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
+
+@extend_schema_view(list=extend_schema(parameters=ID_FILTERS))
+class ExecutionViewSet(BoundedLookupMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = ExecutionSerializer
     permission_classes = [WorkflowPermission]
     required_perm = {
@@ -34,12 +48,21 @@ class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
             .prefetch_related("stages__environment")
         )
         params = self.request.query_params
-        if params.get("workflow", "").isdigit():
-            qs = qs.filter(workflow_id=params["workflow"])
+        workflow = query_id(self.request, "workflow") if params.get("workflow") else None
+        if workflow is not None:
+            qs = qs.filter(workflow_id=workflow)
         if params.get("status"):
             qs = qs.filter(status__in=params["status"].split(","))
         return qs
 
+    @extend_schema(
+        parameters=[
+            *ID_FILTERS,
+            OpenApiParameter("project", int, description="Only runs of this project."),
+            OpenApiParameter("period", str, enum=["24h", "7d", "30d", "90d"], default="7d"),
+        ],
+        responses=ExecutionStatsSerializer,
+    )
     @action(detail=False, methods=["get"])
     def stats(self, request):
         """Status breakdown, success rate, average duration and daily counts over `period`
@@ -54,11 +77,12 @@ class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
                 [{"field": "period", "message": f"use one of {', '.join(PERIODS)}"}]
             )
         queryset = self.get_queryset()
-        project = request.query_params.get("project", "")
-        if project.isdigit():
+        project = query_id(request, "project")
+        if project is not None:
             queryset = queryset.filter(workflow__service__project_id=project)
         return Response(execution_stats(queryset.order_by(), period))
 
+    @extend_schema(request=None, responses={202: ExecutionSerializer})
     @action(detail=True, methods=["post"])
     def terminate(self, request, pk=None):
         execution = self.get_object()
@@ -69,24 +93,22 @@ class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
         execution.refresh_from_db()
         return Response(self.get_serializer(execution).data, status=202)
 
+    @extend_schema(request=RerunRequestSerializer, responses={201: ExecutionSerializer})
     @action(detail=True, methods=["post"])
     def rerun(self, request, pk=None):
         """Runs the same commit again; `{"from_failed": true}` starts at the failed stage and
         reuses what the stages before it produced."""
         execution = self.get_object()
-        from_failed = (
-            request.data.get("from_failed", False) if isinstance(request.data, dict) else False
-        )
-        if not isinstance(from_failed, bool):
-            from atmosly.api_errors import error_response
-
-            return error_response([{"field": "from_failed", "message": "must be true or false"}])
+        body = RerunRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        from_failed = body.validated_data["from_failed"]
         try:
             rerun = check_rerun(request.user, execution, from_failed=from_failed)
         except IllegalTransition:
             return Response({"detail": f"{execution} has not ended yet"}, status=409)
         return Response(self.get_serializer(rerun).data, status=201)
 
+    @extend_schema(request=None, responses={202: ExecutionSerializer})
     @action(detail=True, methods=["post"])
     def deploy(self, request, pk=None):
         """Deploy button of a manual environment: resumes a Deployment Pending run."""
@@ -96,12 +118,22 @@ class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
         execution.refresh_from_db()
         return Response(self.get_serializer(execution).data, status=202)
 
-    @action(detail=True, methods=["get"])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("after", int, description="Only chunks after this sequence number."),
+            OpenApiParameter("as", str, enum=["text"], description="`text`: plain text."),
+        ],
+        responses={
+            (200, "application/json"): LogChunkSerializer(many=True),
+            (200, "text/plain"): OpenApiTypes.STR,
+        },
+    )
+    @action(detail=True, methods=["get"], pagination_class=None)
     def logs(self, request, pk=None):
         """Log chunks after `after` (a sequence number), in order; `?as=text` for plain text."""
         execution = self.get_object()
         try:
-            after = int(request.query_params.get("after", -1))
+            after = min(int(request.query_params.get("after", -1)), MAX_ID)
         except ValueError:
             after = -1
         chunks = execution.log_chunks.filter(seq__gt=after).order_by("seq")
@@ -109,7 +141,8 @@ class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
             return HttpResponse("".join(c.text for c in chunks), content_type="text/plain")
         return Response(LogChunkSerializer(chunks[:1000], many=True).data)
 
-    @action(detail=True, methods=["get"])
+    @extend_schema(responses=ReportSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=None)
     def reports(self, request, pk=None):
         execution = self.get_object()
         return Response(ReportSerializer(execution.reports.all(), many=True).data)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from atmosly.api_input import BoundedLookupMixin, query_id
 from executions.models import Release
 from executions.releases import check_rollback, what_runs_where
 from executions.serializers import ExecutionSerializer
@@ -20,7 +22,9 @@ class ReleaseSerializer(serializers.ModelSerializer):
     service_name = serializers.CharField(source="service.name", read_only=True)
     workflow_name = serializers.CharField(source="workflow.name", read_only=True)
     execution_number = serializers.IntegerField(source="execution.number", read_only=True)
-    deployed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    deployed_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -53,7 +57,29 @@ class ReleaseSerializer(serializers.ModelSerializer):
         return release.details.get("url", "")
 
 
-class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
+class WhereRowSerializer(serializers.Serializer):
+    environment = serializers.CharField()
+    environment_id = serializers.IntegerField()
+    is_active = serializers.BooleanField()
+    target = serializers.CharField()
+    releases = ReleaseSerializer(many=True)
+
+
+class WhatRunsWhereSerializer(serializers.Serializer):
+    service = serializers.IntegerField()
+    service_name = serializers.CharField()
+    where = WhereRowSerializer(many=True)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter(name, int, description=f"Only releases of this {name}.")
+            for name in ("service", "environment", "workflow")
+        ]
+    )
+)
+class ReleaseViewSet(BoundedLookupMixin, viewsets.ReadOnlyModelViewSet):
     """`?service=<id>&environment=<id>&workflow=<id>` filter the history, newest first."""
 
     serializer_class = ReleaseSerializer
@@ -65,22 +91,27 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
             service__project__in=visible_projects(self.request.user)
         ).select_related("environment", "service", "workflow", "execution", "deployed_by")
         for param in ("service", "environment", "workflow"):
-            value = self.request.query_params.get(param, "")
-            if value.isdigit():
+            value = query_id(self.request, param)
+            if value is not None:
                 qs = qs.filter(**{f"{param}_id": value})
         return qs
 
+    @extend_schema(request=None, responses={201: ExecutionSerializer})
     @action(detail=True, methods=["post"])
     def rollback(self, request, pk=None):
         """Redeploys this release's image digest to its environment as a new run."""
         execution = check_rollback(request.user, self.get_object())
         return Response(ExecutionSerializer(execution).data, status=201)
 
+    @extend_schema(
+        parameters=[OpenApiParameter("service", int, required=True)],
+        responses=WhatRunsWhereSerializer,
+    )
     @action(detail=False, methods=["get"], url_path="what-runs-where")
     def what_runs_where(self, request):
         """`?service=<id>`: per environment in order, the release each workflow runs there."""
-        value = request.query_params.get("service", "")
-        if not value.isdigit():
+        value = query_id(request, "service")
+        if value is None:
             raise ValidationError({"service": "give the service id, e.g. ?service=3"})
         services = Service.objects.filter(project__in=visible_projects(request.user))
         service = get_object_or_404(services, pk=value)

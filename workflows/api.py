@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import json
-
-import yaml
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiTypes, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiTypes,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from atmosly.api_input import BoundedLookupMixin, YAMLRenderer, parse_id, query_id
 from atmosly.documents import StrictJSONParser, TextYAMLParser, YAMLParser, resolve_plain
+from executions.serializers import ExecutionSerializer, RunRequestSerializer
 from workflows.document import workflow_document
 from workflows.models import Environment, RegistryConnection, Service, Workflow
 from workflows.permissions import (
@@ -43,18 +47,7 @@ from workflows.services import (
 )
 
 
-class YAMLRenderer(BaseRenderer):
-    media_type = "application/yaml"
-    format = "yaml"
-    charset = "utf-8"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        # Through JSON first: error details and dates become plain strings YAML can write.
-        plain = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
-        return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True).encode()
-
-
-class ProjectViewSet(viewsets.ModelViewSet):
+class ProjectViewSet(BoundedLookupMixin, viewsets.ModelViewSet):
     """Projects the user is a member of. Creating and changing projects needs Django's model
     permissions on Project (held by the Admin role)."""
 
@@ -98,7 +91,7 @@ class ProjectViewSet(viewsets.ModelViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ProjectScopedViewSet(viewsets.ModelViewSet):
+class ProjectScopedViewSet(BoundedLookupMixin, viewsets.ModelViewSet):
     permission_classes = [WorkflowPermission]
     # Environments and registries are part of a project's workflow configuration.
     method_perms = {
@@ -113,13 +106,11 @@ class ProjectScopedViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         qs = self.queryset.filter(project__in=visible_projects(self.request.user))
-        project = self.request.query_params.get("project")
-        if project:
-            qs = (
-                qs.filter(project__name=project)
-                if not project.isdigit()
-                else qs.filter(project_id=project)
-            )
+        project = self.request.query_params.get("project", "")
+        if project.isdigit():
+            qs = qs.filter(project_id=query_id(self.request, "project"))
+        elif project:
+            qs = qs.filter(project__name=project)
         return qs.select_related("project")
 
 
@@ -147,7 +138,14 @@ class RegistryConnectionViewSet(ProjectScopedViewSet):
 
 
 @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="workflows_list", parameters=[OpenApiParameter("service", int)]
+    ),
+    destroy=extend_schema(responses={204: None}),
+)
 class WorkflowViewSet(
+    BoundedLookupMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
@@ -158,6 +156,8 @@ class WorkflowViewSet(
 
     permission_classes = [WorkflowPermission]
     parser_classes = [StrictJSONParser, YAMLParser, TextYAMLParser]
+    # Four scripts of up to 64 KiB each, variables and layout: more than the API default.
+    max_body_bytes = 1024 * 1024
     renderer_classes = [JSONRenderer, YAMLRenderer]
     required_perm = {"run": CHANGE, "export": VIEW}
 
@@ -165,9 +165,9 @@ class WorkflowViewSet(
         qs = Workflow.objects.filter(
             service__project__in=visible_projects(self.request.user)
         ).select_related("service__project", "registry")
-        service = self.request.query_params.get("service")
-        if service and service.isdigit():
-            qs = qs.filter(service_id=service)
+        service = self.request.query_params.get("service", "")
+        if service.isdigit():
+            qs = qs.filter(service_id=query_id(self.request, "service"))
         return qs
 
     def list(self, request, *args, **kwargs):
@@ -182,8 +182,10 @@ class WorkflowViewSet(
         service_ref = resolve_plain(data.get("service"))
         if isinstance(service_ref, dict):
             service_ref = service_ref.get("id")
-        if not isinstance(service_ref, int):
+        if isinstance(service_ref, bool) or not isinstance(service_ref, int):
             return _field_error("service", "give the id of the service this workflow belongs to")
+        if parse_id(service_ref) is None:
+            return _field_error("service", f"no service with id {service_ref}")
         service = Service.objects.filter(
             pk=service_ref, project__in=visible_projects(request.user)
         ).first()
@@ -222,6 +224,7 @@ class WorkflowViewSet(
         response["Content-Disposition"] = f'attachment; filename="workflow-{pk}.yaml"'
         return response
 
+    @extend_schema(request=RunRequestSerializer, responses={201: ExecutionSerializer})
     @action(detail=True, methods=["post"])
     def run(self, request, pk=None):
         """Starts a run. Body (`RunRequestSerializer`): at most one of `branch`, `tag` (the
@@ -229,7 +232,6 @@ class WorkflowViewSet(
         optionally an exact `commit`, or for deploy-only workflows an `image_tag`; default: the
         service's default branch. 201 with the run; 400 names the field."""
         from executions.models import Trigger
-        from executions.serializers import ExecutionSerializer
         from executions.services import check_run_request
 
         workflow = self.get_object()
@@ -266,6 +268,9 @@ def _field_error(field: str, message: str) -> Response:
 
 
 def get_workflow_for(user, pk: int) -> Workflow:
+    """The workflow `pk` of a project `user` is a member of, else 404."""
+    if parse_id(pk) is None:
+        raise Http404("No such workflow.")
     return get_object_or_404(
         Workflow.objects.filter(service__project__in=visible_projects(user)), pk=pk
     )

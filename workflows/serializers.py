@@ -9,12 +9,13 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from atmosly.api_input import BoundedModelSerializer, parse_id
 from workflows.models import Environment, Project, RegistryConnection, Service, TargetKind
 from workflows.permissions import visible_projects
 from workflows.validators import validate_kubeconfig
 
 
-class ProjectSerializer(serializers.ModelSerializer):
+class ProjectSerializer(BoundedModelSerializer):
     members = serializers.SlugRelatedField(
         slug_field="username", many=True, read_only=True, help_text="Usernames of the members."
     )
@@ -31,7 +32,7 @@ class MemberSerializer(serializers.Serializer):
     )
 
 
-class ProjectScopedSerializer(serializers.ModelSerializer):
+class ProjectScopedSerializer(BoundedModelSerializer):
     """Limits `project` to the projects the user is a member of."""
 
     def get_fields(self):
@@ -48,8 +49,11 @@ class ProjectScopedSerializer(serializers.ModelSerializer):
         return fields
 
     def validate_name(self, value: str) -> str:
-        project = self.instance.project if self.instance else self.initial_data.get("project")
-        qs = self.Meta.model.objects.filter(project=project, name=value)
+        # `project` may not be valid yet (its own field reports that): check names only in a
+        # project that can exist.
+        project = self.instance.project_id if self.instance else self.initial_data.get("project")
+        project = parse_id(project)
+        qs = self.Meta.model.objects.filter(project_id=project, name=value)
         if self.instance:
             qs = qs.exclude(pk=self.instance.pk)
         if project and qs.exists():

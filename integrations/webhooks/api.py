@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiTypes, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from atmosly.api_input import BoundedLookupMixin, parse_id
 from integrations.models import Outcome, Provider, WebhookDelivery, WebhookEndpoint
 from integrations.webhooks.services import (
     check_redeliver,
@@ -86,7 +88,9 @@ class RunSerializer(serializers.Serializer):
 class WebhookDeliverySerializer(serializers.ModelSerializer):
     runs = RunSerializer(source="executions", many=True, read_only=True)
     summary = serializers.SerializerMethodField()
-    redelivered_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    redelivered_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = WebhookDelivery
@@ -165,11 +169,13 @@ class ProjectDeliveryList(generics.ListAPIView):
     required_perm = VIEW
 
     def get_queryset(self):
+        if parse_id(self.kwargs["pk"]) is None:
+            raise Http404("No such project.")
         project = get_object_or_404(visible_projects(self.request.user), pk=self.kwargs["pk"])
         return delivery_queryset(deliveries_for_project(project))
 
 
-class DeliveryDetail(generics.RetrieveAPIView):
+class DeliveryDetail(BoundedLookupMixin, generics.RetrieveAPIView):
     serializer_class = WebhookDeliveryDetailSerializer
     permission_classes = [WorkflowPermission]
     required_perm = VIEW
@@ -180,7 +186,7 @@ class DeliveryDetail(generics.RetrieveAPIView):
         )
 
 
-class Redeliver(generics.GenericAPIView):
+class Redeliver(BoundedLookupMixin, generics.GenericAPIView):
     """Re-runs the matching on the stored payload; a commit that already has its run is not
     started again (re-run the execution for that)."""
 
@@ -191,6 +197,7 @@ class Redeliver(generics.GenericAPIView):
     def get_queryset(self):
         return WebhookDelivery.objects.filter(project__in=visible_projects(self.request.user))
 
+    @extend_schema(request=None, responses={201: WebhookDeliverySerializer})
     def post(self, request, pk: int):
         delivery = check_redeliver(request.user, self.get_object())
         data = self.get_serializer(delivery_queryset(WebhookDelivery.objects).get(pk=delivery.pk))
@@ -249,7 +256,7 @@ class RotateSecret(APIView):
     permission_classes = [WorkflowPermission]
     required_perm = CHANGE
 
-    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=None, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
         workflow = get_workflow_for(request.user, pk)
         secret = check_rotate_secret(request.user, workflow)

@@ -77,9 +77,9 @@ def test_two_of_two_then_resumed(two_of_two, users):
     assert [m.to for m in mail.outbox] == [["alice@example.org", "dave@example.org"]]
     assert "Approval needed" in mail.outbox[0].subject
 
-    mine = client_for(users["dave"]).get("/api/approvals/?mine=1").json()
+    mine = client_for(users["dave"]).get("/api/approvals/?mine=1").json()["results"]
     assert [r["id"] for r in mine] == [request.pk]
-    assert client_for(users["carol"]).get("/api/approvals/?mine=1").json() == []
+    assert client_for(users["carol"]).get("/api/approvals/?mine=1").json()["results"] == []
 
     no_perm = approve(users["bob"], request.pk)  # Developer: no "approve pipeline"
     assert no_perm.status_code == 403 and "Approve pipeline" in no_perm.json()["detail"]

@@ -123,8 +123,13 @@ def test_rerun_from_a_failed_build_builds_in_the_kept_checkout(
         'RUN echo "READY is $READY" && test "$READY" = yes\n'
         "COPY index.html /www/index.html\n"
     )
+    # Cache off: a layer another run built with READY=yes would print nothing here.
     workflow, sha = make_git_workflow(
-        project, git_server, sample_app_files(extra={"Dockerfile": dockerfile}), registry=registry
+        project,
+        git_server,
+        sample_app_files(extra={"Dockerfile": dockerfile}),
+        registry=registry,
+        cache_enabled=False,
     )
     variable = CIVariable.objects.create(workflow=workflow, key="READY", value="no", scope="build")
     first = run_now(workflow)
