@@ -102,7 +102,8 @@ def test_the_run_api_takes_the_kind_from_the_field(github_hook, users, body, exp
         ({"branch": "a..b"}, "branch", 'may not contain ".."'),
         ({"tag": "-x"}, "tag", 'may not start with "-"'),
         ({"commit": "main"}, "commit", "is not a commit id"),
-        ({"branch": "main", "tag": "v1"}, "tag", "give one of branch, tag, commit or ref"),
+        ({"branch": "main", "tag": "v1"}, "tag", "give one of branch, tag or ref"),
+        ({"tag": "v1", "commit": "abcdef1"}, "commit", "a tag names its commit already"),
         ({"ref": "x" * 2049}, "ref", "longer than 2048 bytes"),
     ],
 )
