@@ -96,13 +96,18 @@ def builder_context(user, project, **extra) -> dict:
 
 @login_required
 def workflow_builder_page(request, pk: int):
-    """The visual builder for one workflow; it loads and saves through /api/workflows/<pk>/."""
+    """The visual builder for one workflow; it saves (and reloads) through /api/workflows/<pk>/.
+    The page embeds the document GET would answer, so drawing needs no request after the
+    bundle (bench/builder_load.py)."""
+    from workflows.document import workflow_document
+
     workflow = get_workflow_page_object(request, pk)
     config = builder_context(
         request.user,
         workflow.service.project,
         apiUrl=reverse("workflow-detail", args=[workflow.pk]),
         pageUrl=reverse("workflow-page", args=[workflow.pk]),
+        document=workflow_document(workflow),
     )
     return render(request, "workflows/builder.html", {"workflow": workflow, "config": config})
 

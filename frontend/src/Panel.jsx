@@ -1,7 +1,6 @@
 // The properties panel: every field of the document, for the selected node or the workflow.
-import { useId, useMemo, useState } from 'react';
-import { Cron } from 'croner';
-import CodeEditor from './CodeEditor.jsx';
+import { useEffect, useId, useMemo, useState } from 'react';
+import CodeEditor from './LazyCodeEditor.jsx';
 import { PIPELINE_LABELS, SCANNERS, SCRIPT_TITLES, envIndex, nodeKind } from './graph.js';
 import { errorsFor, getIn } from './edits.js';
 import { matchingRule } from './branchMatch.js';
@@ -285,15 +284,30 @@ function ScriptPanel({ ctx, hook }) {
 
 const THRESHOLDS = opts({ low: 'Low or worse', medium: 'Medium or worse', high: 'High or worse', critical: 'Critical only', never: 'Never fail' });
 
+// croner loads when a schedule is first shown (it is not needed to draw the pipeline).
+let cronModule = null;
+
 function CronPreview({ schedule }) {
+  const [Cron, setCron] = useState(() => cronModule?.Cron || null);
+  useEffect(() => {
+    if (Cron || !schedule) return undefined;
+    let live = true;
+    import('croner').then((mod) => {
+      cronModule = mod;
+      if (live) setCron(() => mod.Cron);
+    });
+    return () => {
+      live = false;
+    };
+  }, [Cron, schedule]);
   const next = useMemo(() => {
-    if (!schedule) return null;
+    if (!schedule || !Cron) return null;
     try {
       return new Cron(schedule, { timezone: 'UTC' }).nextRuns(3);
     } catch (err) {
       return String(err.message || err);
     }
-  }, [schedule]);
+  }, [schedule, Cron]);
   if (!next) return null;
   return (
     <div className="wfb-field__help" data-testid="cron-next">
