@@ -68,9 +68,10 @@ def analytics_page(request):
     return render(request, "executions/analytics.html", {"workflows": workflows})
 
 
-def builder_context(user, project, **extra) -> dict:
+def builder_context(user, project, /, **extra) -> dict:
     """What the builder page needs besides the document: the project's environments, registries
-    and members (approver choices), and what this user may change."""
+    and members (approver choices), and what this user may change. `project` is positional-only:
+    the new-workflow page passes its own `project` entry in `extra`."""
     from django.contrib.auth.models import Group
 
     from workflows.permissions import ADD_APPROVER, CHANGE

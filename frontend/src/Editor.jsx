@@ -8,7 +8,7 @@ import { preloadEditors } from './LazyCodeEditor.jsx';
 import { PALETTE, dropItem, errorsByNode, moveEnvironment, removeNode, setIn } from './edits.js';
 import { createHistory, record, redo, reset, undo } from './history.js';
 import { editablePart } from './documentKeys.js';
-import { PIPELINE_LABELS } from './graph.js';
+import { PIPELINE_LABELS, hiddenScripts } from './graph.js';
 
 // The YAML tab (CodeMirror, the YAML parser) loads when first opened; see LazyCodeEditor.jsx.
 const YamlTab = lazy(() => import('./YamlTab.jsx'));
@@ -229,17 +229,26 @@ export default function Editor({ config, csrf, element }) {
     return () => window.removeEventListener('beforeunload', onLeave);
   }, [dirty, editable]);
 
+  // Closing a dialog without acting returns focus to the Save button it was opened from.
+  const saveButton = useRef(null);
+  const refocusSave = useRef(false);
   function closeDialog() {
+    refocusSave.current = true;
     setDialog(null);
-    // Back to where the dialog was opened from, for keyboard users.
-    requestAnimationFrame(() => document.querySelector('[data-testid="save"]')?.focus());
   }
+  useEffect(() => {
+    if (!dialog && refocusSave.current) {
+      refocusSave.current = false;
+      saveButton.current?.focus();
+    }
+  }, [dialog]);
 
   async function review() {
     const { documentDiff } = await import('./yamlDoc.js');
     setDialog({ kind: 'diff', diff: documentDiff(saved, docRef.current) });
   }
 
+  const hidden = useMemo(() => (doc ? hiddenScripts(doc) : []), [doc]);
   const byNode = useMemo(() => (doc ? errorsByNode(doc, errors) : {}), [doc, errors]);
 
   async function save(overwriteVersion = null) {
@@ -314,6 +323,7 @@ export default function Editor({ config, csrf, element }) {
           data-testid="workflow-settings"
         >
           Workflow settings{byNode.workflow ? ' (!)' : ''}
+          {hidden.length > 0 && ` · ${hidden.length} script${hidden.length > 1 ? 's' : ''} not run`}
         </button>
         {editable && (
           <>
@@ -323,7 +333,7 @@ export default function Editor({ config, csrf, element }) {
             <button type="button" onClick={() => setHistory(redo)} disabled={!history.future.length} data-testid="redo" aria-keyshortcuts="Control+Shift+Z">
               Redo
             </button>
-            <button type="button" className="wfb-primary" disabled={!dirty || busy} onClick={review} data-testid="save">
+            <button type="button" className="wfb-primary" disabled={!dirty || busy} onClick={review} data-testid="save" ref={saveButton}>
               {dirty ? 'Review and save…' : 'Saved'}
             </button>
           </>

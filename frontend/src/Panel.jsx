@@ -1,7 +1,7 @@
 // The properties panel: every field of the document, for the selected node or the workflow.
 import { useEffect, useId, useMemo, useState } from 'react';
 import CodeEditor from './LazyCodeEditor.jsx';
-import { PIPELINE_LABELS, SCANNERS, SCRIPT_TITLES, envIndex, nodeKind } from './graph.js';
+import { PIPELINE_LABELS, SCANNERS, SCRIPT_TITLES, envIndex, hiddenScripts, nodeKind } from './graph.js';
 import { errorsFor, getIn } from './edits.js';
 import { matchingRule } from './branchMatch.js';
 
@@ -385,6 +385,30 @@ function SecretValue({ ctx, path }) {
   );
 }
 
+/** Scripts kept in the document at hooks this pipeline does not have: said why, still editable. */
+function HiddenScripts({ ctx }) {
+  const hidden = hiddenScripts(ctx.doc);
+  if (!hidden.length) return null;
+  return (
+    <fieldset className="wfb-fieldset" data-testid="hidden-scripts">
+      <legend>Scripts this pipeline does not run</legend>
+      {hidden.map(({ hook, reason }) => (
+        <div key={hook} data-testid={`hidden-script-${hook}`}>
+          <div className="wfb-field__help">
+            <strong>{SCRIPT_TITLES[hook]}</strong>: {reason} It is kept, and runs again if the pipeline gets that hook back.
+          </div>
+          <ScriptPanel ctx={ctx} hook={hook} />
+          {!ctx.readOnly && (
+            <button type="button" className="wfb-link" onClick={() => ctx.set(`scripts.${hook}`, '')} data-testid={`clear-script-${hook}`}>
+              Clear the {SCRIPT_TITLES[hook].toLowerCase()}
+            </button>
+          )}
+        </div>
+      ))}
+    </fieldset>
+  );
+}
+
 function WorkflowPanel({ ctx }) {
   const deploy = ctx.doc.deploy || {};
   const cd = ctx.doc.pipeline_type !== 'ci';
@@ -416,6 +440,7 @@ function WorkflowPanel({ ctx }) {
         <Field ctx={ctx} path="scanners.fail_on" label="Fail the run on findings of" type="select" options={THRESHOLDS} />
       </fieldset>
       <Variables ctx={ctx} />
+      <HiddenScripts ctx={ctx} />
     </>
   );
 }
