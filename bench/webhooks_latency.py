@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import base64
 import contextlib
 import hashlib
 import hmac
 import http.client
 import json
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -60,6 +62,9 @@ def fresh_environment(name: str, conn_max_age: int = 0) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "atmosly.settings",
         "EXECUTIONS_RUN_INLINE": "0",
         "LOG_LEVEL": "ERROR",
+        # Throwaway per-run keys: the server refuses the development ones with DEBUG off.
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ENCRYPTION_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     }
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))

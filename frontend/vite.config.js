@@ -1,8 +1,9 @@
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 
-// Builds a single ES module + stylesheet with FIXED names into ../static/builder/
-// (committed to git, served by Django as /static/builder/builder.{js,css}).
+// Builds an ES module + stylesheet with FIXED names into ../static/builder/ (committed to git,
+// served by Django as /static/builder/builder.{js,css}), plus the chunks it imports on first
+// use (builder-<name>.js: CodeMirror, yaml + diff, croner; see frontend/README.md).
 export default defineConfig({
   plugins: [react()],
   base: '/static/builder/',

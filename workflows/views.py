@@ -80,9 +80,10 @@ def analytics_page(request):
     return render(request, "executions/analytics.html", {"workflows": workflows})
 
 
-def builder_context(user, project, **extra) -> dict:
+def builder_context(user, project, /, **extra) -> dict:
     """What the builder page needs besides the document: the project's environments, registries
-    and members (approver choices), and what this user may change."""
+    and members (approver choices), and what this user may change. `project` is positional-only:
+    the new-workflow page passes its own `project` entry in `extra`."""
     from django.contrib.auth.models import Group
 
     from workflows.permissions import ADD_APPROVER, CHANGE
@@ -108,13 +109,18 @@ def builder_context(user, project, **extra) -> dict:
 
 @login_required
 def workflow_builder_page(request, pk: int):
-    """The visual builder for one workflow; it loads and saves through /api/workflows/<pk>/."""
+    """The visual builder for one workflow; it saves (and reloads) through /api/workflows/<pk>/.
+    The page embeds the document GET would answer, so drawing needs no request after the
+    bundle (bench/builder_load.py)."""
+    from workflows.document import workflow_document
+
     workflow = get_workflow_page_object(request, pk)
     config = builder_context(
         request.user,
         workflow.service.project,
         apiUrl=reverse("workflow-detail", args=[workflow.pk]),
         pageUrl=reverse("workflow-page", args=[workflow.pk]),
+        document=workflow_document(workflow),
     )
     return render(request, "workflows/builder.html", {"workflow": workflow, "config": config})
 

@@ -106,14 +106,22 @@ const nodeTypes = { step: StepNode, end: EndNode };
 const edgeTypes = { insert: InsertEdge };
 
 // Once drawn, and whenever steps are added or removed, show the whole pipeline: at 100% when
-// it fits, zoomed out down to 50% when it does not (the controls zoom back in).
+// it fits, zoomed out down to 50% when it does not (the controls zoom back in). A pipeline too
+// long even then shows its start (Source), not its middle; the rest is a pan away.
 function FitAndReady({ onReady, shape }) {
   const initialized = useNodesInitialized();
-  const { fitView } = useReactFlow();
+  const { fitView, getNodes, getNodesBounds, getViewport, setViewport } = useReactFlow();
   useEffect(() => {
     if (!initialized) return;
-    fitView({ padding: 0.06, minZoom: 0.5, maxZoom: 1 }).then(onReady);
-  }, [initialized, shape, fitView, onReady]);
+    fitView({ padding: 0.06, minZoom: 0.5, maxZoom: 1 })
+      .then(() => {
+        const { x, y, zoom } = getViewport();
+        const bounds = getNodesBounds(getNodes());
+        if (x + bounds.x * zoom < 0) return setViewport({ x: 16 - bounds.x * zoom, y, zoom });
+        return undefined;
+      })
+      .then(onReady);
+  }, [initialized, shape, fitView, getNodes, getNodesBounds, getViewport, setViewport, onReady]);
   return null;
 }
 

@@ -1,14 +1,17 @@
 // The visual workflow builder: palette, canvas, properties panel, YAML tab, save with diff
 // and optimistic concurrency (If-Match / 412), undo/redo. The server validates; we show where.
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { Suspense, lazy, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { ReactFlowProvider } from '@xyflow/react';
 import Canvas, { DRAG_TYPE } from './Canvas.jsx';
 import Panel from './Panel.jsx';
-import CodeEditor from './CodeEditor.jsx';
+import { preloadEditors } from './LazyCodeEditor.jsx';
 import { PALETTE, dropItem, errorsByNode, moveEnvironment, removeNode, setIn } from './edits.js';
 import { createHistory, record, redo, reset, undo } from './history.js';
-import { documentDiff, editablePart, fromYaml, toYaml } from './yamlDoc.js';
-import { PIPELINE_LABELS } from './graph.js';
+import { editablePart } from './documentKeys.js';
+import { PIPELINE_LABELS, hiddenScripts } from './graph.js';
+
+// The YAML tab (CodeMirror, the YAML parser) loads when first opened; see LazyCodeEditor.jsx.
+const YamlTab = lazy(() => import('./YamlTab.jsx'));
 
 export function defaultDocument(config) {
   const { service, project } = config;
@@ -90,48 +93,6 @@ function Palette({ editable, armed, setArmed }) {
   );
 }
 
-function YamlTab({ doc, editable, onChange }) {
-  const [text, setText] = useState(() => toYaml(doc));
-  const [error, setError] = useState(null);
-  const lastDoc = useRef(doc);
-  // A change made elsewhere (undo, reload) replaces the text; our own edits do not.
-  if (doc !== lastDoc.current) {
-    lastDoc.current = doc;
-    const parsed = fromYaml(text, doc);
-    if (parsed.error || JSON.stringify(editablePart(parsed.doc)) !== JSON.stringify(editablePart(doc))) {
-      setText(toYaml(doc));
-      setError(null);
-    }
-  }
-  return (
-    <div className="wfb-yaml">
-      <CodeEditor
-        language="yaml"
-        value={text}
-        readOnly={!editable}
-        label="Workflow document (YAML)"
-        testid="yaml-editor"
-        describedBy={error ? 'yaml-error' : undefined}
-        onChange={(value) => {
-          setText(value);
-          const parsed = fromYaml(value, doc);
-          if (parsed.error) setError(parsed.error);
-          else {
-            setError(null);
-            lastDoc.current = parsed.doc;
-            onChange(parsed.doc);
-          }
-        }}
-      />
-      {error && (
-        <div id="yaml-error" className="wfb-field__error" role="alert" data-testid="yaml-error">
-          Line {error.line}, column {error.col}: {error.message}
-        </div>
-      )}
-    </div>
-  );
-}
-
 function DiffView({ diff }) {
   return (
     <pre className="wfb-diff" data-testid="diff">
@@ -145,10 +106,13 @@ function DiffView({ diff }) {
 }
 
 export default function Editor({ config, csrf, element }) {
-  const [status, setStatus] = useState(config.apiUrl ? 'loading' : 'ready');
-  const [history, setHistory] = useState(() => createHistory(config.apiUrl ? null : defaultDocument(config)));
-  const [saved, setSaved] = useState(() => (config.apiUrl ? null : defaultDocument(config)));
-  const [version, setVersion] = useState(null);
+  // The page embeds the saved document (same as GET apiUrl), so the first paint needs no
+  // request after the bundle; a reload after a conflict fetches it.
+  const initial = config.document || (config.apiUrl ? null : defaultDocument(config));
+  const [status, setStatus] = useState(initial ? 'ready' : 'loading');
+  const [history, setHistory] = useState(() => createHistory(initial));
+  const [saved, setSaved] = useState(initial);
+  const [version, setVersion] = useState(config.document?.version ?? null);
   const [selected, setSelected] = useState('workflow');
   const [errors, setErrors] = useState([]);
   const [message, setMessage] = useState(null);
@@ -180,8 +144,8 @@ export default function Editor({ config, csrf, element }) {
   }, [config.apiUrl, element]);
 
   useEffect(() => {
-    if (config.apiUrl) load();
-  }, [config.apiUrl, load]);
+    if (config.apiUrl && !config.document) load();
+  }, [config.apiUrl, config.document, load]);
 
   const change = useCallback((next, key = null) => setHistory((h) => record(h, next, key)), []);
   const ctx = {
@@ -226,7 +190,15 @@ export default function Editor({ config, csrf, element }) {
   // Keyboard: undo/redo everywhere but in text fields (they have their own); Delete a node.
   useEffect(() => {
     const onKey = (e) => {
-      if (!editable || dialog) return;
+      if (dialog) {
+        // Escape closes either dialog without acting: keep editing, nothing is saved or lost.
+        if (e.key === 'Escape' && !busy) {
+          e.preventDefault();
+          closeDialog();
+        }
+        return;
+      }
+      if (!editable) return;
       const mod = e.ctrlKey || e.metaKey;
       if (mod && (e.key === 'z' || e.key === 'Z') && !isTyping(e.target)) {
         e.preventDefault();
@@ -257,6 +229,26 @@ export default function Editor({ config, csrf, element }) {
     return () => window.removeEventListener('beforeunload', onLeave);
   }, [dirty, editable]);
 
+  // Closing a dialog without acting returns focus to the Save button it was opened from.
+  const saveButton = useRef(null);
+  const refocusSave = useRef(false);
+  function closeDialog() {
+    refocusSave.current = true;
+    setDialog(null);
+  }
+  useEffect(() => {
+    if (!dialog && refocusSave.current) {
+      refocusSave.current = false;
+      saveButton.current?.focus();
+    }
+  }, [dialog]);
+
+  async function review() {
+    const { documentDiff } = await import('./yamlDoc.js');
+    setDialog({ kind: 'diff', diff: documentDiff(saved, docRef.current) });
+  }
+
+  const hidden = useMemo(() => (doc ? hiddenScripts(doc) : []), [doc]);
   const byNode = useMemo(() => (doc ? errorsByNode(doc, errors) : {}), [doc, errors]);
 
   async function save(overwriteVersion = null) {
@@ -306,7 +298,6 @@ export default function Editor({ config, csrf, element }) {
     );
   }
 
-  const diff = dialog?.kind === 'diff' ? documentDiff(saved, doc) : '';
   return (
     <div className="wfb-editor__layout" data-dirty={dirty ? 'true' : 'false'}>
       <div className="wfb-toolbar" role="toolbar" aria-label="Workflow">
@@ -332,6 +323,7 @@ export default function Editor({ config, csrf, element }) {
           data-testid="workflow-settings"
         >
           Workflow settings{byNode.workflow ? ' (!)' : ''}
+          {hidden.length > 0 && ` · ${hidden.length} script${hidden.length > 1 ? 's' : ''} not run`}
         </button>
         {editable && (
           <>
@@ -341,7 +333,7 @@ export default function Editor({ config, csrf, element }) {
             <button type="button" onClick={() => setHistory(redo)} disabled={!history.future.length} data-testid="redo" aria-keyshortcuts="Control+Shift+Z">
               Redo
             </button>
-            <button type="button" className="wfb-primary" disabled={!dirty || busy} onClick={() => setDialog({ kind: 'diff' })} data-testid="save">
+            <button type="button" className="wfb-primary" disabled={!dirty || busy} onClick={review} data-testid="save" ref={saveButton}>
               {dirty ? 'Review and save…' : 'Saved'}
             </button>
           </>
@@ -364,14 +356,20 @@ export default function Editor({ config, csrf, element }) {
                 onDropItem={onDropItem}
                 onMoveEnvironment={ctx.move}
                 onReady={() => {
-                  if (!element.dataset.ready) window.__builderReadyAt = performance.now(); // bench/builder_load.py
+                  if (!element.dataset.ready) {
+                    window.__builderReadyAt = performance.now(); // bench/builder_load.py
+                    // The editors load while the user looks at the pipeline, off the first paint.
+                    (window.requestIdleCallback || setTimeout)(preloadEditors, { timeout: 2000 });
+                  }
                   element.dataset.state = 'ready';
                   element.dataset.ready = 'true';
                 }}
               />
             </ReactFlowProvider>
           ) : (
-            <YamlTab doc={doc} editable={editable} onChange={(next) => change(next, 'yaml')} />
+            <Suspense fallback={<div className="wfb-message">Loading the YAML editor…</div>}>
+              <YamlTab doc={doc} editable={editable} onChange={(next) => change(next, 'yaml')} />
+            </Suspense>
           )}
         </div>
         <Panel ctx={ctx} selected={selected} />
@@ -381,12 +379,12 @@ export default function Editor({ config, csrf, element }) {
           {dialog.kind === 'diff' ? (
             <>
               <h2 id="wfb-dialog-title">Changes since the saved version</h2>
-              <DiffView diff={diff} />
+              <DiffView diff={dialog.diff} />
               <div className="wfb-row">
                 <button type="button" className="wfb-primary" disabled={busy} onClick={() => save()} data-testid="confirm-save" autoFocus>
                   Save
                 </button>
-                <button type="button" onClick={() => setDialog(null)}>
+                <button type="button" onClick={closeDialog} data-testid="keep-editing">
                   Keep editing
                 </button>
               </div>
@@ -401,6 +399,9 @@ export default function Editor({ config, csrf, element }) {
                 </button>
                 <button type="button" className="wfb-danger" onClick={() => save(dialog.version)} data-testid="conflict-overwrite">
                   Overwrite with mine
+                </button>
+                <button type="button" onClick={closeDialog} data-testid="keep-editing">
+                  Decide later (keep my edits, not saved)
                 </button>
               </div>
             </>

@@ -1,8 +1,7 @@
 // The properties panel: every field of the document, for the selected node or the workflow.
-import { useId, useMemo, useState } from 'react';
-import { Cron } from 'croner';
-import CodeEditor from './CodeEditor.jsx';
-import { PIPELINE_LABELS, SCANNERS, SCRIPT_TITLES, envIndex, nodeKind } from './graph.js';
+import { useEffect, useId, useMemo, useState } from 'react';
+import CodeEditor from './LazyCodeEditor.jsx';
+import { PIPELINE_LABELS, SCANNERS, SCRIPT_TITLES, envIndex, hiddenScripts, nodeKind } from './graph.js';
 import { errorsFor, getIn } from './edits.js';
 import { matchingRule } from './branchMatch.js';
 
@@ -285,15 +284,30 @@ function ScriptPanel({ ctx, hook }) {
 
 const THRESHOLDS = opts({ low: 'Low or worse', medium: 'Medium or worse', high: 'High or worse', critical: 'Critical only', never: 'Never fail' });
 
+// croner loads when a schedule is first shown (it is not needed to draw the pipeline).
+let cronModule = null;
+
 function CronPreview({ schedule }) {
+  const [Cron, setCron] = useState(() => cronModule?.Cron || null);
+  useEffect(() => {
+    if (Cron || !schedule) return undefined;
+    let live = true;
+    import('croner').then((mod) => {
+      cronModule = mod;
+      if (live) setCron(() => mod.Cron);
+    });
+    return () => {
+      live = false;
+    };
+  }, [Cron, schedule]);
   const next = useMemo(() => {
-    if (!schedule) return null;
+    if (!schedule || !Cron) return null;
     try {
       return new Cron(schedule, { timezone: 'UTC' }).nextRuns(3);
     } catch (err) {
       return String(err.message || err);
     }
-  }, [schedule]);
+  }, [schedule, Cron]);
   if (!next) return null;
   return (
     <div className="wfb-field__help" data-testid="cron-next">
@@ -371,6 +385,30 @@ function SecretValue({ ctx, path }) {
   );
 }
 
+/** Scripts kept in the document at hooks this pipeline does not have: said why, still editable. */
+function HiddenScripts({ ctx }) {
+  const hidden = hiddenScripts(ctx.doc);
+  if (!hidden.length) return null;
+  return (
+    <fieldset className="wfb-fieldset" data-testid="hidden-scripts">
+      <legend>Scripts this pipeline does not run</legend>
+      {hidden.map(({ hook, reason }) => (
+        <div key={hook} data-testid={`hidden-script-${hook}`}>
+          <div className="wfb-field__help">
+            <strong>{SCRIPT_TITLES[hook]}</strong>: {reason} It is kept, and runs again if the pipeline gets that hook back.
+          </div>
+          <ScriptPanel ctx={ctx} hook={hook} />
+          {!ctx.readOnly && (
+            <button type="button" className="wfb-link" onClick={() => ctx.set(`scripts.${hook}`, '')} data-testid={`clear-script-${hook}`}>
+              Clear the {SCRIPT_TITLES[hook].toLowerCase()}
+            </button>
+          )}
+        </div>
+      ))}
+    </fieldset>
+  );
+}
+
 function WorkflowPanel({ ctx }) {
   const deploy = ctx.doc.deploy || {};
   const cd = ctx.doc.pipeline_type !== 'ci';
@@ -402,6 +440,7 @@ function WorkflowPanel({ ctx }) {
         <Field ctx={ctx} path="scanners.fail_on" label="Fail the run on findings of" type="select" options={THRESHOLDS} />
       </fieldset>
       <Variables ctx={ctx} />
+      <HiddenScripts ctx={ctx} />
     </>
   );
 }

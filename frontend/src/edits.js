@@ -1,7 +1,7 @@
 // Edits of a workflow document, as pure functions doc -> doc (never mutating their input).
 // Drops and deletes return {doc} or {error: 'why not'}; the server stays the authority on
 // validity, these rules only keep the pipeline's order and give instant feedback.
-import { PHASE, SCANNERS, SCRIPT_HOOKS, SCRIPT_TITLES, envIndex, isImageSource, nodeKind, phaseOf } from './graph.js';
+import { PHASE, SCANNERS, SCRIPT_HOOKS, SCRIPT_TITLES, envIndex, hiddenScripts, isImageSource, nodeKind, phaseOf } from './graph.js';
 
 const clone = (value) => structuredClone(value);
 
@@ -224,7 +224,8 @@ export function nodeForField(doc, field) {
   if (head === 'build') return isImageSource(doc) ? 'workflow' : 'build';
   if (head === 'push') return isImageSource(doc) ? 'workflow' : 'push';
   if (head === 'scripts' && SCRIPT_HOOKS.includes(second)) {
-    return (doc.scripts?.[second] || '').trim() !== '' ? second : 'workflow';
+    const shown = (doc.scripts?.[second] || '').trim() !== '' && !hiddenScripts(doc).some((h) => h.hook === second);
+    return shown ? second : 'workflow';
   }
   if (head === 'scanners' && doc.scanners?.[second] === true) return `scanner:${second}`;
   if (head === 'deploy' && second === 'environments' && typeof keys[2] === 'number') {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { dropItem, environmentIndexAt, errorsByNode, moveEnvironment, nodeForField, removeNode, setIn } from './edits.js';
 import { createHistory, record, redo, undo } from './history.js';
 import { documentDiff, fromYaml, toYaml } from './yamlDoc.js';
-import { documentToGraph } from './graph.js';
+import { documentToGraph, hiddenScripts } from './graph.js';
 import sample from './__fixtures__/workflow.json';
 
 const ctx = { environments: [{ name: 'dev' }, { name: 'staging' }, { name: 'prod' }, { name: 'qa', is_active: true }] };
@@ -131,5 +131,24 @@ describe('YAML', () => {
     const diff = documentDiff(sample, setIn(sample, 'build.platform', 'linux/arm64'));
     expect(diff).toMatch(/^-  platform: linux\/amd64$/m);
     expect(diff).toMatch(/^\+  platform: linux\/arm64$/m);
+  });
+});
+
+describe('scripts at hooks the pipeline does not have', () => {
+  const image = {
+    ...sample,
+    source: { ...sample.source, kind: 'image', image: 'registry.example.org/web:1' },
+    scripts: { pre_build: 'make lint', post_build: '', post_push: 'echo pushed', post_deploy: 'curl -f $URL' },
+  };
+
+  it('lists them with the reason, keeps them, and puts their errors on the workflow', () => {
+    expect(hiddenScripts(image).map((h) => h.hook)).toEqual(['pre_build', 'post_push']);
+    expect(hiddenScripts(image)[0].reason).toMatch(/pre-built image/);
+    expect(documentToGraph(image).nodes.map((n) => n.id)).not.toContain('pre_build');
+    expect(nodeForField(image, 'scripts.pre_build')).toBe('workflow');
+    expect(nodeForField(image, 'scripts.post_deploy')).toBe('post_deploy');
+    const ci = { ...sample, pipeline_type: 'ci', deploy: { ...sample.deploy, environments: [] }, scripts: { post_deploy: 'echo' } };
+    expect(hiddenScripts(ci)).toEqual([{ hook: 'post_deploy', reason: expect.stringMatching(/deploys to no environment/) }]);
+    expect(hiddenScripts(sample)).toEqual([]);
   });
 });

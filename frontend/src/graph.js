@@ -137,6 +137,21 @@ function scriptShown(doc, hook, envCount) {
 }
 
 /**
+ * Non-blank scripts at hooks this pipeline does not have, so no node shows them and the engine
+ * skips them (executions/services.py plan_stages): [{hook, reason}]. The document keeps them.
+ */
+export function hiddenScripts(doc) {
+  const envCount = Array.isArray(doc?.deploy?.environments) ? doc.deploy.environments.length : 0;
+  return SCRIPT_HOOKS.filter((hook) => str(doc?.scripts?.[hook]).trim() !== '' && !scriptShown(doc, hook, envCount)).map((hook) => ({
+    hook,
+    reason:
+      hook === 'post_deploy'
+        ? 'This pipeline deploys to no environment, so there is no "after the last deploy".'
+        : 'A pre-built image is not built or pushed here, so this hook never comes.',
+  }));
+}
+
+/**
  * Convert a workflow document into {nodes, edges, workflow} in pipeline order.
  * Nodes carry the part of the document they show in `data.part`; `workflow` holds the rest.
  * Positions are left at 0: layoutGraph() places the nodes.

@@ -1,18 +1,10 @@
 // The document as YAML and back, and a line diff against the saved version. Pure.
+// Loaded on first use (YAML tab, review before save): `yaml` and `diff` are not needed to draw.
 import { parseDocument, stringify } from 'yaml';
 import { createTwoFilesPatch } from 'diff';
+import { READ_ONLY_KEYS, editablePart } from './documentKeys.js';
 
-// Keys that say where the workflow lives, not what it is: the server ignores them on save, so
-// the YAML tab leaves them out (like the API's export).
-export const READ_ONLY_KEYS = ['id', 'service', 'project', 'is_default', 'created_at', 'updated_at', 'version', 'updated_by'];
-
-export function editablePart(doc) {
-  const out = {};
-  for (const [key, value] of Object.entries(doc || {})) {
-    if (!READ_ONLY_KEYS.includes(key)) out[key] = value;
-  }
-  return out;
-}
+export { READ_ONLY_KEYS, editablePart };
 
 export function toYaml(doc) {
   return stringify(editablePart(doc), { lineWidth: 0 });

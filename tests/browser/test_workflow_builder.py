@@ -282,3 +282,25 @@ def test_approver_fields_need_add_approver(workflow, users, live_server, logged_
     assert page.is_disabled("[data-testid='approver-dave']")
     assert page.is_disabled("[data-testid='field-deploy.environments[2].required_approvals']")
     assert page.is_enabled("[data-testid='field-deploy.environments[2].mode']")
+
+
+def test_first_paint_loads_no_editor_and_no_document_request(
+    workflow, users, live_server, logged_in_page
+):
+    """The page embeds the document and draws with builder.js and builder.css only; CodeMirror,
+    the YAML parser, diff and croner load later (bench/builder_load.py measures the gain)."""
+    page = logged_in_page(users["alice"])
+    fetched = []
+    page.on("request", lambda request: fetched.append(request.url.split("/", 3)[3]))
+    open_builder(page, live_server, workflow)
+    before_ready = page.evaluate(
+        """() => performance.getEntriesByType('resource')
+          .filter((r) => r.startTime < window.__builderReadyAt).map((r) => r.name)"""
+    )
+    builder_files = sorted(u.rsplit("/", 1)[1] for u in before_ready if "/static/builder/" in u)
+    assert builder_files == ["builder.css", "builder.js"]
+    assert not [u for u in before_ready if "/api/" in u]
+    # Then the editors arrive when needed: a script opens in CodeMirror with its text.
+    page.click(".react-flow__node[data-id='pre_build']")
+    page.wait_for_selector("[data-testid='script-editor-pre_build']")
+    assert any("builder-CodeEditor" in u for u in fetched)
