@@ -12,7 +12,7 @@ from rest_framework.validators import UniqueTogetherValidator
 
 from workflows.models import Environment, Project, RegistryConnection, Service, TargetKind
 from workflows.permissions import visible_projects
-from workflows.validators import validate_kubeconfig
+from workflows.validators import validate_kubeconfig, validate_ref_name
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -93,6 +93,15 @@ class ServiceSerializer(ProjectScopedSerializer):
             "default_workflow",
             "created_at",
         ]
+
+    def validate_default_branch(self, value: str) -> str:
+        """A branch name by `git check-ref-format --branch`'s rules, as a run's `branch` is:
+        the default branch is what a run with no ref builds."""
+        try:
+            validate_ref_name(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+        return value
 
     def get_has_git_token(self, obj: Service) -> bool:
         return bool(obj.git_token)

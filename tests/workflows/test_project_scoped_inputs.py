@@ -52,3 +52,29 @@ def test_names_in_a_project_the_user_cannot_see_are_not_probed(project, users):
     assert response.status_code == 400, response.content
     assert [e["field"] for e in response.json()["errors"]] == ["project"]
     assert b"already exists" not in response.content
+
+
+@pytest.mark.parametrize("branch", ["a..b", "-main", "feature branch", "main.lock", "x" * 3000])
+def test_a_default_branch_that_git_refuses_is_a_400_on_default_branch(project, users, branch):
+    client = client_for(users["alice"])
+    response = client.post(
+        "/api/services/",
+        {**BODIES["/api/services/"], "project": project.pk, "default_branch": branch},
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    (error,) = response.json()["errors"]
+    assert (
+        error["field"] == "default_branch" and "not a valid branch or tag name" in error["message"]
+    )
+    assert not Service.objects.filter(project=project, name="api").exists()
+
+
+def test_a_valid_default_branch_is_kept_whole(project, users):
+    response = client_for(users["alice"]).post(
+        "/api/services/",
+        {**BODIES["/api/services/"], "project": project.pk, "default_branch": "release/2.x"},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["default_branch"] == "release/2.x"
