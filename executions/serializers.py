@@ -5,7 +5,7 @@ import re
 from rest_framework import serializers
 
 from executions.models import Execution, LogChunk, RefKind, Report, StageRun
-from workflows.validators import ref_name_problem
+from workflows.validators import quoted, ref_name_problem
 
 COMMIT_RE = re.compile(r"^[0-9a-fA-F]{7,64}$")
 
@@ -13,7 +13,7 @@ COMMIT_RE = re.compile(r"^[0-9a-fA-F]{7,64}$")
 def _ref_name(value: str) -> str:
     problem = ref_name_problem(value)
     if problem:
-        raise serializers.ValidationError(f'"{value[:100]}" is not a valid name: it {problem}')
+        raise serializers.ValidationError(f"{quoted(value)} is not a valid name: it {problem}")
     return value
 
 
