@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from rest_framework import serializers
 
@@ -51,6 +52,25 @@ class RunRequestSerializer(serializers.Serializer):
         help_text="Deploy-only (pre-built image) workflows: the tag of the image to deploy; "
         "default: the tag in the workflow's image.",
     )
+
+    # A form-encoded POST (the browsable API) carries its CSRF token among the fields.
+    ignored_keys = frozenset({"csrfmiddlewaretoken"})
+
+    def to_internal_value(self, data):
+        """Refuses a body that is not an object, and keys it does not know: `{"brnach": "x"}`
+        must not quietly build the default branch (GitHub's workflow_dispatch refuses
+        unexpected inputs too)."""
+        if not isinstance(data, Mapping):
+            raise serializers.ValidationError(
+                {"non_field_errors": ['the body is a JSON object, e.g. {"branch": "main"}']}
+            )
+        unknown = sorted(set(data) - set(self.fields) - self.ignored_keys)
+        if unknown:
+            known = ", ".join(self.fields)
+            raise serializers.ValidationError(
+                {key: [f"unknown field; a run takes {known}"] for key in unknown}
+            )
+        return super().to_internal_value(data)
 
     def validate_ref(self, value: str) -> str:
         return _ref_name(value) if value else value
