@@ -123,9 +123,10 @@ def load_yaml(text: str, marks: Marks | None = None) -> tuple[Any, Marks]:
         node = loader.get_single_node()
         if node is None:
             return {}, marks
-        _walk(node, "", marks)
+        # Aliases first: walking a chain of them would visit every expanded path.
         if "*" in text or "&" in text:
             _refuse_aliases(node)
+        _walk(node, "", marks)
         return loader.construct_document(node), marks
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from executions.models import Execution, LogChunk, RefKind, Report, StageRun
-from workflows.validators import ref_name_problem
+from workflows.validators import quoted, ref_name_problem
 
 COMMIT_RE = re.compile(r"^[0-9a-fA-F]{7,64}$")
 
@@ -14,7 +15,7 @@ COMMIT_RE = re.compile(r"^[0-9a-fA-F]{7,64}$")
 def _ref_name(value: str) -> str:
     problem = ref_name_problem(value)
     if problem:
-        raise serializers.ValidationError(f'"{value[:100]}" is not a valid name: it {problem}')
+        raise serializers.ValidationError(f"{quoted(value)} is not a valid name: it {problem}")
     return value
 
 
@@ -52,6 +53,25 @@ class RunRequestSerializer(serializers.Serializer):
         help_text="Deploy-only (pre-built image) workflows: the tag of the image to deploy; "
         "default: the tag in the workflow's image.",
     )
+
+    # A form-encoded POST (the browsable API) carries its CSRF token among the fields.
+    ignored_keys = frozenset({"csrfmiddlewaretoken"})
+
+    def to_internal_value(self, data):
+        """Refuses a body that is not an object, and keys it does not know: `{"brnach": "x"}`
+        must not quietly build the default branch (GitHub's workflow_dispatch refuses
+        unexpected inputs too)."""
+        if not isinstance(data, Mapping):
+            raise serializers.ValidationError(
+                {"non_field_errors": ['the body is a JSON object, e.g. {"branch": "main"}']}
+            )
+        unknown = sorted(set(data) - set(self.fields) - self.ignored_keys)
+        if unknown:
+            known = ", ".join(self.fields)
+            raise serializers.ValidationError(
+                {key: [f"unknown field; a run takes {known}"] for key in unknown}
+            )
+        return super().to_internal_value(data)
 
     def validate_ref(self, value: str) -> str:
         return _ref_name(value) if value else value

@@ -236,8 +236,7 @@ class WorkflowViewSet(
 
         workflow = self.get_object()
         trigger = Trigger.API if request.auth is not None else Trigger.MANUAL
-        data = request.data if isinstance(request.data, dict) else {}
-        execution = check_run_request(request.user, workflow, data, trigger=trigger)
+        execution = check_run_request(request.user, workflow, request.data, trigger=trigger)
         return Response(ExecutionSerializer(execution).data, status=status.HTTP_201_CREATED)
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework.validators import UniqueTogetherValidator
 
-from atmosly.api_input import BoundedModelSerializer, parse_id
+from atmosly.api_input import BoundedModelSerializer
 from workflows.models import Environment, Project, RegistryConnection, Service, TargetKind
 from workflows.permissions import visible_projects
-from workflows.validators import validate_kubeconfig
+from workflows.validators import validate_kubeconfig, validate_ref_name
 
 
 class ProjectSerializer(BoundedModelSerializer):
@@ -48,17 +49,26 @@ class ProjectScopedSerializer(BoundedModelSerializer):
             fields["project"].read_only = True
         return fields
 
-    def validate_name(self, value: str) -> str:
-        # `project` may not be valid yet (its own field reports that): check names only in a
-        # project that can exist.
-        project = self.instance.project_id if self.instance else self.initial_data.get("project")
-        project = parse_id(project)
-        qs = self.Meta.model.objects.filter(project_id=project, name=value)
-        if self.instance:
-            qs = qs.exclude(pk=self.instance.pk)
-        if project and qs.exists():
-            raise serializers.ValidationError(f'"{value}" already exists in this project')
-        return value
+    def get_validators(self) -> list:
+        # validate() below checks (project, name) with a message on `name`; DRF's generic
+        # UniqueTogetherValidator would answer first, on no field.
+        return [v for v in super().get_validators() if not isinstance(v, UniqueTogetherValidator)]
+
+    def validate(self, attrs: dict) -> dict:
+        """Names are unique per project. Checked here, on the validated project: the raw
+        `project` of the request may be anything (a string is a 500 in a query) or a project
+        the user cannot see (whose names must not be probed)."""
+        project = attrs.get("project") or getattr(self.instance, "project", None)
+        name = attrs.get("name", getattr(self.instance, "name", None))
+        if project is not None and name:
+            qs = self.Meta.model.objects.filter(project=project, name=name)
+            if self.instance is not None:
+                qs = qs.exclude(pk=self.instance.pk)
+            if qs.exists():
+                raise serializers.ValidationError(
+                    {"name": f'"{name}" already exists in this project'}
+                )
+        return attrs
 
 
 class ServiceSerializer(ProjectScopedSerializer):
@@ -85,6 +95,15 @@ class ServiceSerializer(ProjectScopedSerializer):
             "created_at",
         ]
 
+    def validate_default_branch(self, value: str) -> str:
+        """A branch name by `git check-ref-format --branch`'s rules, as a run's `branch` is:
+        the default branch is what a run with no ref builds."""
+        try:
+            validate_ref_name(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+        return value
+
     def get_has_git_token(self, obj: Service) -> bool:
         return bool(obj.git_token)
 
@@ -93,6 +112,7 @@ class ServiceSerializer(ProjectScopedSerializer):
         return workflow.pk if workflow else None
 
     def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
         repo_url = attrs.get("repo_url", getattr(self.instance, "repo_url", ""))
         image = attrs.get("image", getattr(self.instance, "image", ""))
         if not repo_url and not image:
@@ -145,6 +165,7 @@ class EnvironmentSerializer(ProjectScopedSerializer):
         return value
 
     def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
         target = attrs.get("target", getattr(self.instance, "target", TargetKind.LOCAL))
         if target == TargetKind.KUBERNETES:
             has_config = attrs.get("kubeconfig") or getattr(self.instance, "kubeconfig", "")
@@ -186,6 +207,7 @@ class RegistryConnectionSerializer(ProjectScopedSerializer):
     def validate(self, attrs: dict) -> dict:
         from integrations.registries import validate_registry_settings
 
+        attrs = super().validate(attrs)
         merged = {
             field: attrs.get(field, getattr(self.instance, field, ""))
             for field in (

@@ -17,6 +17,19 @@ ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MIN_SECRET_VALUE_LENGTH = 8
 
 
+# A value quoted back in a message is cut to this many characters: a 5,000-character name quoted
+# whole fills the page and the API answer with the user's own input.
+QUOTE_LIMIT = 64
+
+
+def quoted(value: object) -> str:
+    """`value` in double quotes for a message, cut to QUOTE_LIMIT characters with "…"."""
+    text = str(value)
+    if len(text) > QUOTE_LIMIT:
+        text = text[:QUOTE_LIMIT] + "…"
+    return f'"{text}"'
+
+
 def short_secret_message(length: int) -> str:
     """Why a secret of `length` characters is refused (never the value itself)."""
     return (
@@ -29,7 +42,7 @@ def validate_name(value: str) -> None:
     """Names end up in image names, Kubernetes objects and labels: DNS-1123 labels only."""
     if not NAME_RE.match(value or ""):
         raise ValidationError(
-            f'"{value}" is not a valid name: use lower-case letters, digits and "-", '
+            f'{quoted(value)} is not a valid name: use lower-case letters, digits and "-", '
             "starting and ending with a letter or digit, at most 63 characters"
         )
 
@@ -79,7 +92,7 @@ def validate_cron(value: str) -> None:
 
     if not value or not croniter.is_valid(value) or len(value.split()) != 5:
         raise ValidationError(
-            f'"{value}" is not a valid cron schedule (five fields: minute hour day month weekday)'
+            f"{quoted(value)} is not a valid cron schedule (five fields: minute hour day month weekday)"
         )
     now = datetime.now()
     try:
@@ -88,7 +101,7 @@ def validate_cron(value: str) -> None:
         first = None
     if first is None or first - now > timedelta(days=366 * CRON_HORIZON_YEARS):
         raise ValidationError(
-            f'"{value}" never fires: no date matches it in the next {CRON_HORIZON_YEARS} years'
+            f"{quoted(value)} never fires: no date matches it in the next {CRON_HORIZON_YEARS} years"
         )
 
 
@@ -102,7 +115,7 @@ def validate_time_zone(value: str) -> None:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ValidationError(
-            f'"{value}" is not an IANA time zone (e.g. UTC, Europe/Paris, America/New_York)'
+            f"{quoted(value)} is not an IANA time zone (e.g. UTC, Europe/Paris, America/New_York)"
         ) from exc
 
 
@@ -134,12 +147,12 @@ def ref_name_problem(value: str) -> str:
 def validate_ref_name(value: str) -> None:
     problem = ref_name_problem(value)
     if problem:
-        raise ValidationError(f'"{value[:100]}" is not a valid branch or tag name: it {problem}')
+        raise ValidationError(f"{quoted(value)} is not a valid branch or tag name: it {problem}")
 
 
 def validate_branch_pattern(value: str) -> None:
     if not value or value.startswith("-") or any(ch.isspace() for ch in value) or ".." in value:
-        raise ValidationError(f'"{value}" is not a valid branch pattern')
+        raise ValidationError(f"{quoted(value)} is not a valid branch pattern")
 
 
 def validate_kubeconfig(text: str) -> None:

@@ -80,7 +80,7 @@ def test_run_submits_through_the_api_rules(users, git_workflow):
         f"/api/workflows/{git_workflow.pk}/run/", {"ref": "main", "commit": "xyz"}, format="json"
     )
     assert api.json()["errors"] == [
-        {"field": "commit", "message": "a commit is 7 to 64 hexadecimal digits"}
+        {"field": "commit", "message": '"xyz" is not a commit id: 7 to 64 hexadecimal digits'}
     ]
     assert not Execution.objects.exists()
     ok = client.post(url, {"ref": "main", "commit": ""}, HTTP_HX_REQUEST="true")
