@@ -1,0 +1,128 @@
+"""The builder's panel edits the document's newer fields as a user would: the cron schedule's
+IANA time zone (with its next runs shown in that zone), the multi-arch platform, and the
+builder (local engine or a Kubernetes environment's cluster). What is saved is what the API
+returns; what the server refuses shows its message under the field, on the right node."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.test_workflow_builder import open_builder
+from workflows.models import Environment, Workflow
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
+
+ZONE_FIELD = "[data-testid='field-deploy.cron_time_zone']"
+
+
+def save(page):
+    page.click("[data-testid='save']")
+    page.click("[data-testid='confirm-save']")
+
+
+def field_error(page, testid):
+    """The messages shown under the control with `testid`."""
+    return page.inner_text(f".wfb-field:has([data-testid='{testid}']) [data-testid='field-error']")
+
+
+def api_document(page, live_server, workflow):
+    response = page.request.get(f"{live_server.url}/api/workflows/{workflow.pk}/")
+    assert response.status == 200
+    return response.json()
+
+
+def test_time_zone_and_multi_arch_platform_saved_and_returned(
+    workflow, users, live_server, logged_in_page
+):
+    page = logged_in_page(users["alice"])
+    open_builder(page, live_server, workflow)
+
+    page.click(".react-flow__node[data-id='build']")
+    page.select_option("[data-testid='field-build.platform']", "linux/amd64,linux/arm64")
+    assert "multi-arch amd64+arm64" in page.inner_text("[data-testid='node-build']")
+
+    page.click("[data-testid='workflow-settings']")
+    page.select_option("[data-testid='field-pipeline_type']", "cron_cd")
+    page.fill("[data-testid='field-deploy.port']", "")
+    page.fill("[data-testid='field-deploy.cron_schedule']", "30 9 * * *")
+    page.fill(ZONE_FIELD, "Asia/Kolkata")
+    # The preview counts on the zone's wall clock: 09:30 in Kolkata (IST, UTC+5:30).
+    page.wait_for_selector("[data-testid='cron-next']:has-text('(Asia/Kolkata)')")
+    runs = page.inner_text("[data-testid='cron-next']")
+    assert runs.count("09:30 GMT+5:30") == 3, runs
+
+    save(page)
+    assert "+  cron_time_zone: Asia/Kolkata" in page.inner_text("[data-testid='diff']")
+    page.wait_for_selector("text=Saved (version 2)", timeout=10000)
+
+    doc = api_document(page, live_server, workflow)
+    assert doc["build"]["platform"] == "linux/amd64,linux/arm64"
+    assert doc["deploy"]["cron_time_zone"] == "Asia/Kolkata"
+    assert doc["deploy"]["cron_schedule"] == "30 9 * * *"
+    # The server computes the same runs in the same zone (+05:30, at 09:30).
+    assert len(doc["next_runs"]) == 3
+    assert all(t.endswith("+05:30") and "T09:30:00" in t for t in doc["next_runs"])
+
+
+def test_bad_time_zone_shows_the_servers_message_under_the_field(
+    workflow, users, live_server, logged_in_page
+):
+    page = logged_in_page(users["alice"])
+    open_builder(page, live_server, workflow)
+    page.click("[data-testid='workflow-settings']")
+    page.select_option("[data-testid='field-pipeline_type']", "cron_cd")
+    page.fill("[data-testid='field-deploy.port']", "")
+    page.fill("[data-testid='field-deploy.cron_schedule']", "0 3 * * *")
+    page.fill(ZONE_FIELD, "Mars/Olympus")
+    # The preview already says so; the server's message is the one that counts.
+    page.wait_for_selector("[data-testid='cron-next']:has-text('not a time zone')")
+    # Leave the panel: the error must bring the user back to the right one.
+    page.click(".react-flow__node[data-id='build']")
+    save(page)
+    page.wait_for_selector(f"{ZONE_FIELD}[aria-invalid='true']", timeout=10000)
+    assert page.inner_text("#wfb-panel-title") == "Workflow settings"
+    message = field_error(page, "field-deploy.cron_time_zone")
+    assert '"Mars/Olympus" is not an IANA time zone' in message
+    assert page.locator("[data-testid='field-error']").count() == 1
+    assert Workflow.objects.get(pk=workflow.pk).cron_time_zone == "UTC"
+
+
+def test_kubernetes_builder_environment_and_its_errors(
+    workflow, users, live_server, logged_in_page, project
+):
+    Environment.objects.create(
+        project=project, name="builds", namespace="builds", target="kubernetes", order=9
+    )
+    page = logged_in_page(users["alice"])
+    open_builder(page, live_server, workflow)
+    page.click(".react-flow__node[data-id='build']")
+    page.select_option("[data-testid='field-build.builder']", "kubernetes")
+    # Only Kubernetes environments are offered as builders.
+    offered = page.eval_on_selector_all(
+        "[data-testid='field-build.builder_environment'] option", "els => els.map(e => e.value)"
+    )
+    assert offered == ["", "builds"]
+
+    # None chosen: the server's message lands under the field, on the Build node.
+    save(page)
+    page.wait_for_selector("[data-testid='node-build'] [data-testid='node-error']", timeout=10000)
+    assert page.inner_text("#wfb-panel-title") == "Build"
+    assert "name the Kubernetes environment" in field_error(
+        page, "field-build.builder_environment"
+    )
+
+    page.select_option("[data-testid='field-build.builder_environment']", "builds")
+    assert "on builds" in page.inner_text("[data-testid='node-build']")
+    save(page)
+    page.wait_for_selector("text=Saved (version 2)", timeout=10000)
+    doc = api_document(page, live_server, workflow)
+    assert doc["build"]["builder"] == "kubernetes"
+    assert doc["build"]["builder_environment"] == "builds"
+
+    # Back to the local engine: the environment goes with it, and the save is accepted.
+    page.select_option("[data-testid='field-build.builder']", "local")
+    assert page.locator("[data-testid='field-build.builder_environment']").count() == 0
+    save(page)
+    page.wait_for_selector("text=Saved (version 3)", timeout=10000)
+    doc = api_document(page, live_server, workflow)
+    assert (doc["build"]["builder"], doc["build"]["builder_environment"]) == ("local", None)
