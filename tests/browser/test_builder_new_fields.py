@@ -107,9 +107,7 @@ def test_kubernetes_builder_environment_and_its_errors(
     save(page)
     page.wait_for_selector("[data-testid='node-build'] [data-testid='node-error']", timeout=10000)
     assert page.inner_text("#wfb-panel-title") == "Build"
-    assert "name the Kubernetes environment" in field_error(
-        page, "field-build.builder_environment"
-    )
+    assert "name the Kubernetes environment" in field_error(page, "field-build.builder_environment")
 
     page.select_option("[data-testid='field-build.builder_environment']", "builds")
     assert "on builds" in page.inner_text("[data-testid='node-build']")
