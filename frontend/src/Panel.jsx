@@ -1,8 +1,8 @@
 // The properties panel: every field of the document, for the selected node or the workflow.
-import { useEffect, useId, useMemo, useState } from 'react';
+import { useEffect, useId, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import CodeEditor from './LazyCodeEditor.jsx';
 import { BUILDER_LABELS, PIPELINE_LABELS, PLATFORM_LABELS, SCANNERS, SCRIPT_TITLES, envIndex, hiddenScripts, nodeKind } from './graph.js';
-import { errorsFor, getIn } from './edits.js';
+import { errorsByNode, errorsFor, getIn } from './edits.js';
 import { matchingRule } from './branchMatch.js';
 import { nextRunsIn, timeZoneNames } from './cronPreview.js';
 
@@ -11,8 +11,41 @@ function Errors({ id, errors }) {
   return (
     <div id={id} className="wfb-field__error" role="alert" data-testid="field-error">
       {errors.map((e) => (
-        <div key={`${e.field}:${e.message}`}>{e.message}</div>
+        <div key={`${e.field}:${e.message}`} data-error-field={e.field}>
+          {e.message}
+        </div>
       ))}
+    </div>
+  );
+}
+
+/**
+ * The server's errors for this panel that no field above displayed (a field this pipeline hides,
+ * e.g. pull requests on a pre-built image), listed with their path so none goes unseen. Found
+ * after render: whatever the panel drew is what the user saw.
+ */
+function UnshownErrors({ errors }) {
+  const ref = useRef(null);
+  const [unshown, setUnshown] = useState([]);
+  useLayoutEffect(() => {
+    const panel = ref.current?.closest('.wfb-panel');
+    const drawn = new Set(
+      [...(panel?.querySelectorAll('[data-error-field]') || [])].filter((el) => !ref.current.contains(el)).map((el) => el.dataset.errorField),
+    );
+    const next = errors.filter((e) => !drawn.has(e.field));
+    setUnshown((old) => (JSON.stringify(old) === JSON.stringify(next) ? old : next));
+  });
+  return (
+    <div ref={ref}>
+      {unshown.length > 0 && (
+        <div className="wfb-field__error" role="alert" data-testid="unshown-errors">
+          {unshown.map((e) => (
+            <div key={`${e.field}:${e.message}`}>
+              <code>{e.field || 'workflow'}</code>: {e.message}
+            </div>
+          ))}
+        </div>
+      )}
     </div>
   );
 }
@@ -142,7 +175,10 @@ function SourcePanel({ ctx }) {
     <>
       <Field ctx={ctx} path="source.kind" label="Source" type="select" options={opts({ git: 'Git repository', image: 'Pre-built image (deploy-only)' })} />
       {source.kind === 'image' ? (
-        <Field ctx={ctx} path="source.image" label="Image reference" help="Empty: the service's image" parse={(v) => v || null} />
+        <>
+          <Field ctx={ctx} path="source.image" label="Image reference" help="e.g. registry.example.org/team/app:1.4.2; empty: the service's image" parse={(v) => v || null} />
+          {source.pull_requests && <Field ctx={ctx} path="source.pull_requests" label="Build pull requests (CI only)" type="checkbox" />}
+        </>
       ) : (
         <>
           <Field ctx={ctx} path="source.trigger" label="Trigger" type="select" options={opts({ automatic: 'Automatic (webhook)', manual: 'Manual' })} />
@@ -533,6 +569,7 @@ export default function Panel({ ctx, selected }) {
   return (
     <section className="wfb-panel" aria-labelledby="wfb-panel-title" data-testid="panel">
       <h2 id="wfb-panel-title">{title}</h2>
+      <UnshownErrors errors={errorsByNode(ctx.doc, ctx.errors)[selected || 'workflow'] || []} />
       {body}
       {removable && (
         <button type="button" className="wfb-danger" onClick={() => ctx.remove(selected)} data-testid="delete-node">

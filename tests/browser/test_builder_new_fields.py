@@ -84,6 +84,7 @@ def test_bad_time_zone_shows_the_servers_message_under_the_field(
     message = field_error(page, "field-deploy.cron_time_zone")
     assert '"Mars/Olympus" is not an IANA time zone' in message
     assert page.locator("[data-testid='field-error']").count() == 1
+    assert page.locator("[data-testid='unshown-errors']").count() == 0  # shown once, not twice
     assert Workflow.objects.get(pk=workflow.pk).cron_time_zone == "UTC"
 
 
@@ -124,3 +125,28 @@ def test_kubernetes_builder_environment_and_its_errors(
     page.wait_for_selector("text=Saved (version 3)", timeout=10000)
     doc = api_document(page, live_server, workflow)
     assert (doc["build"]["builder"], doc["build"]["builder_environment"]) == ("local", None)
+
+
+def test_an_error_on_a_field_no_panel_shows_is_listed_on_its_node(
+    workflow, users, live_server, logged_in_page
+):
+    """A typo made in the YAML tab has no control in the panel: the server's message still
+    shows, with its path, on the node the path belongs to."""
+    page = logged_in_page(users["alice"])
+    open_builder(page, live_server, workflow)
+    page.click("[data-testid='tab-yaml']")
+    page.wait_for_selector("[data-testid='yaml-editor']")
+    page.evaluate(
+        """() => {
+        const view = document.querySelector('.wfb-yaml .wfb-code').editorView;
+        const at = view.state.doc.toString().indexOf('  concurrency: queue');
+        view.dispatch({changes: {from: at, insert: '  pull_request: true\\n'}});
+    }"""
+    )
+    save(page)
+    page.wait_for_selector("[data-testid='node-source'] [data-testid='node-error']", timeout=10000)
+    assert page.inner_text("#wfb-panel-title") == "Source"
+    assert "source.pull_request: unknown field" in page.inner_text("[data-testid='unshown-errors']")
+    # Errors a field shows are not repeated in the list.
+    page.click("[data-testid='workflow-settings']")
+    assert page.locator("[data-testid='unshown-errors']").count() == 0
