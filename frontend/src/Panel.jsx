@@ -275,7 +275,11 @@ function Checklist({ ctx, path, label, choices, disabled }) {
   const id = useId();
   const toggle = (name, on) => ctx.set(path, on ? [...selected, name].sort() : selected.filter((n) => n !== name));
   return (
-    <fieldset className={`wfb-fieldset${errors.length ? ' wfb-field--invalid' : ''}`} aria-describedby={errors.length ? `${id}-err` : undefined}>
+    <fieldset
+      className={`wfb-fieldset${errors.length ? ' wfb-field--invalid' : ''}`}
+      aria-describedby={errors.length ? `${id}-err` : undefined}
+      data-testid={`field-${path}`}
+    >
       <legend>{label}</legend>
       {choices.length === 0 && <div className="wfb-field__help">None in this project.</div>}
       {choices.map((name) => (

@@ -5,10 +5,12 @@ returns; what the server refuses shows its message under the field, on the right
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.browser.test_workflow_builder import open_builder
-from workflows.models import Environment, Workflow
+from workflows.models import SCRIPT_HOOKS, Environment, Workflow
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -150,3 +152,70 @@ def test_an_error_on_a_field_no_panel_shows_is_listed_on_its_node(
     # Errors a field shows are not repeated in the list.
     page.click("[data-testid='workflow-settings']")
     assert page.locator("[data-testid='unshown-errors']").count() == 0
+
+
+def document_fields(serializer, prefix=""):
+    """Every leaf path of the workflow document the server accepts, lists as `[0]`."""
+    from rest_framework import serializers
+
+    out = []
+    for name, field in serializer.fields.items():
+        path = f"{prefix}{name}"
+        if isinstance(field, serializers.ListSerializer):
+            out += document_fields(field.child, f"{path}[0].")
+        elif isinstance(field, serializers.Serializer):
+            out += document_fields(field, f"{path}.")
+        else:
+            out.append(path)
+    return out
+
+
+# Shown only in another state of the same document, or not a panel's job.
+OTHER_STATE = {
+    "source.image": "a pre-built image source",
+    "variables[0].secret_ref": "a variable read from a secret manager",
+    "layout.positions": "the canvas's automatic layout",
+}
+
+
+def test_the_panels_cover_every_field_of_the_document(
+    service, environments, registry, users, live_server, logged_in_page, project
+):
+    """New document fields must reach the panel: the server's serializer is the list."""
+    from tests import base
+    from workflows.document import WorkflowDocumentSerializer
+
+    Environment.objects.create(
+        project=project, name="builds", namespace="builds", target="kubernetes", order=9
+    )
+    doc = base.app_cd_document(
+        scripts={hook: f"echo {hook}" for hook in SCRIPT_HOOKS},
+        build={"builder": "kubernetes", "builder_environment": "builds"},
+    )
+    workflow = base.save_document(service, doc)
+    page = logged_in_page(users["alice"])
+    open_builder(page, live_server, workflow)
+    shown = set()
+    nodes = page.eval_on_selector_all(
+        ".react-flow__node", "els => els.map(e => e.getAttribute('data-id'))"
+    )
+    for node in [*nodes, "workflow"]:
+        if node == "workflow":
+            page.click("[data-testid='workflow-settings']")
+        else:
+            page.click(f".react-flow__node[data-id='{node}']")
+        if node in SCRIPT_HOOKS:  # CodeMirror arrives as a chunk on first use
+            page.wait_for_selector(f"[data-testid='script-editor-{node}']")
+        for testid in page.eval_on_selector_all(
+            "[data-testid='panel'] [data-testid^='field-'], "
+            "[data-testid='panel'] [data-testid^='script-editor-']",
+            "els => els.map(e => e.dataset.testid)",
+        ):
+            if testid.startswith("script-editor-"):
+                shown.add("scripts." + testid.removeprefix("script-editor-"))
+            else:
+                shown.add(re.sub(r"\[\d+\]", "[0]", testid.removeprefix("field-")))
+    fields = document_fields(WorkflowDocumentSerializer(service=service))
+    missing = sorted(set(fields) - shown - set(OTHER_STATE))
+    assert missing == []
+    assert set(OTHER_STATE) <= set(fields)  # the exceptions are still real fields
