@@ -81,8 +81,8 @@ def analytics_page(request):
 
 
 def builder_context(user, project, /, **extra) -> dict:
-    """What the builder page needs besides the document: the project's environments, registries
-    and members (approver choices), and what this user may change. `project` is positional-only:
+    """What the builder page needs besides the document: the project's environments
+    ({name, is_active, target}), registries and members (approver choices), and what this user may change. `project` is positional-only:
     the new-workflow page passes its own `project` entry in `extra`."""
     from django.contrib.auth.models import Group
 
@@ -91,7 +91,9 @@ def builder_context(user, project, /, **extra) -> dict:
     members = project.members.filter(is_active=True).order_by("username")
     return {
         "environments": [
-            {"name": e.name, "is_active": e.is_active} for e in project.environments.all()
+            # `target` lets the Build panel offer only Kubernetes environments as builders.
+            {"name": e.name, "is_active": e.is_active, "target": e.target}
+            for e in project.environments.all()
         ],
         "registries": list(project.registries.values_list("name", flat=True)),
         "users": list(members.values_list("username", flat=True)),

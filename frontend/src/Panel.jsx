@@ -1,27 +1,66 @@
 // The properties panel: every field of the document, for the selected node or the workflow.
-import { useEffect, useId, useMemo, useState } from 'react';
+import { useEffect, useId, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import CodeEditor from './LazyCodeEditor.jsx';
-import { PIPELINE_LABELS, SCANNERS, SCRIPT_TITLES, envIndex, hiddenScripts, nodeKind } from './graph.js';
-import { errorsFor, getIn } from './edits.js';
+import { BUILDER_LABELS, PIPELINE_LABELS, PLATFORM_LABELS, SCANNERS, SCRIPT_TITLES, envIndex, hiddenScripts, nodeKind } from './graph.js';
+import { errorsByNode, errorsFor, getIn } from './edits.js';
 import { matchingRule } from './branchMatch.js';
+import { nextRunsIn, timeZoneNames } from './cronPreview.js';
 
 function Errors({ id, errors }) {
   if (!errors.length) return null;
   return (
     <div id={id} className="wfb-field__error" role="alert" data-testid="field-error">
       {errors.map((e) => (
-        <div key={`${e.field}:${e.message}`}>{e.message}</div>
+        <div key={`${e.field}:${e.message}`} data-error-field={e.field}>
+          {e.message}
+        </div>
       ))}
     </div>
   );
 }
 
-/** One labelled control bound to a document path; server errors for the path show under it. */
-function Field({ ctx, path, label, type = 'text', options, help, disabled, parse, testid }) {
+/**
+ * The server's errors for this panel that no field above displayed (a field this pipeline hides,
+ * e.g. pull requests on a pre-built image), listed with their path so none goes unseen. Found
+ * after render: whatever the panel drew is what the user saw.
+ */
+function UnshownErrors({ errors }) {
+  const ref = useRef(null);
+  const [unshown, setUnshown] = useState([]);
+  useLayoutEffect(() => {
+    const panel = ref.current?.closest('.wfb-panel');
+    const drawn = new Set(
+      [...(panel?.querySelectorAll('[data-error-field]') || [])].filter((el) => !ref.current.contains(el)).map((el) => el.dataset.errorField),
+    );
+    const next = errors.filter((e) => !drawn.has(e.field));
+    setUnshown((old) => (JSON.stringify(old) === JSON.stringify(next) ? old : next));
+  });
+  return (
+    <div ref={ref}>
+      {unshown.length > 0 && (
+        <div className="wfb-field__error" role="alert" data-testid="unshown-errors">
+          {unshown.map((e) => (
+            <div key={`${e.field}:${e.message}`}>
+              <code>{e.field || 'workflow'}</code>: {e.message}
+            </div>
+          ))}
+        </div>
+      )}
+    </div>
+  );
+}
+
+/**
+ * One labelled control bound to a document path; server errors for the path show under it.
+ * `onValue(value)` replaces the plain set (a change that touches more than the path);
+ * `suggestions` gives a text field a list to pick from.
+ */
+function Field({ ctx, path, label, type = 'text', options, help, disabled, parse, testid, onValue, suggestions }) {
   const id = useId();
   const errors = errorsFor(ctx.errors, path);
   const value = getIn(ctx.doc, path);
   const off = ctx.readOnly || disabled;
+  const set = onValue || ((v) => ctx.set(path, v));
   const common = {
     id,
     disabled: off,
@@ -31,10 +70,10 @@ function Field({ ctx, path, label, type = 'text', options, help, disabled, parse
   };
   let control;
   if (type === 'checkbox') {
-    control = <input type="checkbox" {...common} checked={Boolean(value)} onChange={(e) => ctx.set(path, e.target.checked)} />;
+    control = <input type="checkbox" {...common} checked={Boolean(value)} onChange={(e) => set(e.target.checked)} />;
   } else if (type === 'select') {
     control = (
-      <select {...common} value={value ?? ''} onChange={(e) => ctx.set(path, parse ? parse(e.target.value) : e.target.value)}>
+      <select {...common} value={value ?? ''} onChange={(e) => set(parse ? parse(e.target.value) : e.target.value)}>
         {options.map(([v, text]) => (
           <option key={v} value={v}>
             {text}
@@ -48,17 +87,27 @@ function Field({ ctx, path, label, type = 'text', options, help, disabled, parse
         type="number"
         {...common}
         value={value ?? ''}
-        onChange={(e) => ctx.set(path, e.target.value === '' ? null : Number(e.target.value))}
+        onChange={(e) => set(e.target.value === '' ? null : Number(e.target.value))}
       />
     );
   } else {
     control = (
-      <input
-        type="text"
-        {...common}
-        value={value ?? ''}
-        onChange={(e) => ctx.set(path, parse ? parse(e.target.value) : e.target.value)}
-      />
+      <>
+        <input
+          type="text"
+          {...common}
+          list={suggestions ? `${id}-list` : undefined}
+          value={value ?? ''}
+          onChange={(e) => set(parse ? parse(e.target.value) : e.target.value)}
+        />
+        {suggestions && (
+          <datalist id={`${id}-list`}>
+            {suggestions.map((name) => (
+              <option key={name} value={name} />
+            ))}
+          </datalist>
+        )}
+      </>
     );
   }
   return (
@@ -126,7 +175,10 @@ function SourcePanel({ ctx }) {
     <>
       <Field ctx={ctx} path="source.kind" label="Source" type="select" options={opts({ git: 'Git repository', image: 'Pre-built image (deploy-only)' })} />
       {source.kind === 'image' ? (
-        <Field ctx={ctx} path="source.image" label="Image reference" help="Empty: the service's image" parse={(v) => v || null} />
+        <>
+          <Field ctx={ctx} path="source.image" label="Image reference" help="e.g. registry.example.org/team/app:1.4.2; empty: the service's image" parse={(v) => v || null} />
+          {source.pull_requests && <Field ctx={ctx} path="source.pull_requests" label="Build pull requests (CI only)" type="checkbox" />}
+        </>
       ) : (
         <>
           <Field ctx={ctx} path="source.trigger" label="Trigger" type="select" options={opts({ automatic: 'Automatic (webhook)', manual: 'Manual' })} />
@@ -167,11 +219,38 @@ function SourcePanel({ ctx }) {
 }
 
 function BuildPanel({ ctx }) {
+  const build = ctx.doc.build || {};
+  const kubernetes = build.builder === 'kubernetes';
+  const clusters = ctx.config.environments.filter((e) => e.target === 'kubernetes');
+  const choices = [['', '(choose an environment)'], ...clusters.map((e) => [e.name, e.is_active === false ? `${e.name} (inactive)` : e.name])];
+  const current = build.builder_environment;
+  if (current && !clusters.some((e) => e.name === current)) choices.push([current, `${current} (not a Kubernetes environment of this project)`]);
+  // Back to the local engine: the cluster no longer applies (the server refuses one there).
+  const setBuilder = (builder) => ctx.set('build', { ...build, builder, builder_environment: builder === 'kubernetes' ? current || null : null });
   return (
     <>
       <Field ctx={ctx} path="build.dockerfile" label="Dockerfile path" />
       <Field ctx={ctx} path="build.context" label="Build context" />
-      <Field ctx={ctx} path="build.platform" label="Platform" type="select" options={opts({ 'linux/amd64': 'linux/amd64', 'linux/arm64': 'linux/arm64' })} />
+      <Field
+        ctx={ctx}
+        path="build.platform"
+        label="Platform"
+        type="select"
+        options={opts(PLATFORM_LABELS)}
+        help={build.platform?.includes(',') ? 'Built once per architecture and pushed as one manifest list under the same tag.' : undefined}
+      />
+      <Field ctx={ctx} path="build.builder" label="Builder" type="select" options={opts(BUILDER_LABELS)} onValue={setBuilder} />
+      {(kubernetes || current || errorsFor(ctx.errors, 'build.builder_environment').length > 0) && (
+        <Field
+          ctx={ctx}
+          path="build.builder_environment"
+          label="Builder environment (its cluster runs the build pod)"
+          type="select"
+          options={choices}
+          parse={(v) => v || null}
+          help={clusters.length ? undefined : 'This project has no Kubernetes environment yet.'}
+        />
+      )}
       <Field ctx={ctx} path="build.cache" label="Layer cache" type="checkbox" />
       <Field ctx={ctx} path="build.spot_instances" label="Spot instances" type="checkbox" />
       <Field ctx={ctx} path="build.volume_size_gb" label="Volume size (GB)" type="number" />
@@ -196,7 +275,11 @@ function Checklist({ ctx, path, label, choices, disabled }) {
   const id = useId();
   const toggle = (name, on) => ctx.set(path, on ? [...selected, name].sort() : selected.filter((n) => n !== name));
   return (
-    <fieldset className={`wfb-fieldset${errors.length ? ' wfb-field--invalid' : ''}`} aria-describedby={errors.length ? `${id}-err` : undefined}>
+    <fieldset
+      className={`wfb-fieldset${errors.length ? ' wfb-field--invalid' : ''}`}
+      aria-describedby={errors.length ? `${id}-err` : undefined}
+      data-testid={`field-${path}`}
+    >
       <legend>{label}</legend>
       {choices.length === 0 && <div className="wfb-field__help">None in this project.</div>}
       {choices.map((name) => (
@@ -287,7 +370,9 @@ const THRESHOLDS = opts({ low: 'Low or worse', medium: 'Medium or worse', high: 
 // croner loads when a schedule is first shown (it is not needed to draw the pipeline).
 let cronModule = null;
 
-function CronPreview({ schedule }) {
+let zoneNames = null;
+
+function CronPreview({ schedule, timeZone }) {
   const [Cron, setCron] = useState(() => cronModule?.Cron || null);
   useEffect(() => {
     if (Cron || !schedule) return undefined;
@@ -302,16 +387,12 @@ function CronPreview({ schedule }) {
   }, [Cron, schedule]);
   const next = useMemo(() => {
     if (!schedule || !Cron) return null;
-    try {
-      return new Cron(schedule, { timezone: 'UTC' }).nextRuns(3);
-    } catch (err) {
-      return String(err.message || err);
-    }
-  }, [schedule, Cron]);
+    return nextRunsIn(Cron, schedule, timeZone);
+  }, [schedule, timeZone, Cron]);
   if (!next) return null;
   return (
-    <div className="wfb-field__help" data-testid="cron-next">
-      {typeof next === 'string' ? next : `Next runs (UTC): ${next.map((d) => d.toISOString().slice(0, 16).replace('T', ' ')).join(', ')}`}
+    <div className="wfb-field__help" data-testid="cron-next" aria-live="polite">
+      {next.error || `Next runs (${timeZone || 'UTC'}): ${next.runs.join(', ')}`}
     </div>
   );
 }
@@ -409,9 +490,23 @@ function HiddenScripts({ ctx }) {
   );
 }
 
+/** Build and Push have no node for a pre-built image; their settings stay in the document. */
+function UnusedBuildSettings({ ctx }) {
+  const errors = [...errorsFor(ctx.errors, 'build'), ...errorsFor(ctx.errors, 'push')];
+  return (
+    <details className="wfb-fieldset" open={errors.length > 0 || undefined} data-testid="unused-build-settings">
+      <summary>Build and push settings (not used: the source is a pre-built image)</summary>
+      <BuildPanel ctx={ctx} />
+      <PushPanel ctx={ctx} />
+    </details>
+  );
+}
+
 function WorkflowPanel({ ctx }) {
   const deploy = ctx.doc.deploy || {};
-  const cd = ctx.doc.pipeline_type !== 'ci';
+  // A CI workflow shows its deploy settings only when the server found a problem there.
+  const cd = ctx.doc.pipeline_type !== 'ci' || errorsFor(ctx.errors, 'deploy').some((e) => e.field !== 'deploy.environments');
+  zoneNames = zoneNames || timeZoneNames();
   return (
     <>
       <Field ctx={ctx} path="name" label="Workflow name" />
@@ -428,7 +523,14 @@ function WorkflowPanel({ ctx }) {
             <Field key={key} ctx={ctx} path={`deploy.resources.${key}`} label={key.replace('_', ' ')} />
           ))}
           <Field ctx={ctx} path="deploy.cron_schedule" label="Cron schedule (Cron CD)" parse={(v) => v || null} help="minute hour day month weekday, e.g. */15 * * * *" />
-          <CronPreview schedule={deploy.cron_schedule} />
+          <Field
+            ctx={ctx}
+            path="deploy.cron_time_zone"
+            label="Schedule time zone (IANA)"
+            suggestions={zoneNames}
+            help="The schedule runs on this zone's wall clock, daylight saving included, e.g. Europe/Paris"
+          />
+          <CronPreview schedule={deploy.cron_schedule} timeZone={deploy.cron_time_zone} />
           <Field ctx={ctx} path="deploy.cron_concurrency" label="Cron concurrency" type="select" options={opts({ Allow: 'Allow', Forbid: 'Forbid', Replace: 'Replace' })} />
         </fieldset>
       )}
@@ -441,6 +543,7 @@ function WorkflowPanel({ ctx }) {
       </fieldset>
       <Variables ctx={ctx} />
       <HiddenScripts ctx={ctx} />
+      {ctx.doc.source?.kind === 'image' && <UnusedBuildSettings ctx={ctx} />}
     </>
   );
 }
@@ -470,6 +573,7 @@ export default function Panel({ ctx, selected }) {
   return (
     <section className="wfb-panel" aria-labelledby="wfb-panel-title" data-testid="panel">
       <h2 id="wfb-panel-title">{title}</h2>
+      <UnshownErrors errors={errorsByNode(ctx.doc, ctx.errors)[selected || 'workflow'] || []} />
       {body}
       {removable && (
         <button type="button" className="wfb-danger" onClick={() => ctx.remove(selected)} data-testid="delete-node">

@@ -88,6 +88,13 @@ describe('server errors on nodes', () => {
     expect(nodeForField(sample, 'push.registry')).toBe('push');
     expect(nodeForField(sample, 'scripts.pre_build')).toBe('pre_build');
     expect(nodeForField(sample, 'variables[0].key')).toBe('workflow');
+    // Today's fields: the builder on Build, the schedule's zone in Workflow settings; a
+    // pre-built image has no Build node, so its build errors go to Workflow settings too.
+    expect(nodeForField(sample, 'build.builder_environment')).toBe('build');
+    expect(nodeForField(sample, 'build.platform')).toBe('build');
+    expect(nodeForField(sample, 'deploy.cron_time_zone')).toBe('workflow');
+    const image = { ...sample, source: { ...sample.source, kind: 'image' } };
+    expect(nodeForField(image, 'build.builder')).toBe('workflow');
     expect(errorsByNode(sample, [{ field: 'source.branches', message: 'x' }, { field: '', message: 'y' }])).toEqual({
       source: [{ field: 'source.branches', message: 'x' }],
       workflow: [{ field: '', message: 'y' }],
@@ -117,6 +124,17 @@ describe('YAML', () => {
     expect(text).not.toMatch(/^id:/m);
     const { doc } = fromYaml(text, sample);
     expect(doc).toEqual(sample);
+  });
+
+  it('leaves the server-computed next runs out, and keeps the new fields as written', () => {
+    const cron = setIn(setIn(setIn(sample, 'deploy.cron_time_zone', 'Europe/Paris'), 'build.platform', 'linux/amd64,linux/arm64'), 'next_runs', ['2026-03-29T09:00:00+02:00']);
+    const text = toYaml(cron);
+    expect(text).not.toMatch(/next_runs/);
+    expect(text).toMatch(/^  cron_time_zone: Europe\/Paris$/m);
+    expect(text).toMatch(/^  platform: linux\/amd64,linux\/arm64$/m);
+    expect(fromYaml(text, cron).doc).toEqual(cron);
+    // The time zone changed, not the runs the server computed for the saved version: no diff noise.
+    expect(documentDiff(cron, setIn(cron, 'next_runs', []))).toBe('');
   });
 
   it('reports line and column of invalid YAML', () => {

@@ -92,9 +92,23 @@ export function sourceSummary(source) {
   return parts.length ? parts.join(' · ') : 'no branch rules';
 }
 
+// workflows/models.py Platform and BuilderKind: value -> label.
+export const PLATFORM_LABELS = {
+  'linux/amd64': 'linux/amd64',
+  'linux/arm64': 'linux/arm64',
+  'linux/amd64,linux/arm64': 'linux/amd64 + linux/arm64 (one multi-arch image)',
+};
+
+export const BUILDER_LABELS = {
+  local: 'Local engine (this machine)',
+  kubernetes: 'Kubernetes pod (in an environment\'s cluster)',
+};
+
 export function buildSummary(build) {
   const parts = [str(build?.dockerfile) || 'Dockerfile'];
-  if (build?.platform) parts.push(str(build.platform));
+  const platform = str(build?.platform);
+  if (platform) parts.push(platform.includes(',') ? `multi-arch ${platform.split(',').map((p) => p.replace(/^linux\//, '')).join('+')}` : platform);
+  if (build?.builder === 'kubernetes') parts.push(`on ${str(build.builder_environment) || 'Kubernetes'}`);
   return parts.join(' · ');
 }
 

@@ -44,16 +44,19 @@ export const documentArb = fc
       build: fc.record({
         dockerfile: name,
         context: fc.constantFrom('.', 'app'),
-        platform: fc.constantFrom('linux/amd64', 'linux/arm64'),
+        platform: fc.constantFrom('linux/amd64', 'linux/arm64', 'linux/amd64,linux/arm64'),
         cache: fc.boolean(),
         spot_instances: fc.boolean(),
         volume_size_gb: fc.integer({ min: 1, max: 500 }),
+        builder: fc.constantFrom('local', 'kubernetes'),
+        builder_environment: fc.option(name, { nil: null }),
       }),
       push: fc.record({ registry: fc.option(name, { nil: null }), repository: name, tag_template: fc.constantFrom('{short_sha}', '{branch}-{sha}') }),
       deploy: fc.record({
         port: fc.option(fc.integer({ min: 1, max: 65535 }), { nil: null }),
         replicas: fc.integer({ min: 0, max: 100 }),
         cron_schedule: fc.option(fc.constant('*/5 * * * *'), { nil: null }),
+        cron_time_zone: fc.constantFrom('UTC', 'Europe/Paris', 'America/New_York', 'Asia/Kolkata'),
         cron_concurrency: fc.constantFrom('Allow', 'Forbid', 'Replace'),
         resources: fc.record({ cpu_request: fc.constantFrom('', '100m'), memory_request: fc.constant(''), cpu_limit: fc.constant(''), memory_limit: fc.constantFrom('', '1Gi') }),
         health_check_path: fc.constantFrom('', '/health'),
@@ -73,9 +76,11 @@ export const documentArb = fc
       ),
       scanners: fc.record({ detect_secrets: fc.boolean(), trivy: fc.boolean(), sonarqube: fc.boolean(), fail_on: fc.constantFrom('low', 'medium', 'high', 'critical', 'never') }),
       stage_timeout_minutes: fc.integer({ min: 1, max: 180 }),
+      next_runs: fc.array(fc.constantFrom('2026-03-29T09:00:00+02:00', '2026-03-30T09:00:00+02:00'), { maxLength: 3 }),
       layout: fc.record({ positions: fc.dictionary(name, fc.record({ x: fc.integer(), y: fc.integer() }), { maxKeys: 2 }) }),
       created_at: fc.constant('2026-01-01T00:00:00+00:00'),
       updated_at: fc.constant('2026-01-02T00:00:00+00:00'),
+      updated_by: fc.option(name, { nil: null }),
     }),
   );
 
@@ -124,6 +129,15 @@ describe('documentToGraph / graphToDocument', () => {
     expect(node(g, 'gate:1').data.summary).toBe('manual');
     expect(node(g, 'gate:2').data.summary).toBe('2 of alice, Approvers (group)');
     expect(node(g, 'deploy:2').data.summary).toBe('prod');
+  });
+
+  it('shows a multi-arch platform and a Kubernetes builder on the Build node', () => {
+    const doc = clone(sample);
+    doc.build = { ...doc.build, platform: 'linux/amd64,linux/arm64', builder: 'kubernetes', builder_environment: 'builders' };
+    const g = documentToGraph(doc);
+    expect(node(g, 'build').data.summary).toBe('Dockerfile · multi-arch amd64+arm64 · on builders');
+    expect(node(g, 'build').data.part).toMatchObject({ builder: 'kubernetes', builder_environment: 'builders' });
+    expect(graphToDocument(g)).toEqual(doc);
   });
 
   it('connects consecutive nodes with unique edges', () => {
