@@ -308,6 +308,8 @@ def do_trigger(
             # Who pushed: stops them approving their own deploy (approvals.services).
             actor_login=event.sender,
             actor_email=event.sender_email,
+            # Whoever redelivered started this run: they may not approve it either.
+            triggered_by=delivery.redelivered_by,
         )
         claim.execution = execution
         claim.save(update_fields=["execution"])

@@ -3,6 +3,8 @@ branch wins whatever order the deliveries arrive in, and the delivery log says w
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from executions.models import Execution
@@ -79,3 +81,64 @@ def test_a_redelivered_stale_push_is_refused_again(hook, users):
     assert again.status_code in (200, 201), again.content
     assert run_of(A) is None and run_of(B).status == "pending"
     assert "a newer push to main" in again.json()["reason"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.engine
+def test_a_late_push_leaves_the_newer_running_run_running(
+    project, registry, git_server, settings, real_services, users
+):
+    """The newer commit's run is already Running on the engine (its script is mid-way) when
+    the older push arrives through the hook: it keeps running and the stale push starts
+    nothing; the delivery log says why."""
+    from tests.base import client_for
+    from tests.executions import log_text, make_git_workflow, run_in_thread
+
+    settings.DOCKER_HOST = real_services["DOCKER_HOST"]
+    settings.EXECUTIONS_RUN_INLINE = False  # the test plays the worker
+    workflow, older = make_git_workflow(
+        project,
+        git_server,
+        {"README": "one\n"},
+        registry,
+        trigger_mode="automatic",
+        branch_rules=[{"pattern": "main", "match": "exact"}],
+        run_concurrency="cancel_in_progress",
+        scripts={"pre_build": "echo newer-run-started; sleep 60"},
+    )
+    name = workflow.service.repo_url.rsplit("/", 1)[-1].removesuffix(".git")
+    newer = git_server.commit(name, {"README": "two\n"})
+    hook = make_hook(workflow)
+    url = workflow.service.repo_url
+
+    def push(before: str, after: str) -> dict:
+        payload = github_push("main", before=before, after=after)
+        payload["repository"].update(clone_url=url, html_url=url, ssh_url=url, git_url=url)
+        return payload
+
+    first = deliver(hook, "github", push(older, newer)).json()
+    assert first["outcome"] == "triggered", first
+    run = Execution.objects.get(pk=first["runs"][0]["id"])
+    thread = run_in_thread(run.pk)
+    try:
+        deadline = time.monotonic() + 120
+        while "newer-run-started" not in log_text(run) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        run.refresh_from_db()
+        assert run.status == "running" and "newer-run-started" in log_text(run), run.status
+
+        late = deliver(hook, "github", push("0" * 40, older)).json()
+        assert late["outcome"] == "ignored" and late["runs"] == [], late
+        assert (
+            f"did not start {older[:12]}: a newer push to main ({newer[:12]}, delivery "
+            f"#{first['delivery']}) was received before this late one"
+        ) in late["reason"]
+        time.sleep(1)  # a cancel, had there been one, reaches the run within the engine's poll
+        run.refresh_from_db()
+        assert (run.status, run.status_reason) == ("running", "")
+        assert not Execution.objects.filter(workflow=workflow, commit_sha=older).exists()
+    finally:
+        client_for(users["alice"]).post(f"/api/executions/{run.pk}/terminate/")
+        thread.join(60)
+    run.refresh_from_db()
+    assert run.status == "terminated"
