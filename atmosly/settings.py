@@ -161,6 +161,10 @@ DOCKER_HOST = env.str("DOCKER_HOST", default="")
 # A worker that has not written its heartbeat for this long is taken as lost.
 WORKER_LEASE_SECONDS = env.int("WORKER_LEASE_SECONDS", default=30)
 TERMINATION_GRACE_SECONDS = env.int("TERMINATION_GRACE_SECONDS", default=20)
+# Runs and their logs older than this many days are deleted by an hourly task, a batch of
+# RETENTION_BATCH_SIZE runs per transaction (executions/retention.py); 0 keeps everything.
+RUN_RETENTION_DAYS = env.int("RUN_RETENTION_DAYS", default=0)
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=500)
 
 # Scanners. Trivy's vulnerability DB cannot be downloaded offline: vulnerability scanning needs
 # a reachable mirror (TRIVY_DB_REPOSITORY) and is off by default; secret and misconfiguration

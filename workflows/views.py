@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, render
 
+from atmosly.pagination import newest_first_page
 from executions.models import Execution
 from workflows.models import Workflow
 from workflows.permissions import VIEW, visible_projects
@@ -18,10 +19,15 @@ def home(request):
     projects = visible_projects(request.user).prefetch_related(
         "services__workflows", "environments"
     )
-    executions = Execution.objects.filter(
+    runs = Execution.objects.filter(
         workflow__service__project__in=visible_projects(request.user)
-    ).select_related("workflow__service")[:20]
-    return render(request, "workflows/home.html", {"projects": projects, "executions": executions})
+    ).select_related("workflow__service")
+    executions, older, newer = newest_first_page(request, runs.prefetch_related("triggered_by"))
+    return render(
+        request,
+        "workflows/home.html",
+        {"projects": projects, "executions": executions, "older": older, "newer": newer},
+    )
 
 
 @login_required
@@ -31,9 +37,14 @@ def workflow_page(request, pk: int):
     workflow = get_object_or_404(
         Workflow.objects.filter(service__project__in=visible_projects(request.user)), pk=pk
     )
-    executions = workflow.executions.select_related("triggered_by")[:20]
+    executions, older, newer = newest_first_page(
+        request,
+        workflow.executions.select_related("workflow__service").prefetch_related("triggered_by"),
+    )
     return render(
-        request, "workflows/workflow.html", {"workflow": workflow, "executions": executions}
+        request,
+        "workflows/workflow.html",
+        {"workflow": workflow, "executions": executions, "older": older, "newer": newer},
     )
 
 
