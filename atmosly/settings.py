@@ -176,6 +176,10 @@ TERMINATION_GRACE_SECONDS = env.int("TERMINATION_GRACE_SECONDS", default=20)
 # The network of Dockerfile RUN steps and scripts: "bridge" (their own namespace on the engine's
 # bridge: outbound only, never the host's loopback services) or "none" (no network at all).
 SANDBOX_NETWORK = env.str("SANDBOX_NETWORK", default="bridge")
+# Runs and their logs older than this many days are deleted by an hourly task, a batch of
+# RETENTION_BATCH_SIZE runs per transaction (executions/retention.py); 0 keeps everything.
+RUN_RETENTION_DAYS = env.int("RUN_RETENTION_DAYS", default=0)
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=500)
 
 # Scanners. Trivy's vulnerability DB cannot be downloaded offline: vulnerability scanning needs
 # a reachable mirror (TRIVY_DB_REPOSITORY) and is off by default; secret and misconfiguration

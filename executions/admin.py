@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from atmosly.admin_base import LogAdmin, ReadOnlyInline
+from atmosly.pagination import CappedCountPaginator
 from executions.models import Execution, LogChunk, Report, StageRun, StatusChange
 from workflows.permissions import VIEW
 
@@ -54,7 +55,11 @@ class ExecutionAdmin(LogAdmin):
         ("workflow__service__project", admin.RelatedOnlyFieldListFilter),
     ]
     search_fields = ["commit_sha", "ref", "workflow__name", "workflow__service__name"]
-    date_hierarchy = "created_at"
+    # At a million runs: no date_hierarchy (its month list is a full scan), related rows in the
+    # page's query (not one per row), and counts bounded (bench/history.py).
+    list_select_related = ["workflow__service__project", "triggered_by"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
     inlines = [StageRunInline, StatusChangeInline, ReportInline]
 
 

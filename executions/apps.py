@@ -7,8 +7,11 @@ class ExecutionsConfig(AppConfig):
     name = "executions"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
         from django_q.signals import post_spawn
 
         from executions.recovery import start_recovery_loop
+        from executions.retention import ensure_schedule
 
         post_spawn.connect(start_recovery_loop, dispatch_uid="executions-recovery")
+        post_migrate.connect(ensure_schedule, sender=self, dispatch_uid="executions-retention")

@@ -46,12 +46,10 @@ class RollbackRefused(APIException):
 
 
 def current_release(workflow, environment) -> Release | None:
-    """The release of `workflow` that `environment` runs now."""
-    return (
-        Release.objects.filter(workflow=workflow, environment=environment)
-        .order_by("-created_at", "-id")
-        .first()
-    )
+    """The release of `workflow` that `environment` runs now: the row marked current."""
+    return Release.objects.filter(
+        workflow=workflow, environment=environment, is_current=True
+    ).first()
 
 
 def short(version: str) -> str:
@@ -192,22 +190,29 @@ def do_record_release(
     details: dict,
     rollback_of: Release | None = None,
 ) -> Release:
+    """Records a successful deploy (or rollback) as the release `environment` now runs for the
+    workflow; the previous one stops being current in the same transaction."""
     execution = stage.execution
-    return Release.objects.create(
-        environment=environment,
-        service=workflow.service,
-        workflow=workflow,
-        execution=execution,
-        stage_run=stage,
-        image=image,
-        image_digest=digest,
-        commit_sha=commit,
-        deployed_by=execution.triggered_by,
-        is_rollback=rollback_of is not None,
-        rollback_of=rollback_of,
-        target=target,
-        details=details,
-    )
+    with transaction.atomic():
+        Release.objects.filter(workflow=workflow, environment=environment, is_current=True).update(
+            is_current=False
+        )
+        return Release.objects.create(
+            is_current=True,
+            environment=environment,
+            service=workflow.service,
+            workflow=workflow,
+            execution=execution,
+            stage_run=stage,
+            image=image,
+            image_digest=digest,
+            commit_sha=commit,
+            deployed_by=execution.triggered_by,
+            is_rollback=rollback_of is not None,
+            rollback_of=rollback_of,
+            target=target,
+            details=details,
+        )
 
 
 # --- rollback ---------------------------------------------------------------------------------
@@ -272,17 +277,16 @@ def do_rollback(user, release: Release) -> Execution:
 
 def what_runs_where(service) -> list[dict]:
     """Per environment of the service's project, in order: the release each of the service's
-    workflows runs there now."""
-    latest: dict[tuple[int, int], Release] = {}
-    releases = (
-        Release.objects.filter(service=service)
-        .select_related("environment", "workflow", "execution", "deployed_by")
+    workflows runs there now (the rows marked current; two queries at any history size)."""
+    current = (
+        Release.objects.filter(service=service, is_current=True)
+        .select_related("environment", "service", "workflow", "execution", "deployed_by")
         .order_by("created_at", "id")
     )
-    for release in releases:
-        latest[(release.environment_id, release.workflow_id)] = release
-    rows = []
-    for environment in service.project.environments.order_by("order", "name"):
-        running = [r for (env_id, _), r in latest.items() if env_id == environment.pk]
-        rows.append({"environment": environment, "releases": running})
-    return rows
+    by_environment: dict[int, list[Release]] = {}
+    for release in current:
+        by_environment.setdefault(release.environment_id, []).append(release)
+    return [
+        {"environment": environment, "releases": by_environment.get(environment.pk, [])}
+        for environment in service.project.environments.order_by("order", "name")
+    ]

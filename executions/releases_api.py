@@ -10,6 +10,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from atmosly.api_input import BoundedLookupMixin, query_id
+from atmosly.pagination import NewestFirst
 from executions.models import Release
 from executions.releases import check_rollback, what_runs_where
 from executions.serializers import ExecutionSerializer
@@ -83,6 +84,7 @@ class ReleaseViewSet(BoundedLookupMixin, viewsets.ReadOnlyModelViewSet):
     """`?service=<id>&environment=<id>&workflow=<id>` filter the history, newest first."""
 
     serializer_class = ReleaseSerializer
+    pagination_class = NewestFirst
     permission_classes = [WorkflowPermission]
     required_perm = {"rollback": CHANGE, "what_runs_where": VIEW}
 

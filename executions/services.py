@@ -54,6 +54,10 @@ def do_change_status(execution: Execution, new: str, reason: str = "") -> Execut
         StatusChange.objects.create(
             execution=execution, from_status=current, to_status=new, reason=reason
         )
+        if new in TERMINAL:
+            from executions.analytics import record_finished_run
+
+            record_finished_run(execution.pk)
     for field, value in fields.items():
         setattr(execution, field, value)
     from executions.live import publish_status

@@ -41,6 +41,8 @@ WAITING = frozenset({S.DEPLOYMENT_PENDING, S.APPROVAL_PENDING})
 TERMINAL = frozenset(
     {S.SUCCEEDED, S.FAILED, S.ERROR, S.APPROVAL_REJECTED, S.TERMINATED, S.TERMINATION_FAILED}
 )
+# Not ended yet, as a fixed list: a partial index's condition must match the query's exactly.
+UNFINISHED = sorted(ACTIVE | WAITING)
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     S.PENDING: frozenset({S.RUNNING, S.TERMINATED, S.ERROR}),

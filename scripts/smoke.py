@@ -6,7 +6,8 @@
 Each check does the real thing the product (or its tests) does, once and small: a container
 runs, a pod plays and goes away (the local deploy target's path), a build runs a RUN step, an
 image is pushed to both registries, a repository is cloned over smart HTTP, and for tests
-headless Chromium renders a page, moto answers and redis-server answers. A failure prints one
+headless Chromium renders a page, moto answers, redis-server answers and the project's PostgreSQL
+cluster (started by `scripts/services start --test`) creates and drops a database. A failure prints one
 line naming the missing piece and the Debian package or setting that brings it, and exits 1.
 
 The checks that take longer than about 0.3 s run once per machine state: their success is
@@ -40,6 +41,10 @@ ARM64_IMAGE = "localhost/busybox:arm64"
 OPEN_REGISTRY = "127.0.0.1:5000"
 AUTH_REGISTRY = "127.0.0.1:5001"
 AUTH_CREDS = "ci:ci-password"
+# The scale mode's test cluster (scripts/services: PG_PORT, PG_USER, PG_PASSWORD).
+PG_ADDR = ("127.0.0.1", "5433")
+PG_USER = "workflows"
+PG_PASSWORD = "workflows-test-password"
 CONFIG_FILES = [
     Path("/etc/containers/containers.conf.d/50-workflows-local.conf"),
     Path("/etc/containers/registries.conf.d/50-workflows-local.conf"),
@@ -73,6 +78,12 @@ HINTS: list[tuple[str, str]] = [
     ("chromium", "headless Chromium is missing: apt-get install chromium"),
     ("moto_server", "moto's server is missing from .venv: scripts/bootstrap --test"),
     ("redis", "redis-server is missing: apt-get install redis-server"),
+    ("psql", "PostgreSQL's client is missing: apt-get install postgresql"),
+    (
+        "connection refused",
+        "the PostgreSQL test cluster does not answer on 127.0.0.1:5433: scripts/services start "
+        "--test (log: .run/postgres.log)",
+    ),
     ("git-http-backend", "git's http-backend is missing: apt-get install git"),
 ]
 
@@ -317,6 +328,15 @@ class Smoke:
         finally:
             self._stop(proc)
 
+    def postgres_answers(self) -> None:
+        what = "postgres answers (scale-mode tests)"
+        env = {**os.environ, "PGPASSWORD": PG_PASSWORD, "PGCONNECT_TIMEOUT": "5"}
+        psql = ["psql", "-h", PG_ADDR[0], "-p", PG_ADDR[1], "-U", PG_USER, "-d", "postgres"]
+        name = f"smoke_{os.getpid()}"
+        # What pytest-django does for each session: create a database, then drop it.
+        sh(what, *psql, "-qc", f"CREATE DATABASE {name}", env=env, timeout=30)
+        sh(what, *psql, "-qc", f"DROP DATABASE {name}", env=env, timeout=30)
+
     def _spawn(self, what: str, argv: list[str]) -> subprocess.Popen[bytes]:
         try:
             return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -387,6 +407,7 @@ def main() -> int:
         # Pushes what the build check built, so it is remembered with it.
         Check("a push to each registry", smoke.pushes, slow=True),
         Check("redis-server answers", smoke.redis_answers, slow=False, test_only=True),
+        Check("postgres answers", smoke.postgres_answers, slow=False, test_only=True),
         Check("headless Chromium opens a page", smoke.chromium_renders, slow=True, test_only=True),
         Check("moto answers", smoke.moto_answers, slow=True, test_only=True),
     ]

@@ -10,7 +10,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django.contrib.auth.models import Group, Permission, User
+from django.db import connection
 from rest_framework.test import APIClient
 
 from workflows.models import Environment, Project, RegistryConnection, Service, Workflow
@@ -130,3 +133,17 @@ def client_for(user: User | None) -> APIClient:
     if user is not None:
         client.force_authenticate(user)
     return client
+
+
+def database_url() -> str:
+    """DATABASE_URL of the test database this session uses, for subprocesses (workers, daphne,
+    manage.py) that must see what the test writes: the SQLite file or the PostgreSQL database."""
+    conf = connection.settings_dict
+    name = str(conf["NAME"])
+    if connection.vendor == "sqlite":
+        assert name and not name.startswith(("file:", ":memory:")), name
+        return f"sqlite:///{name}"
+    assert connection.vendor == "postgresql", connection.vendor
+    user = quote(conf["USER"] or "", safe="")
+    password = quote(conf["PASSWORD"] or "", safe="")
+    return f"postgres://{user}:{password}@{conf['HOST']}:{conf['PORT']}/{name}"

@@ -35,3 +35,29 @@ def service(project):
 @pytest.fixture
 def workflow(service, environments, registry):
     return base.save_document(service, base.app_cd_document())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Drops this session's PostgreSQL test database even when a worker thread still holds a
+    connection to it (pytest-django's own DROP then fails with "being accessed by other users"
+    and leaves it behind on the shared cluster)."""
+    from django.conf import settings
+
+    conf = settings.DATABASES["default"]
+    if conf["ENGINE"] != "django.db.backends.postgresql":
+        return
+    import psycopg
+
+    try:
+        with psycopg.connect(
+            dbname="postgres",
+            user=conf["USER"],
+            password=conf["PASSWORD"],
+            host=conf["HOST"],
+            port=conf["PORT"],
+            autocommit=True,
+        ) as admin:
+            name = conf.get("TEST", {}).get("NAME")
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except psycopg.Error:
+        pass  # the cluster went away: nothing left to clean

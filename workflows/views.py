@@ -15,6 +15,7 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from atmosly.forms import add_api_errors
 from atmosly.htmx import htmx_partial, render_page_or_partial
+from atmosly.pagination import newest_first_page
 from atmosly.probes import probe_result, start_probe
 from executions.models import Execution
 from executions.services import check_run_request
@@ -31,10 +32,15 @@ def home(request):
     projects = visible_projects(request.user).prefetch_related(
         "services__workflows", "environments"
     )
-    executions = Execution.objects.filter(
+    runs = Execution.objects.filter(
         workflow__service__project__in=visible_projects(request.user)
-    ).select_related("workflow__service")[:20]
-    return render(request, "workflows/home.html", {"projects": projects, "executions": executions})
+    ).select_related("workflow__service")
+    executions, older, newer = newest_first_page(request, runs.prefetch_related("triggered_by"))
+    return render(
+        request,
+        "workflows/home.html",
+        {"projects": projects, "executions": executions, "older": older, "newer": newer},
+    )
 
 
 @login_required
@@ -44,13 +50,18 @@ def workflow_page(request, pk: int):
     workflow = get_object_or_404(
         Workflow.objects.filter(service__project__in=visible_projects(request.user)), pk=pk
     )
-    executions = workflow.executions.select_related("triggered_by")[:20]
+    executions, older, newer = newest_first_page(
+        request,
+        workflow.executions.select_related("workflow__service").prefetch_related("triggered_by"),
+    )
     from integrations.models import ScheduledJob
     from workflows.document import upcoming_runs
 
     context = {
         "workflow": workflow,
         "executions": executions,
+        "older": older,
+        "newer": newer,
         "next_runs": upcoming_runs(workflow),
         "stopped_jobs": ScheduledJob.objects.filter(workflow=workflow).exclude(last_error=""),
     }

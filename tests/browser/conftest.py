@@ -5,6 +5,8 @@ import shutil
 
 import pytest
 
+from tests import base
+
 # Playwright's sync API keeps an event loop running in this thread; the ORM calls the tests
 # make between browser steps are still plain synchronous calls.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -69,15 +71,13 @@ def asgi_server(transactional_db):
     import urllib.request
     from pathlib import Path
 
-    from django.db import connection
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "DATABASE_URL": base.database_url(),
     }
     root = Path(__file__).resolve().parents[2]
     daphne = Path(sys.executable).with_name("daphne")

@@ -19,8 +19,8 @@ from django.core.management import CommandError, call_command
 from executions.models import Execution
 from executions.status import ExecutionStatus as S
 from executions.status import StageStatus
+from tests import base
 from tests.executions import leftovers, make_git_workflow, start_run, step_containers
-from tests.executions.test_worker_processes import test_database_file
 from tests.realparts import sample_app_files, unique_name
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
@@ -47,7 +47,7 @@ class Command:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "DATABASE_URL": f"sqlite:///{test_database_file()}",
+            "DATABASE_URL": base.database_url(),
             "PYTHONUNBUFFERED": "1",
         }
         self.process = subprocess.Popen(

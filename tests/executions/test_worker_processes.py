@@ -28,6 +28,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
 
 from tests import base
 from tests.executions import make_git_workflow
@@ -45,18 +46,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_database_file() -> str:
-    """The SQLite file pytest-django created for this session; workers are pointed at it."""
-    from django.db import connection
-
-    name = str(connection.settings_dict["NAME"])
-    assert name and not name.startswith(("file:", ":memory:")), name
-    return name
-
-
-test_database_file.__test__ = False  # a helper, not a test
-
-
 class Worker:
     """One `manage.py qcluster` subprocess in its own process group, logging to a file."""
 
@@ -64,11 +53,13 @@ class Worker:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "DATABASE_URL": f"sqlite:///{test_database_file()}",
+            "DATABASE_URL": base.database_url(),
             "Q_WORKERS": "1",
             "PYTHONUNBUFFERED": "1",
+            # The broker this process enqueues on (the embedded ORM broker unless the session
+            # runs the scale mode), unless the test asks for another.
+            "REDIS_URL": settings.REDIS_URL,
         }
-        env.pop("REDIS_URL", None)  # the embedded defaults unless the test asks for Redis
         env.update(extra_env or {})
         self.log_path = log_path
         self.started = time.monotonic()
@@ -194,7 +185,8 @@ def use_redis(redis_url, settings, monkeypatch) -> str:
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [redis_url]},
+            # The worker, given REDIS_URL, reads tests.settings' prefix: the same keys.
+            "CONFIG": {"hosts": [redis_url], "prefix": settings.CHANNEL_PREFIX},
         }
     }
     monkeypatch.setattr(Conf, "ORM", None)

@@ -47,6 +47,10 @@ SHELL_PROGRAMS = [
     "sha256sum",
     "dpkg-deb",
     "mount",
+    "runuser",
+    "psql",
+    "redis-server",
+    "redis-cli",
 ]
 # Programs that programs we run exec in turn: git runs ssh for ssh:// repositories (the Source
 # stage sets GIT_SSH_COMMAND=ssh …).
@@ -65,6 +69,14 @@ PODMAN_HELPERS = [
     "/usr/libexec/qemu-binfmt/aarch64-binfmt-P",
 ]
 
+# The PostgreSQL server's programs scripts/services runs for the scale mode's test cluster: Debian
+# keeps them off PATH, in a folder per major version.
+POSTGRES_PROGRAMS = sorted(
+    str(path)
+    for name in ("initdb", "pg_ctl", "postgres")
+    for path in Path("/usr/lib/postgresql").glob(f"*/bin/{name}")
+) or ["/usr/lib/postgresql/15/bin/pg_ctl"]
+
 # Executables that come from the virtualenv (PyPI), not Debian.
 VENV_PROGRAMS = {"moto_server", "trivy", "sonar-scanner", "daphne"}
 # What every machine of this kind has before any install (its CPython and Node.js are not
@@ -73,11 +85,14 @@ MACHINE_PROGRAMS = {"python3", "npm"}
 
 
 def listed_packages() -> set[str]:
-    """The union of scripts/services' APT_PACKAGES and scripts/bootstrap's package arrays."""
+    """The union of scripts/services' APT_PACKAGES and TEST_APT_PACKAGES and scripts/bootstrap's
+    package arrays."""
     services = (ROOT / "scripts" / "services").read_text()
-    block = re.search(r"^APT_PACKAGES=\((.*?)^\)", services, re.S | re.M)
-    assert block, "scripts/services has no APT_PACKAGES=( … ) block"
-    names = {line.split("#", 1)[0].strip() for line in block.group(1).splitlines()} - {""}
+    names: set[str] = set()
+    for array in ("APT_PACKAGES", "TEST_APT_PACKAGES"):
+        block = re.search(rf"^{array}=\((.*?)^\)", services, re.S | re.M)
+        assert block, f"scripts/services has no {array}=( … ) block"
+        names |= {line.split("#", 1)[0].strip() for line in block.group(1).splitlines()} - {""}
     bootstrap = (ROOT / "scripts" / "bootstrap").read_text()
     for match in re.finditer(r"packages(?:\+)?=\(([^)]*)\)", bootstrap):
         names |= set(match.group(1).split())
@@ -132,6 +147,8 @@ def test_the_list_parses_and_names_the_recommends_podman_needs():
     packages = listed_packages()
     # The packages podman only recommends, or leaves to alternatives, that the product needs.
     assert {"catatonit", "containernetworking-plugins", "buildah", "runc", "conmon"} <= packages
+    # The scale mode's test backends (scripts/test's second pass).
+    assert {"postgresql-15", "redis-server"} <= packages
 
 
 def test_the_python_scan_finds_what_the_code_runs():
@@ -148,7 +165,11 @@ def test_every_shell_program_is_really_called_by_a_script():
 @pytest.mark.parametrize(
     "executable",
     sorted(
-        python_executables() | set(SHELL_PROGRAMS) | set(INDIRECT_PROGRAMS) | set(PODMAN_HELPERS)
+        python_executables()
+        | set(SHELL_PROGRAMS)
+        | set(INDIRECT_PROGRAMS)
+        | set(PODMAN_HELPERS)
+        | set(POSTGRES_PROGRAMS)
     ),
 )
 def test_every_executable_is_covered_by_a_listed_package(executable):
