@@ -109,8 +109,11 @@ class Source(Runner):
         tag, or failing both a commit: what the repository holds says which, and the run
         records it (branch, tag, ref_kind)."""
         clone = ["clone", "--depth", "1", "--single-branch", "--progress"]
+        missing = f"branch '{self.ref}' not found in {public_url(self.url)}" if strict else ""
         try:
-            self.git(*clone, "--branch", self.ref, "--", self.url, "src", cwd=src.parent)
+            self.git(
+                *clone, "--branch", self.ref, "--", self.url, "src", cwd=src.parent, missing=missing
+            )
         except StageError:
             if strict or not self.ref_missing:
                 raise
@@ -165,6 +168,19 @@ class Source(Runner):
             self.git("fetch", "--progress", "origin", heads, tags, cwd=src)
             target = self.ref
         missing = missing or f"commit '{self.ref}' not found in {public_url(self.url)}"
+        # What the fetch brought must be a commit: `git checkout` would read any other name as
+        # a path and answer with its own words, not that the commit is missing.
+        found = self.git(
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            f"{target}^{{commit}}",
+            cwd=src,
+            quiet=True,
+            check=False,
+        )
+        if not found.strip():
+            raise StageError(missing)
         self.git("checkout", "-q", "--detach", target, cwd=src, missing=missing)
 
     def git(

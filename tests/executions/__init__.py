@@ -38,18 +38,21 @@ def make_git_workflow(project, git_server, files: dict, registry=None, **fields:
     return workflow, sha
 
 
-def start_run(workflow, ref: str = "main"):
-    """A Pending run, not yet picked up (the tests play the worker)."""
+def start_run(workflow, ref: str = "main", ref_kind: str = ""):
+    """A Pending run, not yet picked up (the tests play the worker). `ref_kind` as the user
+    named it (RefKind); default: a bare ref, a branch or tag the repository decides."""
+    from executions.models import RefKind
     from executions.services import do_create_execution
 
-    return do_create_execution(workflow, ref=ref, trigger="manual")
+    kind = ref_kind or RefKind.BRANCH_OR_TAG
+    return do_create_execution(workflow, ref=ref, ref_kind=kind, trigger="manual")
 
 
-def run_now(workflow, ref: str = "main"):
+def run_now(workflow, ref: str = "main", ref_kind: str = ""):
     """Creates a run and runs it to its end in this thread, as the worker task does."""
     from executions.engine import run_execution
 
-    execution = start_run(workflow, ref)
+    execution = start_run(workflow, ref, ref_kind)
     run_execution(execution.pk)
     execution.refresh_from_db()
     return execution

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from executions.models import RefKind
 from executions.status import ExecutionStatus as S
 from executions.status import StageStatus
 from tests import base
@@ -46,17 +47,27 @@ def test_unreachable_repository(engine, project, registry):
 
 def test_unknown_branch(engine, project, registry, git_server):
     workflow, _ = make_git_workflow(project, git_server, sample_app_files(), registry=registry)
+    execution = run_now(workflow, ref="no-such-branch", ref_kind=RefKind.BRANCH)
+    url = workflow.service.repo_url
+    reason = f"Source: branch 'no-such-branch' not found in {url}"
+    assert_ended(execution, S.FAILED, "source", reason)
+
+
+def test_unknown_bare_ref(engine, project, registry, git_server):
+    # A bare ref is tried as a branch, a tag, then a commit: the reason says all three failed.
+    workflow, _ = make_git_workflow(project, git_server, sample_app_files(), registry=registry)
     execution = run_now(workflow, ref="no-such-branch")
     url = workflow.service.repo_url
-    reason = f"Source: branch or tag 'no-such-branch' not found in {url}"
+    reason = f"Source: no branch, tag or commit 'no-such-branch' in {url}"
     assert_ended(execution, S.FAILED, "source", reason)
 
 
 def test_unknown_commit(engine, project, registry, git_server):
     workflow, _ = make_git_workflow(project, git_server, sample_app_files(), registry=registry)
-    execution = run_now(workflow, ref="0123456789abcdef0123456789abcdef01234567")
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    execution = run_now(workflow, ref=sha, ref_kind=RefKind.COMMIT)
     url = workflow.service.repo_url
-    reason = f"Source: commit '0123456789abcdef0123456789abcdef01234567' not found in {url}"
+    reason = f"Source: commit '{sha}' not found in {url}"
     assert_ended(execution, S.FAILED, "source", reason)
 
 
