@@ -85,6 +85,7 @@ class ServiceForm(forms.Form):
 
 
 class EnvironmentForm(forms.Form):
+    probe_fields = ("kubeconfig",)
     name = forms.CharField()
     target = forms.ChoiceField(
         choices=[("local", "Local engine (podman)"), ("kubernetes", "Kubernetes")]
