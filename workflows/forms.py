@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django import forms
 
+from atmosly.forms import WriteOnlyTextarea
+
 
 class RunForm(forms.Form):
     """The Run dialog; the same fields as `POST /api/workflows/<id>/run/`."""
@@ -69,6 +71,13 @@ class ServiceForm(forms.Form):
         required=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Write-only: never shown again.",
+    )
+    git_ssh_key = forms.CharField(
+        label="SSH private key",
+        required=False,
+        widget=WriteOnlyTextarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="For ssh:// URLs, instead of a token: an unencrypted private key whose public "
+        "key the Git server knows (a deploy key). Write-only: never shown again.",
     )
     image = forms.CharField(
         label="Pre-built image repository",

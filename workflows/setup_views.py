@@ -204,6 +204,7 @@ def service_test(request, pk: int):
             post["repo_url"].strip(),
             post.get("git_username", ""),
             post.get("git_token", ""),
+            post.get("git_ssh_key", ""),
             owner=request.user.pk,
         )
         field = "repo_url"
