@@ -25,3 +25,11 @@ def add_api_errors(form: forms.Form, exc: APIException) -> list[dict[str, str]]:
         else:
             form.add_error(None, f"{field}: {message}" if field else message)
     return errors
+
+
+class WriteOnlyTextarea(forms.Textarea):
+    """A multi-line secret (an SSH key, a kubeconfig): typed in, never rendered back, not even
+    when the form is shown again with errors. (A password input would drop its newlines.)"""
+
+    def format_value(self, value):
+        return None

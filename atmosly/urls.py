@@ -57,6 +57,11 @@ urlpatterns = [
     path("projects/<int:pk>/services/test/", setup_views.service_test, name="ui-service-test"),
     path("projects/<int:pk>/environments/", setup_views.environment_add, name="ui-environment-add"),
     path(
+        "projects/<int:pk>/environments/test/",
+        setup_views.environment_test,
+        name="ui-environment-test",
+    ),
+    path(
         "projects/<int:pk>/environments/<int:env_pk>/",
         setup_views.environment_change,
         name="ui-environment-change",

@@ -32,7 +32,7 @@ def unregister(execution_id: int) -> None:
 
 def stored_secrets(workflow: Workflow) -> list[str]:
     """Values the database keeps encrypted for this workflow's runs (decrypted here)."""
-    values = [workflow.service.git_token]
+    values = [workflow.service.git_token, workflow.service.git_ssh_key]
     if workflow.registry_id:
         values.append(workflow.registry.password)
     values += [

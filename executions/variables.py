@@ -25,7 +25,8 @@ def resolve_variables(workflow: Workflow) -> RunVariables:
     before anything is built."""
     result = RunVariables()
     service = workflow.service
-    for credential in (service.git_token, workflow.registry.password if workflow.registry else ""):
+    registry_password = workflow.registry.password if workflow.registry else ""
+    for credential in (service.git_token, service.git_ssh_key, registry_password):
         if credential:
             result.secrets[f"_credential_{len(result.secrets)}"] = credential
     for var in workflow.variables.all():

@@ -19,6 +19,7 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from atmosly.admin_base import ProjectScopedAdmin, ReadOnlyInline
 from atmosly.api_errors import flatten_errors
+from atmosly.forms import WriteOnlyTextarea
 from workflows.document import workflow_document
 from workflows.models import Environment, Project, RegistryConnection, Service, Workflow
 from workflows.permissions import (
@@ -65,9 +66,14 @@ class SerializerForm(RequestForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.serializer = None
+        api_fields = self.serializer_class().fields
         for name in self.write_only:
             if name in self.fields:
-                self.fields[name].widget = forms.PasswordInput(render_value=False)
+                # Multi-line as the API documents it (a key, a kubeconfig), else a password.
+                multiline = api_fields[name].style.get("base_template") == "textarea.html"
+                self.fields[name].widget = (
+                    WriteOnlyTextarea() if multiline else forms.PasswordInput(render_value=False)
+                )
                 self.fields[name].required = False
                 if self.instance.pk and getattr(self.instance, name):
                     self.fields[name].help_text = "Set. Leave blank to keep it."
@@ -183,7 +189,7 @@ class ProjectAdmin(ProjectScopedAdmin):
 
 @admin.register(Service)
 class ServiceAdmin(ApiValidatedAdmin):
-    form = serializer_form(ServiceSerializer, write_only=("git_token",))
+    form = serializer_form(ServiceSerializer, write_only=("git_token", "git_ssh_key"))
     # Creating a service creates its default workflow: the workflow permissions (as in the API).
     spec_perms = {"view": VIEW, "add": ADD, "change": CHANGE, "delete": DELETE}
     list_display = ["name", "project", "repo_url", "default_branch", "image"]

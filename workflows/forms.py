@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django import forms
 
+from atmosly.forms import WriteOnlyTextarea
+
 
 class RunForm(forms.Form):
     """The Run dialog; the same fields as `POST /api/workflows/<id>/run/`."""
@@ -70,6 +72,13 @@ class ServiceForm(forms.Form):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Write-only: never shown again.",
     )
+    git_ssh_key = forms.CharField(
+        label="SSH private key",
+        required=False,
+        widget=WriteOnlyTextarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="For ssh:// URLs, instead of a token: an unencrypted private key whose public "
+        "key the Git server knows (a deploy key). Write-only: never shown again.",
+    )
     image = forms.CharField(
         label="Pre-built image repository",
         required=False,
@@ -85,6 +94,7 @@ class ServiceForm(forms.Form):
 
 
 class EnvironmentForm(forms.Form):
+    probe_fields = ("kubeconfig",)
     name = forms.CharField()
     target = forms.ChoiceField(
         choices=[("local", "Local engine (podman)"), ("kubernetes", "Kubernetes")]

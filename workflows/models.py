@@ -39,6 +39,11 @@ class Service(models.Model):
     default_branch = models.TextField(default="main")
     git_username = models.CharField(max_length=255, blank=True)
     git_token = EncryptedTextField(blank=True, help_text="Password or access token; write-only.")
+    git_ssh_key = EncryptedTextField(
+        "Git SSH private key",
+        blank=True,
+        help_text="For ssh:// repositories: an unencrypted private key; write-only.",
+    )
     image = models.CharField(
         "Pre-built image repository",
         max_length=500,

@@ -13,7 +13,12 @@ from rest_framework.validators import UniqueTogetherValidator
 from atmosly.api_input import BoundedModelSerializer
 from workflows.models import Environment, Project, RegistryConnection, Service, TargetKind
 from workflows.permissions import visible_projects
-from workflows.validators import validate_kubeconfig, validate_ref_name
+from workflows.validators import (
+    SSH_KEY_MAX_LENGTH,
+    check_ssh_private_key,
+    validate_kubeconfig,
+    validate_ref_name,
+)
 
 
 class ProjectSerializer(BoundedModelSerializer):
@@ -76,6 +81,15 @@ class ServiceSerializer(ProjectScopedSerializer):
         write_only=True, required=False, allow_blank=True, style={"input_type": "password"}
     )
     has_git_token = serializers.SerializerMethodField()
+    git_ssh_key = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=SSH_KEY_MAX_LENGTH,
+        trim_whitespace=False,
+        style={"base_template": "textarea.html"},
+    )
+    has_git_ssh_key = serializers.SerializerMethodField()
     default_workflow = serializers.SerializerMethodField()
 
     class Meta:
@@ -89,6 +103,8 @@ class ServiceSerializer(ProjectScopedSerializer):
             "git_username",
             "git_token",
             "has_git_token",
+            "git_ssh_key",
+            "has_git_ssh_key",
             "image",
             "image_registry",
             "default_workflow",
@@ -106,6 +122,13 @@ class ServiceSerializer(ProjectScopedSerializer):
 
     def get_has_git_token(self, obj: Service) -> bool:
         return bool(obj.git_token)
+
+    def get_has_git_ssh_key(self, obj: Service) -> bool:
+        return bool(obj.git_ssh_key)
+
+    def validate_git_ssh_key(self, value: str) -> str:
+        """An SSH private key git's ssh can use unattended, stored with one final newline."""
+        return check_ssh_private_key(value)
 
     def get_default_workflow(self, obj: Service) -> int | None:
         workflow = obj.workflows.filter(is_default=True).first()

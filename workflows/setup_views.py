@@ -25,6 +25,7 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 from atmosly.forms import add_api_errors
 from atmosly.htmx import htmx_partial, render_page_or_partial
 from atmosly.probes import probe_result, start_probe
+from integrations.kubernetes.check import check_cluster
 from integrations.registries import validate_registry_settings
 from workflows import probes
 from workflows.document import workflow_document
@@ -203,6 +204,7 @@ def service_test(request, pk: int):
             post["repo_url"].strip(),
             post.get("git_username", ""),
             post.get("git_token", ""),
+            post.get("git_ssh_key", ""),
             owner=request.user.pk,
         )
         field = "repo_url"
@@ -253,9 +255,9 @@ def environment_add(request, pk: int):
     form = EnvironmentForm(request.POST, request.FILES)
     data = form_data(request, form)
     data.pop("kubeconfig")
-    upload = request.FILES.get("kubeconfig")
-    if upload:
-        data["kubeconfig"] = upload.read(1024 * 1024).decode("utf-8", errors="replace")
+    kubeconfig = uploaded_kubeconfig(request)
+    if kubeconfig:
+        data["kubeconfig"] = kubeconfig
     last = project.environments.order_by("-order").first()
     data.update(project=project.pk, order=(last.order + 1) if last else 0)
     data["namespace"] = data["namespace"] or "default"
@@ -263,6 +265,42 @@ def environment_add(request, pk: int):
         form = None
     context = settings_context(request, project, environment_form=form)
     return section(request, "environments", context, bool(form and form.errors))
+
+
+KUBECONFIG_MAX = 1024 * 1024  # bytes read from an uploaded kubeconfig
+
+
+def uploaded_kubeconfig(request) -> str:
+    upload = request.FILES.get("kubeconfig")
+    return upload.read(KUBECONFIG_MAX).decode("utf-8", errors="replace") if upload else ""
+
+
+@login_required
+@api_denied_is_403
+@require_POST
+def environment_test(request, pk: int):
+    """Test connection of a Kubernetes target, as a probe: the server version, then a
+    SelfSubjectAccessReview per verb the deploy needs (create, patch) on Deployments in the
+    namespace (integrations/kubernetes/check.py). With `environment=<id>` it tests that saved
+    environment's stored kubeconfig; otherwise the add form's upload and `namespace`."""
+    project = project_for(request.user, pk)
+    require(request.user, CHANGE)
+    saved = request.POST.get("environment")
+    if saved:
+        environment = get_object_or_404(Environment, pk=saved, project=project)
+        field = f"environment{environment.pk}"
+        if environment.target != "kubernetes":
+            return render_probe(request, None, field, "the local engine needs no test")
+        # Plain values: the probe thread does not touch the database.
+        args = (environment.kubeconfig, environment.namespace, environment.in_cluster)
+    else:
+        field = "kubeconfig"
+        kubeconfig = uploaded_kubeconfig(request)
+        if not kubeconfig:
+            return render_probe(request, None, field, "choose a kubeconfig file to test")
+        args = (kubeconfig, request.POST.get("namespace", "").strip() or "default", False)
+    probe_id = start_probe(check_cluster, *args, owner=request.user.pk)
+    return render_probe(request, probe_id, field)
 
 
 def save_serializer(request, serializer_class, data, form, instance=None) -> bool:

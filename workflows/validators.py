@@ -173,3 +173,36 @@ def validate_kubeconfig(text: str) -> None:
         raise ValidationError(f"kubeconfig is invalid: {exc}") from exc
     except (KeyError, TypeError, ValueError) as exc:
         raise ValidationError(f"kubeconfig is invalid: {exc}") from exc
+
+
+SSH_KEY_MAX_LENGTH = 16 * 1024  # an RSA-8192 private key in PEM is under 7 KB
+
+
+def check_ssh_private_key(value: str) -> str:
+    """An SSH private key as git's ssh reads it (OpenSSH or PEM), unencrypted: a run or a Test
+    connection cannot type a passphrase (ssh runs with BatchMode). Returns it with Unix line
+    ends and one final newline (ssh refuses a key without it); "" stays "". The message never
+    quotes the key."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import (
+        load_pem_private_key,
+        load_ssh_private_key,
+    )
+
+    text = (value or "").replace("\r\n", "\n").strip()
+    if not text:
+        return ""
+    data = text.encode()
+    load = load_ssh_private_key if b"BEGIN OPENSSH PRIVATE KEY" in data else load_pem_private_key
+    try:
+        load(data, password=None)
+    except TypeError:
+        raise ValidationError(
+            "the key is protected by a passphrase: give a key without one (runs cannot type it)"
+        ) from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise ValidationError(
+            "not an SSH private key: paste the whole private key file, from its "
+            '"-----BEGIN … PRIVATE KEY-----" line to its END line'
+        ) from None
+    return text + "\n"

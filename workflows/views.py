@@ -227,6 +227,7 @@ def run_refs(request, pk: int):
         service.repo_url,
         service.git_username,
         service.git_token,
+        service.git_ssh_key,
         owner=request.user.pk,
         key=refs_probe_key(service),
         ttl=60,
@@ -237,5 +238,7 @@ def run_refs(request, pk: int):
 
 def refs_probe_key(service: Service) -> str:
     """Changes with the URL and credentials, so a fixed token is not served an old error."""
-    material = f"{service.repo_url}\0{service.git_username}\0{service.git_token}"
+    material = "\0".join(
+        (service.repo_url, service.git_username, service.git_token, service.git_ssh_key)
+    )
     return f"refs-{service.pk}-{hashlib.sha256(material.encode()).hexdigest()[:20]}"

@@ -59,6 +59,40 @@ def public_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
+SSH_KEY_FILE = "git-ssh-key"
+
+
+def ssh_command(home: Path, with_key: bool) -> str:
+    """git's ssh: never prompts; trusts a host key on first use, remembered in `home` only.
+    With the service's key, that key alone (`-i`, IdentitiesOnly: no agent, no ~/.ssh keys)."""
+    command = "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new"
+    if with_key:
+        command += (
+            f" -o IdentitiesOnly=yes -o UserKnownHostsFile={home}/known_hosts"
+            f" -i {home}/{SSH_KEY_FILE}"
+        )
+    return command
+
+
+@contextlib.contextmanager
+def ssh_key_file(home: Path, key: str):
+    """The service's SSH key as a file readable by this user alone (ssh refuses others) for
+    the time git runs; removed after, whatever happened."""
+    if not key:
+        yield
+        return
+    path = home / SSH_KEY_FILE
+    path.unlink(missing_ok=True)
+    # Created with mode 600: the key is never readable by others, not even for a moment.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(key if key.endswith("\n") else key + "\n")
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
 class Source(Runner):
     kind = "source"
 
@@ -85,7 +119,7 @@ class Source(Runner):
             "GIT_TERMINAL_PROMPT": "0",
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_CONFIG_GLOBAL": "/dev/null",
-            "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
+            "GIT_SSH_COMMAND": ssh_command(ctx.workspace, bool(service.git_ssh_key)),
             "WORKFLOWS_GIT_USERNAME": service.git_username or ("git" if service.git_token else ""),
             "WORKFLOWS_GIT_PASSWORD": service.git_token or "",
         }
@@ -93,12 +127,13 @@ class Source(Runner):
         shutil.rmtree(src, ignore_errors=True)
         # The kind of ref comes from where the run came from, never from the name's shape.
         named: dict[str, str] = {}
-        if execution.commit_sha or execution.ref_kind == RefKind.COMMIT:
-            self.fetch_commit(src)
-        elif execution.ref_kind == RefKind.TAG:
-            self.fetch_tag(src)
-        else:
-            named = self.clone_branch(src, strict=execution.ref_kind != RefKind.BRANCH_OR_TAG)
+        with ssh_key_file(ctx.workspace, service.git_ssh_key):
+            if execution.commit_sha or execution.ref_kind == RefKind.COMMIT:
+                self.fetch_commit(src)
+            elif execution.ref_kind == RefKind.TAG:
+                self.fetch_tag(src)
+            else:
+                named = self.clone_branch(src, strict=execution.ref_kind != RefKind.BRANCH_OR_TAG)
         out = self.git("log", "-1", "--format=%H%n%s", cwd=src, quiet=True).splitlines()
         sha, message = out[0], (out[1] if len(out) > 1 else "")
         ctx.log.line(f"Checked out {sha[:12]}: {message}")
@@ -224,7 +259,10 @@ class Source(Runner):
 
     def failure(self, stderr: str, missing: str) -> StageError:
         text, url = stderr.lower(), public_url(self.url)
-        last = next((x for x in reversed(stderr.splitlines()) if x.strip()), "git failed")
+        lines = [x.strip() for x in stderr.splitlines() if x.strip()]
+        # ssh's own line says what went wrong; git's following ones only that it did.
+        last = next((x for x in lines if x.startswith("ssh:")), lines[-1] if lines else "")
+        last = last or "git failed"
         detail = re.sub(r"^(fatal|error): (unable to access '[^']*': )?", "", last.strip())
         if UNREACHABLE.search(text):
             host = urlsplit(url).hostname or url.split("@")[-1].split(":")[0]

@@ -80,7 +80,15 @@ def list_remote_refs(
 def git_message(stderr: str, token: str = "") -> str:
     """git's error as it printed it (its `fatal:` lines), with any secret masked."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    important = [line for line in lines if line.startswith(("fatal:", "error:", "remote:"))]
+    # ssh's own lines ("ssh: connect to host …", "Load key …", "Permission denied
+    # (publickey)") say why; git's "Could not read from remote repository" only that it failed.
+    important = [
+        line
+        for line in lines
+        if line.startswith(("fatal:", "error:", "remote:", "ssh:", "Load key"))
+        or "Permission denied" in line
+        or "Host key verification failed" in line
+    ]
     text = " ".join(important or lines[-2:]) or "git ls-remote failed"
     if token:
         text = text.replace(token, "***")

@@ -57,6 +57,24 @@ KINDS = {
 }
 
 
+# What loading a kubeconfig (or the in-cluster credentials) raises for unusable ones.
+CONFIG_ERRORS = (ConfigException, yaml.YAMLError, KeyError, TypeError, ValueError)
+
+
+def new_api_client(kubeconfig: str, in_cluster: bool = False) -> client.ApiClient:
+    """An API client from a kubeconfig's text (its current context) or, with `in_cluster`,
+    the pod's service account. Raises one of CONFIG_ERRORS when it cannot be used."""
+    configuration = client.Configuration()
+    configuration.retries = 1
+    if in_cluster:
+        config.load_incluster_config(client_configuration=configuration)
+        return client.ApiClient(configuration)
+    data = yaml.safe_load(kubeconfig or "")
+    if not isinstance(data, dict):
+        raise ConfigException("the environment has no kubeconfig")
+    return config.new_client_from_config_dict(data, client_configuration=configuration)
+
+
 class RolloutFailed(StageError):
     """Applied, but the new release did not become healthy: a case for automatic rollback."""
 
@@ -88,18 +106,10 @@ class KubernetesTarget:
         self.address = self.api.configuration.host
 
     def connect(self) -> client.ApiClient:
-        configuration = client.Configuration()
-        configuration.retries = 1
         name = self.environment.name
         try:
-            if self.environment.in_cluster:
-                config.load_incluster_config(client_configuration=configuration)
-                return client.ApiClient(configuration)
-            data = yaml.safe_load(self.environment.kubeconfig or "")
-            if not isinstance(data, dict):
-                raise ConfigException("the environment has no kubeconfig")
-            return config.new_client_from_config_dict(data, client_configuration=configuration)
-        except (ConfigException, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+            return new_api_client(self.environment.kubeconfig, self.environment.in_cluster)
+        except CONFIG_ERRORS as exc:
             how = "in-cluster credentials" if self.environment.in_cluster else "kubeconfig"
             raise StageError(f"the {how} of environment {name} cannot be used: {exc}") from exc
 

@@ -12,6 +12,9 @@ What it does, as the API does:
   strict: unknown fields refused) plus names and label values, answering 422 `Invalid`;
 - GET /api/v1/nodes: the nodes it is given (name → architecture, in status.nodeInfo and the
   kubernetes.io/arch label), or 403 when told the deployer may not list nodes;
+- POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews (201): allowed unless the review
+  is about a forbidden namespace (or about nodes when nodes are forbidden), denied with no
+  reason as RBAC does, the namespace's existence not checked (as RBAC);
 - GET, list with equality label selectors, DELETE, and GET/PATCH of the status subresource for
   Deployments, Services, Secrets, CronJobs, and read-only Pods;
 - a fake controller: after `rollout_delay` it "rolls out" a Deployment's new generation, making

@@ -33,6 +33,7 @@ RESOURCES = {
     "deployments": ("apps", "v1", "Deployment"),
     "cronjobs": ("batch", "v1", "CronJob"),
 }
+SSAR_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 LOG_RE = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/log$")
 PATH_RE = re.compile(
     r"^/(?:api/v1|apis/(?P<group>[a-z.]+)/(?P<version>v1))/namespaces/(?P<ns>[^/]+)"
@@ -181,10 +182,22 @@ class KubernetesDouble:
         )
         if headers.get("Authorization") != f"Bearer {self.token}":
             raise ApiError(401, "Unauthorized", "Unauthorized")
-        if path == "/version":
-            return 200, {"major": "1", "minor": "37", "gitVersion": "v1.37.0-double"}
+        if path in ("/version", "/version/"):  # the API serves both; the client asks the second
+            return 200, {
+                "major": "1",
+                "minor": "37",
+                "gitVersion": "v1.37.0-double",
+                "gitCommit": "0" * 40,
+                "gitTreeState": "clean",
+                "buildDate": "2026-01-01T00:00:00Z",
+                "goVersion": "go1.25.0",
+                "compiler": "gc",
+                "platform": "linux/amd64",
+            }
         if path == "/api/v1/nodes" and method == "GET":
             return 200, self.list_nodes()
+        if path == SSAR_PATH and method == "POST":
+            return 201, self.access_review(body)
         ns_match = re.match(r"^/api/v1/namespaces/([^/]+)$", path)
         if ns_match and method == "GET":
             return 200, self.read_namespace(ns_match.group(1))
@@ -227,6 +240,40 @@ class KubernetesDouble:
             if sub == "status":
                 return 200, self.patch_status(key, kind, headers, body)
             return self.apply(key, group, version, kind, query, headers, body)
+
+    def access_review(self, body: bytes) -> dict[str, Any]:
+        """A SelfSubjectAccessReview, answered by the same rule the double enforces: the
+        deployer may do anything in a namespace except the forbidden ones, and list nodes
+        unless `nodes_forbidden`. Like RBAC, it denies with no reason and does not check that
+        the namespace exists."""
+        try:
+            review = json.loads(body or b"{}")
+        except ValueError:
+            raise ApiError(400, "BadRequest", "the request body is not JSON") from None
+        # The API takes the kind from the path when the body leaves it out.
+        if not isinstance(review, dict) or review.get("kind", "SelfSubjectAccessReview") != (
+            "SelfSubjectAccessReview"
+        ):
+            raise ApiError(400, "BadRequest", "the object is not a SelfSubjectAccessReview")
+        spec = review.get("spec") or {}
+        attributes = spec.get("resourceAttributes")
+        if bool(attributes) == bool(spec.get("nonResourceAttributes")):
+            raise ApiError(
+                422,
+                "Invalid",
+                "SelfSubjectAccessReview.authorization.k8s.io is invalid: spec.resourceAttributes:"
+                " Invalid value: exactly one of nonResourceAttributes or resourceAttributes"
+                " must be specified",
+            )
+        allowed = True
+        if attributes:
+            namespace = attributes.get("namespace") or ""
+            if namespace:
+                allowed = namespace not in self.forbidden
+            elif attributes.get("resource") == "nodes":
+                allowed = not self.nodes_forbidden
+        answer = {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1"}
+        return {**answer, **review, "metadata": {}, "status": {"allowed": allowed}}
 
     def list_nodes(self) -> dict[str, Any]:
         if self.nodes_forbidden:
