@@ -1,5 +1,7 @@
-"""Websocket per execution: replays log chunks after a sequence number, then streams new
-chunks, stage and status changes until the run ends. A browser that reconnects with
+"""Websocket per execution: replays log chunks (`seq`, `stage_run_id`, `text`, `at`: when the
+chunk was written) after a sequence number, then streams new chunks and the run's state
+(executions.run_page.run_state: stages with timings, the actions this user may take, open
+approval requests) until the run ends. A browser that reconnects with
 `?after=<last seq seen>` loses nothing."""
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.db.models import F
 
 from executions.live import group_name
 from executions.models import Execution, LogChunk
+from executions.run_page import run_state
 from executions.status import TERMINAL
 from workflows.permissions import VIEW, is_member
 
@@ -23,7 +27,7 @@ REPLAY_BATCH = 500
 class ExecutionConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.execution_id = int(self.scope["url_route"]["kwargs"]["pk"])
-        user = self.scope.get("user")
+        user = self.user = self.scope.get("user")
         if not await self.allowed(user):
             await self.close(code=4403)
             return
@@ -33,7 +37,7 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):
         except ValueError:
             self.after = -1
         self.wake = asyncio.Event()
-        self.last_state: tuple | None = None
+        self.last_state: dict | None = None
         await self.channel_layer.group_add(group_name(self.execution_id), self.channel_name)
         await self.accept()
         self.task = asyncio.create_task(self.stream())
@@ -64,20 +68,13 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):
         # Status first: the engine writes a run's last chunk before its final status, so once a
         # terminal status is read, every chunk is already there for the query below.
         execution = Execution.objects.get(pk=self.execution_id)
-        stages = list(
-            execution.stages.order_by("position").values("id", "name", "kind", "status", "error")
-        )
-        state = {
-            "status": execution.status,
-            "status_display": execution.get_status_display(),
-            "reason": execution.status_reason,
-            "stages": stages,
-        }
-        chunks = list(
-            LogChunk.objects.filter(execution_id=self.execution_id, seq__gt=self.after)
+        state = run_state(execution, self.user)
+        chunks = [
+            {**chunk, "at": chunk["at"].isoformat()}
+            for chunk in LogChunk.objects.filter(execution_id=self.execution_id, seq__gt=self.after)
             .order_by("seq")
-            .values("seq", "stage_run_id", "text")[:REPLAY_BATCH]
-        )
+            .values("seq", "stage_run_id", "text", at=F("created_at"))[:REPLAY_BATCH]
+        ]
         return chunks, state
 
     async def stream(self) -> None:
@@ -87,9 +84,8 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):
             for chunk in chunks:
                 await self.send_json({"type": "log", **chunk})
                 self.after = chunk["seq"]
-            key = (state["status"], tuple((s["id"], s["status"]) for s in state["stages"]))
-            if key != self.last_state:
-                self.last_state = key
+            if state != self.last_state:
+                self.last_state = state
                 await self.send_json({"type": "status", **state})
             if len(chunks) == REPLAY_BATCH:
                 continue

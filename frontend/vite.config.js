@@ -1,8 +1,8 @@
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 
-// Builds a single ES module + stylesheet with FIXED names into ../static/builder/
-// (committed to git, served by Django as /static/builder/builder.{js,css}).
+// Builds ES modules + one stylesheet with FIXED names into ../static/builder/ (committed to git,
+// served by Django): builder.js (the workflow builder), run.js (the run page), builder.css (both).
 export default defineConfig({
   plugins: [react()],
   base: '/static/builder/',
@@ -16,9 +16,9 @@ export default defineConfig({
     modulePreload: false,
     reportCompressedSize: true,
     rollupOptions: {
-      input: 'src/main.jsx',
+      input: { builder: 'src/main.jsx', run: 'src/run/main.jsx' },
       output: {
-        entryFileNames: 'builder.js',
+        entryFileNames: '[name].js',
         chunkFileNames: 'builder-[name].js',
         assetFileNames: (asset) =>
           (asset.names || [asset.name]).some((n) => n && n.endsWith('.css'))

@@ -47,15 +47,20 @@ def workflow_page(request, pk: int):
 
 @login_required
 def execution_page(request, pk: int):
+    """The run page: header, graph, log viewer, actions and approval card (frontend/src/run/),
+    fed by `page_config` and then by the run's websocket."""
     if not request.user.has_perm(VIEW):
         raise PermissionDenied
     execution = get_object_or_404(
         Execution.objects.filter(
             workflow__service__project__in=visible_projects(request.user)
-        ).select_related("workflow__service__project", "triggered_by"),
+        ).select_related("workflow__service__project", "triggered_by", "rerun_of"),
         pk=pk,
     )
-    return render(request, "executions/execution.html", {"execution": execution})
+    from executions.run_page import page_config
+
+    config = page_config(execution, request.user)
+    return render(request, "executions/execution.html", {"execution": execution, "config": config})
 
 
 @login_required
