@@ -12,13 +12,13 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.db.models import F
+from django.db.models import F, Max
 
-from executions.live import group_name
-from executions.models import Execution, LogChunk
+from executions.live import group_name, project_group
+from executions.models import Execution, LogChunk, StageRun, StatusChange
 from executions.run_page import run_state
-from executions.status import TERMINAL
-from workflows.permissions import VIEW, is_member
+from executions.status import ACTIVE, TERMINAL, WAITING
+from workflows.permissions import VIEW, is_member, visible_projects
 
 POLL_SECONDS = 0.25
 REPLAY_BATCH = 500
@@ -93,5 +93,82 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json({"type": "end", "status": state["status"], "seq": self.after})
                 await self.close()
                 return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), POLL_SECONDS)
+
+
+class DashboardConsumer(AsyncJsonWebsocketConsumer):
+    """The dashboard's websocket (/ws/dashboard/): sends `{"type": "changed", "waiting": n}`
+    whenever a run of one of the user's projects is created, changes status or finishes a
+    stage (then the page reloads its parts), with n the "Waiting for me" count.
+
+    Woken at once through the project groups (executions.live.project_group) when the channel
+    layer reaches the worker (Redis); otherwise it notices changes by polling cheap
+    signatures every POLL_SECONDS: the newest status change's id and the stage statuses of the
+    runs that have not ended."""
+
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        self.projects = await self.project_ids()
+        if self.projects is None:
+            await self.close(code=4403)
+            return
+        self.wake = asyncio.Event()
+        self.signature: tuple | None = None
+        for project_id in self.projects:
+            await self.channel_layer.group_add(project_group(project_id), self.channel_name)
+        await self.accept()
+        self.task = asyncio.create_task(self.watch())
+
+    async def disconnect(self, code: int) -> None:
+        task = getattr(self, "task", None)
+        if task:
+            task.cancel()
+        for project_id in getattr(self, "projects", None) or []:
+            await self.channel_layer.group_discard(project_group(project_id), self.channel_name)
+
+    async def project_wake(self, event: dict) -> None:
+        self.wake.set()
+
+    @database_sync_to_async
+    def project_ids(self) -> list[int] | None:
+        """The user's projects; None if they may not watch (not logged in, no "View")."""
+        user = self.user
+        if user is None or not user.is_authenticated or not user.has_perm(VIEW):
+            return None
+        return list(visible_projects(user).values_list("pk", flat=True))
+
+    @database_sync_to_async
+    def read(self) -> tuple[tuple, int | None]:
+        from approvals.services import waiting_for
+
+        last = StatusChange.objects.aggregate(n=Max("id"))["n"] or 0
+        seen = self.signature[0] if self.signature else 0
+        if (
+            self.signature is not None
+            and last != seen
+            and not StatusChange.objects.filter(
+                id__gt=seen, id__lte=last, execution__workflow__service__project__in=self.projects
+            ).exists()
+        ):
+            last = seen  # only other projects' runs moved
+        alive = StageRun.objects.filter(
+            execution__workflow__service__project__in=self.projects,
+            execution__status__in=[*ACTIVE, *WAITING],
+        ).values_list("id", "status")
+        signature = (last, tuple(sorted(alive)))
+        if signature == self.signature:
+            return signature, None
+        return signature, len(waiting_for(self.user))
+
+    async def watch(self) -> None:
+        while True:
+            self.wake.clear()
+            signature, waiting = await self.read()
+            if waiting is not None:
+                first = self.signature is None
+                self.signature = signature
+                if not first:
+                    await self.send_json({"type": "changed", "waiting": waiting})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), POLL_SECONDS)

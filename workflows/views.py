@@ -14,15 +14,42 @@ from workflows.permissions import VIEW, visible_projects
 
 @login_required
 def home(request):
+    """The live dashboard: a row per workflow (last run, last 10 results), "Waiting for me",
+    and the runs list with filters and keyset pagination (executions.dashboard). `?partial=`
+    `workflows` or `runs` answers that part alone, for the page's live refresh."""
+    from approvals.services import waiting_for
+    from executions.dashboard import RunFilters, runs_page, workflow_rows
+
     if not request.user.has_perm(VIEW):
         raise PermissionDenied
-    projects = visible_projects(request.user).prefetch_related(
-        "services__workflows", "environments"
+    filters = RunFilters(request.GET)
+    runs, next_cursor = (
+        runs_page(request.user, filters.cleaned_data) if filters.is_valid() else ([], "")
     )
-    executions = Execution.objects.filter(
-        workflow__service__project__in=visible_projects(request.user)
-    ).select_related("workflow__service")[:20]
-    return render(request, "workflows/home.html", {"projects": projects, "executions": executions})
+    partial = request.GET.get("partial")
+    query = request.GET.copy()
+    query.pop("partial", None)
+    query.pop("after", None)
+    first_url = f"?{query.urlencode()}" if query else "?"
+    if next_cursor:
+        query["after"] = next_cursor
+    context = {
+        "filters": filters,
+        "executions": runs,
+        "next_url": f"?{query.urlencode()}" if next_cursor else "",
+        "first_url": first_url if request.GET.get("after") else "",
+    }
+    if partial == "runs":
+        return render(request, "workflows/htmx/_runs.html", context)
+    rows = workflow_rows(request.user)
+    if partial == "workflows":
+        return render(request, "workflows/htmx/_workflow_rows.html", {"rows": rows})
+    context.update(
+        rows=rows,
+        waiting=len(waiting_for(request.user)),
+        workflows=[row["workflow"] for row in rows],
+    )
+    return render(request, "workflows/home.html", context)
 
 
 @login_required
