@@ -1,8 +1,8 @@
 import { forwardRef, useCallback, useEffect, useImperativeHandle, useMemo, useRef, useState } from 'react';
-import { useVirtualizer } from '@tanstack/react-virtual';
 import { buildRows, elapsed, formatDuration, highlightHtml } from './logModel.js';
 
 const ROW_HEIGHT = 20;
+const OVERSCAN = 20;
 const lineFromHash = () => {
   const m = /^#L(\d+)$/.exec(window.location.hash);
   return m ? Number(m[1]) : null;
@@ -33,21 +33,30 @@ const LogViewer = forwardRef(function LogViewer({ store, version, stages, now, l
   // eslint-disable-next-line react-hooks/exhaustive-deps
   const matches = useMemo(() => store.search(query), [store, version, query]);
 
-  const virtualizer = useVirtualizer({
-    count: layout.rows.length,
-    getScrollElement: () => scroller.current,
-    estimateSize: () => ROW_HEIGHT,
-    overscan: 20,
-  });
+  // Windowing with a fixed row height: which rows are in view is arithmetic, so the cost of a
+  // render does not grow with the log (a measuring virtualiser walks every row on each update).
+  const [view, setView] = useState({ top: 0, height: 600 });
+  useEffect(() => {
+    const el = scroller.current;
+    if (!el) return undefined;
+    const observer = new ResizeObserver(() => setView({ top: el.scrollTop, height: el.clientHeight }));
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
+  const total = layout.rows.length;
+  const first = Math.max(0, Math.floor(view.top / ROW_HEIGHT) - OVERSCAN);
+  const last = Math.min(total, Math.ceil((view.top + view.height) / ROW_HEIGHT) + OVERSCAN);
 
-  const scrollToRow = useCallback(
-    (row, align = 'center') => {
-      if (row < 0) return;
-      programmatic.current = Date.now();
-      virtualizer.scrollToIndex(row, { align });
-    },
-    [virtualizer],
-  );
+  const scrollToRow = useCallback((row, align = 'center') => {
+    const el = scroller.current;
+    if (row < 0 || !el) return;
+    programmatic.current = Date.now();
+    const y = row * ROW_HEIGHT;
+    if (align === 'start') el.scrollTop = y;
+    else if (align === 'end') el.scrollTop = y + ROW_HEIGHT - el.clientHeight;
+    else el.scrollTop = y - (el.clientHeight - ROW_HEIGHT) / 2;
+    setView({ top: el.scrollTop, height: el.clientHeight });
+  }, []);
 
   const expandStage = useCallback((id) => {
     setCollapsed((prev) => {
@@ -90,7 +99,9 @@ const LogViewer = forwardRef(function LogViewer({ store, version, stages, now, l
 
   const onScroll = useCallback(() => {
     const el = scroller.current;
-    if (!el || Date.now() - programmatic.current < 300) return;
+    if (!el) return;
+    setView({ top: el.scrollTop, height: el.clientHeight });
+    if (Date.now() - programmatic.current < 300) return;
     const atBottom = el.scrollTop + el.clientHeight >= el.scrollHeight - ROW_HEIGHT * 2;
     if (!atBottom && follow) setFollow(false);
   }, [follow]);
@@ -207,15 +218,17 @@ const LogViewer = forwardRef(function LogViewer({ store, version, stages, now, l
         ref={scroller}
         onScroll={onScroll}
         data-testid="log"
+        data-lines={store.lines.length}
         id="log"
         tabIndex={0}
         aria-label="Log lines"
       >
-        <div style={{ height: virtualizer.getTotalSize(), position: 'relative', minWidth: '100%' }}>
-          {virtualizer.getVirtualItems().map((item) => {
-            const row = layout.rows[item.index];
-            const style = { transform: `translateY(${item.start}px)`, height: ROW_HEIGHT };
-            if (row.type === 'stage') {
+        <div style={{ height: total * ROW_HEIGHT, position: 'relative', minWidth: '100%' }}>
+          {Array.from({ length: Math.max(0, last - first) }, (_, i) => first + i).map((index) => {
+            const code = layout.rows[index];
+            const style = { transform: `translateY(${index * ROW_HEIGHT}px)`, height: ROW_HEIGHT };
+            if (code < 0) {
+              const row = { stage: layout.order[-code - 1].id };
               const stage = stageById.get(row.stage) || { id: row.stage, name: `Stage ${row.stage}` };
               const open = !collapsed.has(row.stage);
               const count = (store.byStage.get(row.stage) || []).length;
@@ -233,9 +246,9 @@ const LogViewer = forwardRef(function LogViewer({ store, version, stages, now, l
                 </div>
               );
             }
-            const line = store.lines[row.index];
-            const n = row.index + 1;
-            const html = currentMatch && query ? highlightHtml(line.html, query, currentMatch[0] === row.index ? currentInLine : -1) : line.html;
+            const line = store.lines[code];
+            const n = code + 1;
+            const html = currentMatch && query ? highlightHtml(line.html, query, currentMatch[0] === code ? currentInLine : -1) : line.html;
             return (
               <div
                 key={`l${n}`}

@@ -2,6 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { LogStore, buildRows, formatDuration, highlightHtml, stripAnsi } from './logModel.js';
 
 describe('LogStore', () => {
+  it('keeps a colour across lines until a reset, and only then takes the fast path', () => {
+    const store = new LogStore();
+    store.addChunk({ seq: 0, stage_run_id: 1, text: '\u001b[33mwarn\nstill\u001b[0m\nplain\n', at: 't' });
+    expect(store.lines[1].html).toContain('ansi-yellow-fg');
+    expect(store.lines[2].html).toBe('plain');
+  });
+
   it('numbers lines across stages, keeps colour state within a stage, drops repeats', () => {
     const store = new LogStore();
     store.addChunk({ seq: 0, stage_run_id: 1, text: '\u001b[31mred\nstill red\u001b[0m\n', at: 't' });
@@ -19,7 +26,7 @@ describe('LogStore', () => {
     store.addChunk({ seq: 1, stage_run_id: 2, text: 'c\n', at: 't' });
     const stages = [{ id: 1, status: 'succeeded' }, { id: 2, status: 'running' }, { id: 3, status: 'pending' }];
     const open = buildRows(store, stages, new Set());
-    expect(open.rows.map((r) => r.type)).toEqual(['stage', 'line', 'line', 'stage', 'line']);
+    expect([...open.rows]).toEqual([-1, 0, 1, -2, 2]);
     const shut = buildRows(store, stages, new Set([1]));
     expect(shut.rows.length).toBe(3);
     expect(shut.rowOfLine[0]).toBe(-1);
