@@ -10,7 +10,7 @@ Self-contained like builder_load.py: a fresh SQLite database, daphne on a free l
    50 ms on the main thread) records how long the main thread was blocked; goal: never more
    than 200 ms.
 2. **Log line → browser.** This process plays the worker: a LogWriter flushed by a loop that
-   runs every SUPERVISE_SECONDS, as executions.engine does, with one line every 20–80 ms
+   runs every SUPERVISE_SECONDS, as executions.engine does, with one line every 20 to 80 ms
    carrying the time it was written. The page records when the websocket delivered each line
    (same machine, same clock). Goal: p95 under 250 ms.
 
