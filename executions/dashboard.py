@@ -112,7 +112,10 @@ class RunFilters(forms.Form):
 
 def filtered_runs(user, data: dict) -> QuerySet[Execution]:
     """Runs of `user`'s projects matching cleaned RunFilters data, newest first."""
-    runs = Execution.objects.filter(workflow__service__project__in=visible_projects(user))
+    # A list of workflow ids rather than a join to projects: the database can then walk the
+    # (created_at, id) order and stop after a page instead of sorting every visible run.
+    workflows = Workflow.objects.filter(service__project__in=visible_projects(user))
+    runs = Execution.objects.filter(workflow_id__in=list(workflows.values_list("pk", flat=True)))
     if data.get("status"):
         runs = runs.filter(status__in=data["status"])
     if data.get("workflow"):
