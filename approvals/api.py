@@ -8,7 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from approvals.models import Approval, ApprovalEvent, ApprovalRequest, Decision
-from approvals.services import check_decide, waiting_for
+from approvals.services import approval_card, check_decide, waiting_for
 from atmosly.api_input import BoundedLookupMixin
 from workflows.permissions import APPROVE, VIEW, WorkflowPermission, visible_projects
 
@@ -79,7 +79,13 @@ class ApprovalRequestViewSet(BoundedLookupMixin, viewsets.ReadOnlyModelViewSet):
 
     serializer_class = ApprovalRequestSerializer
     permission_classes = [WorkflowPermission]
-    required_perm = {"approve": APPROVE, "reject": APPROVE, "list": VIEW, "retrieve": VIEW}
+    required_perm = {
+        "approve": APPROVE,
+        "reject": APPROVE,
+        "list": VIEW,
+        "retrieve": VIEW,
+        "card": VIEW,
+    }
 
     def get_queryset(self):
         return (
@@ -89,6 +95,13 @@ class ApprovalRequestViewSet(BoundedLookupMixin, viewsets.ReadOnlyModelViewSet):
             .select_related("stage_run__environment", "execution")
             .prefetch_related("decisions__user", "events__user")
         )
+
+    @action(detail=True, methods=["get"])
+    def card(self, request, pk=None):
+        """What the approver is approving (approvals.services.approval_card): commits since the
+        release the environment runs, image and digest, manifest diff, scan summary, N-of-M
+        with who decided, expiry, and whether this user may decide (`can_decide`, `refusal`)."""
+        return Response(approval_card(request.user, self.get_object()))
 
     def list(self, request, *args, **kwargs):
         if request.query_params.get("mine"):

@@ -131,21 +131,29 @@ def notify(request: ApprovalRequest, users, what: str) -> None:
             logger.exception("could not send approval mail for %s", request)
 
 
-def check_decide(
-    user, request: ApprovalRequest, decision: str, comment: str = ""
-) -> ApprovalRequest:
+def decide_refusal(user, request: ApprovalRequest, approvers=None) -> APIException | None:
+    """Why `user` may not decide on `request` now (the error check_decide raises), or None."""
     if not user.has_perm(APPROVE):
-        raise PermissionDenied('Deciding on approvals needs the "Approve pipeline" permission.')
+        return PermissionDenied('Deciding on approvals needs the "Approve pipeline" permission.')
     step = request.workflow_environment
     if step is None:
-        raise Conflict("The workflow's deploy step was removed; this request cannot be decided.")
-    if user not in designated_approvers(step):
-        raise PermissionDenied(f'You are not a designated approver for "{step.environment.name}".')
+        return Conflict("The workflow's deploy step was removed; this request cannot be decided.")
+    if user not in (approvers if approvers is not None else designated_approvers(step)):
+        return PermissionDenied(f'You are not a designated approver for "{step.environment.name}".')
     if not step.allow_self_approval and is_self_approval(user, request.execution):
-        raise PermissionDenied(
+        return PermissionDenied(
             "You started or pushed this run; someone else must approve it "
             "(self-approval is not allowed for this environment)."
         )
+    return None
+
+
+def check_decide(
+    user, request: ApprovalRequest, decision: str, comment: str = ""
+) -> ApprovalRequest:
+    refusal = decide_refusal(user, request)
+    if refusal is not None:
+        raise refusal
     if decision == Decision.REJECT and not comment.strip():
         from rest_framework.exceptions import ValidationError
 
@@ -347,3 +355,79 @@ def waiting_for(user):
         for r in candidates
         if r.workflow_environment.allow_self_approval or not is_self_approval(user, r.execution)
     ]
+
+
+def approval_card(user, request: ApprovalRequest) -> dict:
+    """What an approver needs to decide, for the run page's approval card:
+
+    - `environment`, `status`, `required` (N), `approvers` (the M designated approvers'
+      usernames), `approvals` (count), `decisions` [{user, decision, comment, at}],
+      `expires_at` (ISO 8601);
+    - `image`, `image_digest` of the run; `current` (the release the environment runs now:
+      id, image, image_digest, commit_sha, deployed_by, created_at) or None;
+    - `commits`: the run's commits since `current`'s commit, newest first, from the history
+      Source stored ({sha, author, email, date, subject}); `commits_complete` is false when the
+      current release's commit is not within that history (more commits, or another branch);
+    - `manifest_diff`: unified diff of the Kubernetes manifests (executions.releases);
+    - `scans`: {scanner: severity summary} of the run's security scan;
+    - `can_decide` and `refusal` (why not, in words) for `user`."""
+    from executions.releases import current_release, manifest_diff
+
+    execution, stage = request.execution, request.stage_run
+    step = request.workflow_environment
+    approvers = designated_approvers(step) if step else []
+    current = current_release(execution.workflow, stage.environment) if stage.environment else None
+    history: list[dict] = []
+    for earlier in execution.stages.order_by("position"):
+        history = (earlier.output or {}).get("commits") or history
+    commits, complete = [], current is None or not current.commit_sha
+    for commit in history:
+        if current is not None and commit["sha"] == current.commit_sha:
+            complete = True
+            break
+        commits.append(commit)
+    refusal = decide_refusal(user, request, approvers)
+    if refusal is None and request.status != RequestStatus.OPEN:
+        refusal = Conflict(f"This request is {request.get_status_display().lower()}.")
+    if refusal is None and any(d.user_id == user.pk for d in request.decisions.all()):
+        refusal = Conflict("You have decided on this request already.")
+    scans: dict = {}
+    for report in execution.reports.all():
+        scans[report.kind] = report.summary
+    return {
+        "id": request.pk,
+        "environment": stage.environment.name if stage.environment else "",
+        "status": request.status,
+        "required": request.required,
+        "approvers": sorted(u.username for u in approvers),
+        "approvals": sum(1 for d in request.decisions.all() if d.decision == Decision.APPROVE),
+        "decisions": [
+            {
+                "user": d.user.username,
+                "decision": d.decision,
+                "comment": d.comment,
+                "at": d.created_at.isoformat(),
+            }
+            for d in request.decisions.select_related("user").order_by("created_at")
+        ],
+        "expires_at": request.expires_at.isoformat(),
+        "image": execution.image,
+        "image_digest": execution.image_digest,
+        "commit_sha": execution.commit_sha,
+        "current": None
+        if current is None
+        else {
+            "id": current.pk,
+            "image": current.image,
+            "image_digest": current.image_digest,
+            "commit_sha": current.commit_sha,
+            "deployed_by": current.deployed_by.username if current.deployed_by else "",
+            "created_at": current.created_at.isoformat(),
+        },
+        "commits": commits,
+        "commits_complete": complete,
+        "manifest_diff": manifest_diff(execution, stage, current),
+        "scans": scans,
+        "can_decide": refusal is None,
+        "refusal": "" if refusal is None else str(refusal.detail),
+    }

@@ -1,4 +1,4 @@
-"""HTTP through Django, websockets (/ws/executions/<id>/) through Channels, both authenticated
+"""HTTP through Django, websockets (/ws/executions/<id>/, /ws/dashboard/) through Channels, both authenticated
 by the Django session."""
 
 from __future__ import annotations
@@ -18,9 +18,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from executions.consumers import ExecutionConsumer  # noqa: E402
+from executions.consumers import DashboardConsumer, ExecutionConsumer  # noqa: E402
 
-websocket_urlpatterns = [path("ws/executions/<int:pk>/", ExecutionConsumer.as_asgi())]
+websocket_urlpatterns = [
+    path("ws/executions/<int:pk>/", ExecutionConsumer.as_asgi()),
+    path("ws/dashboard/", DashboardConsumer.as_asgi()),
+]
 
 application = ProtocolTypeRouter(
     {

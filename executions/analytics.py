@@ -13,10 +13,11 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import Avg, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from executions.models import DailyStat, Execution
+from executions.models import DailyStat, Execution, StageRun
 from executions.status import TERMINAL, UNFINISHED, ExecutionStatus
 
 PERIODS = {
@@ -25,7 +26,6 @@ PERIODS = {
     "30d": timedelta(days=30),
     "90d": timedelta(days=90),
 }
-ENDED = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.ERROR)
 
 
 def day_of(moment: datetime) -> date:
@@ -159,15 +159,67 @@ def execution_stats(workflow_ids: list[int], statuses: list[str] | None, period:
             timed += 1
             seconds += (finished - started).total_seconds()
 
-    ended = sum(by_status.get(s, 0) for s in ENDED)
+    # Every run that has ended counts: a rejected, terminated or errored run did not succeed
+    # (the summary once left them out and read 100% next to a chart that showed them).
+    ended = sum(n for s, n in by_status.items() if s in TERMINAL)
+    period_runs = runs.filter(created_at__gte=since)
     return {
         "period": period,
         "since": since.isoformat(),
         "total": sum(by_status.values()),
+        "ended": ended,
         "by_status": {s.value: by_status.get(s.value, 0) for s in ExecutionStatus},
         "success_rate": round(by_status.get(ExecutionStatus.SUCCEEDED, 0) / ended, 4)
         if ended
         else None,
         "average_duration_seconds": round(seconds / timed, 3) if timed else None,
         "by_day": [{"day": day, **by_day[day]} for day in sorted(by_day)],
+        # Queue and stage times read the period's runs and stages themselves (no daily rows
+        # for them yet): their cost grows with the period's history.
+        **queue_and_stage_stats(period_runs),
+    }
+
+
+def as_seconds(delta) -> float | None:
+    return round(delta.total_seconds(), 3) if delta is not None else None
+
+
+def queue_and_stage_stats(runs: QuerySet[Execution]) -> dict:
+    """Queue time (created → started) on average and per day, and each stage's average
+    duration per day, with the slowest stage (highest average) over the period. Stages a
+    re-run reused are left out: they did not run again."""
+    queue = ExpressionWrapper(F("started_at") - F("created_at"), output_field=DurationField())
+    started = runs.filter(started_at__isnull=False)
+    queue_avg = started.aggregate(avg=Avg(queue))["avg"]
+    queue_days = [
+        {"day": row["day"].isoformat(), "average_seconds": as_seconds(row["avg"])}
+        for row in started.annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(avg=Avg(queue))
+        .order_by("day")
+    ]
+    took = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
+    stages = (
+        StageRun.objects.filter(
+            execution__in=runs.values("pk"), started_at__isnull=False, finished_at__isnull=False
+        )
+        .exclude(output__has_key="reused_from")
+        .annotate(day=TruncDate("execution__created_at"))
+    )
+    by_stage: dict[str, dict[str, float | None]] = {}
+    for row in stages.values("name", "day").annotate(avg=Avg(took)).order_by("day", "name"):
+        by_stage.setdefault(row["name"], {})[row["day"].isoformat()] = as_seconds(row["avg"])
+    overall = {
+        row["name"]: as_seconds(row["avg"])
+        for row in stages.values("name").annotate(avg=Avg(took)).order_by()
+    }
+    slowest = max(overall.items(), key=lambda item: item[1] or 0, default=(None, None))
+    return {
+        "queue_average_seconds": as_seconds(queue_avg),
+        "queue_by_day": queue_days,
+        "stage_average_seconds": overall,
+        "stage_by_day": by_stage,
+        "slowest_stage": None
+        if slowest[0] is None
+        else {"name": slowest[0], "average_seconds": slowest[1]},
     }

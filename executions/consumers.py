@@ -1,5 +1,7 @@
-"""Websocket per execution: replays log chunks after a sequence number, then streams new
-chunks, stage and status changes until the run ends. A browser that reconnects with
+"""Websocket per execution: replays log chunks (`seq`, `stage_run_id`, `text`, `at`: when the
+chunk was written) after a sequence number, then streams new chunks and the run's state
+(executions.run_page.run_state: stages with timings, the actions this user may take, open
+approval requests) until the run ends. A browser that reconnects with
 `?after=<last seq seen>` loses nothing."""
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.db.models import F, Max
 
-from executions.live import group_name
-from executions.models import Execution, LogChunk
-from executions.status import TERMINAL
-from workflows.permissions import VIEW, is_member
+from executions.live import group_name, project_group
+from executions.models import Execution, LogChunk, StageRun, StatusChange
+from executions.run_page import run_state
+from executions.status import ACTIVE, TERMINAL, WAITING
+from workflows.permissions import VIEW, is_member, visible_projects
 
 POLL_SECONDS = 0.25
 REPLAY_BATCH = 500
@@ -23,7 +27,7 @@ REPLAY_BATCH = 500
 class ExecutionConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.execution_id = int(self.scope["url_route"]["kwargs"]["pk"])
-        user = self.scope.get("user")
+        user = self.user = self.scope.get("user")
         if not await self.allowed(user):
             await self.close(code=4403)
             return
@@ -33,7 +37,7 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):
         except ValueError:
             self.after = -1
         self.wake = asyncio.Event()
-        self.last_state: tuple | None = None
+        self.last_state: dict | None = None
         await self.channel_layer.group_add(group_name(self.execution_id), self.channel_name)
         await self.accept()
         self.task = asyncio.create_task(self.stream())
@@ -64,20 +68,13 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):
         # Status first: the engine writes a run's last chunk before its final status, so once a
         # terminal status is read, every chunk is already there for the query below.
         execution = Execution.objects.get(pk=self.execution_id)
-        stages = list(
-            execution.stages.order_by("position").values("id", "name", "kind", "status", "error")
-        )
-        state = {
-            "status": execution.status,
-            "status_display": execution.get_status_display(),
-            "reason": execution.status_reason,
-            "stages": stages,
-        }
-        chunks = list(
-            LogChunk.objects.filter(execution_id=self.execution_id, seq__gt=self.after)
+        state = run_state(execution, self.user)
+        chunks = [
+            {**chunk, "at": chunk["at"].isoformat()}
+            for chunk in LogChunk.objects.filter(execution_id=self.execution_id, seq__gt=self.after)
             .order_by("seq")
-            .values("seq", "stage_run_id", "text")[:REPLAY_BATCH]
-        )
+            .values("seq", "stage_run_id", "text", at=F("created_at"))[:REPLAY_BATCH]
+        ]
         return chunks, state
 
     async def stream(self) -> None:
@@ -87,9 +84,8 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):
             for chunk in chunks:
                 await self.send_json({"type": "log", **chunk})
                 self.after = chunk["seq"]
-            key = (state["status"], tuple((s["id"], s["status"]) for s in state["stages"]))
-            if key != self.last_state:
-                self.last_state = key
+            if state != self.last_state:
+                self.last_state = state
                 await self.send_json({"type": "status", **state})
             if len(chunks) == REPLAY_BATCH:
                 continue
@@ -97,5 +93,82 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json({"type": "end", "status": state["status"], "seq": self.after})
                 await self.close()
                 return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), POLL_SECONDS)
+
+
+class DashboardConsumer(AsyncJsonWebsocketConsumer):
+    """The dashboard's websocket (/ws/dashboard/): sends `{"type": "changed", "waiting": n}`
+    whenever a run of one of the user's projects is created, changes status or finishes a
+    stage (then the page reloads its parts), with n the "Waiting for me" count.
+
+    Woken at once through the project groups (executions.live.project_group) when the channel
+    layer reaches the worker (Redis); otherwise it notices changes by polling cheap
+    signatures every POLL_SECONDS: the newest status change's id and the stage statuses of the
+    runs that have not ended."""
+
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        self.projects = await self.project_ids()
+        if self.projects is None:
+            await self.close(code=4403)
+            return
+        self.wake = asyncio.Event()
+        self.signature: tuple | None = None
+        for project_id in self.projects:
+            await self.channel_layer.group_add(project_group(project_id), self.channel_name)
+        await self.accept()
+        self.task = asyncio.create_task(self.watch())
+
+    async def disconnect(self, code: int) -> None:
+        task = getattr(self, "task", None)
+        if task:
+            task.cancel()
+        for project_id in getattr(self, "projects", None) or []:
+            await self.channel_layer.group_discard(project_group(project_id), self.channel_name)
+
+    async def project_wake(self, event: dict) -> None:
+        self.wake.set()
+
+    @database_sync_to_async
+    def project_ids(self) -> list[int] | None:
+        """The user's projects; None if they may not watch (not logged in, no "View")."""
+        user = self.user
+        if user is None or not user.is_authenticated or not user.has_perm(VIEW):
+            return None
+        return list(visible_projects(user).values_list("pk", flat=True))
+
+    @database_sync_to_async
+    def read(self) -> tuple[tuple, int | None]:
+        from approvals.services import waiting_for
+
+        last = StatusChange.objects.aggregate(n=Max("id"))["n"] or 0
+        seen = self.signature[0] if self.signature else 0
+        if (
+            self.signature is not None
+            and last != seen
+            and not StatusChange.objects.filter(
+                id__gt=seen, id__lte=last, execution__workflow__service__project__in=self.projects
+            ).exists()
+        ):
+            last = seen  # only other projects' runs moved
+        alive = StageRun.objects.filter(
+            execution__workflow__service__project__in=self.projects,
+            execution__status__in=[*ACTIVE, *WAITING],
+        ).values_list("id", "status")
+        signature = (last, tuple(sorted(alive)))
+        if signature == self.signature:
+            return signature, None
+        return signature, len(waiting_for(self.user))
+
+    async def watch(self) -> None:
+        while True:
+            self.wake.clear()
+            signature, waiting = await self.read()
+            if waiting is not None:
+                first = self.signature is None
+                self.signature = signature
+                if not first:
+                    await self.send_json({"type": "changed", "waiting": waiting})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), POLL_SECONDS)

@@ -20,14 +20,36 @@ def group_name(execution_id: int) -> str:
     return f"execution-{execution_id}"
 
 
-def _send(execution_id: int, event: dict) -> None:
+def project_group(project_id: int) -> str:
+    """The dashboard's group: every run of the project (created, status, finished stage)."""
+    return f"project-{project_id}"
+
+
+def _group_send(group: str, event: dict) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group_name(execution_id), event)
+        async_to_sync(layer.group_send)(group, event)
     except Exception:  # a missed wake-up costs one poll interval, never a lost line
-        logger.warning("could not publish to %s", group_name(execution_id), exc_info=True)
+        logger.warning("could not publish to %s", group, exc_info=True)
+
+
+def _send(execution_id: int, event: dict) -> None:
+    _group_send(group_name(execution_id), event)
+
+
+def publish_project(execution_id: int, what: str) -> None:
+    """Wakes the dashboards of the run's project (a new run, a status change, a stage)."""
+    from executions.models import Execution
+
+    project_id = (
+        Execution.objects.filter(pk=execution_id)
+        .values_list("workflow__service__project_id", flat=True)
+        .first()
+    )
+    if project_id is not None:
+        _group_send(project_group(project_id), {"type": "project.wake", "what": what})
 
 
 def publish_log(chunk) -> None:
@@ -36,7 +58,9 @@ def publish_log(chunk) -> None:
 
 def publish_status(execution) -> None:
     _send(execution.pk, {"type": "execution.wake", "what": "status"})
+    publish_project(execution.pk, "status")
 
 
 def publish_stage(stage) -> None:
     _send(stage.execution_id, {"type": "execution.wake", "what": "stage"})
+    publish_project(stage.execution_id, "stage")

@@ -112,6 +112,23 @@ class Execution(models.Model):
         return f"{self.workflow} #{self.number}"
 
     @property
+    def ref_name(self) -> str:
+        """What to show for the ref: the branch or tag name the run was asked for (re-runs keep
+        it, though they check out the commit), else the commit in short."""
+        if self.branch or self.tag:
+            return self.branch or self.tag
+        if self.ref_kind == RefKind.COMMIT or (self.commit_sha and self.ref == self.commit_sha):
+            return self.ref[:12]
+        return self.ref
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Started → finished, in seconds; None until the run has both."""
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+    @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
 

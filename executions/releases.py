@@ -290,3 +290,85 @@ def what_runs_where(service) -> list[dict]:
         {"environment": environment, "releases": by_environment.get(environment.pk, [])}
         for environment in service.project.environments.order_by("order", "name")
     ]
+
+
+# --- manifests, for the approval card's diff ------------------------------------------------
+
+
+def public_manifest(spec) -> str:
+    """The manifests a deploy applies, as YAML, with every Secret's values shown as `***`
+    (registry credentials and secret variables never leave the worker)."""
+    import yaml
+
+    from integrations.kubernetes.manifests import build_manifests
+
+    documents = []
+    for manifest in build_manifests(spec):
+        if manifest.get("kind") == "Secret":
+            for key in ("data", "stringData"):
+                if manifest.get(key):
+                    manifest[key] = {name: "***" for name in manifest[key]}
+        documents.append(manifest)
+    return yaml.safe_dump_all(documents, sort_keys=True)
+
+
+def planned_manifest(execution: Execution, stage: StageRun, current: Release | None) -> str:
+    """The manifests the waiting deploy stage would apply now (the workflow's settings today,
+    the run's image), secret values as `***`; "" if it cannot be rendered."""
+    from integrations.kubernetes.manifests import object_name
+    from integrations.kubernetes.spec import deploy_spec
+    from workflows.models import TargetKind
+
+    workflow, environment = execution.workflow, stage.environment
+    if environment is None or not execution.image:
+        return ""
+    service = workflow.service
+    base = service.name if workflow.is_default else object_name(service.name, workflow.name)
+    if environment.target != TargetKind.KUBERNETES:
+        base = object_name(service.project.name, base, environment.name)
+    runtime, secret_keys = {}, set()
+    for var in workflow.variables.all():
+        if var.scope in ("runtime", "both"):
+            runtime[var.key] = "***" if var.is_secret else var.value
+            if var.is_secret:
+                secret_keys.add(var.key)
+    try:
+        spec = deploy_spec(
+            workflow=workflow,
+            environment=environment,
+            name=base,
+            image=execution.image,
+            digest=execution.image_digest,
+            commit=execution.commit_sha,
+            execution_id=execution.pk,
+            runtime_env=runtime,
+            secret_keys=secret_keys,
+        )
+    except Exception:  # a setting the deploy itself would refuse: the deploy says why
+        return ""
+    if environment.target != TargetKind.KUBERNETES and spec.port:
+        from dataclasses import replace
+
+        port = (current.details.get("host_port") if current else None) or spec.port
+        spec = replace(spec, replicas=1, host_port=port)
+    return public_manifest(spec)
+
+
+def manifest_diff(execution: Execution, stage: StageRun, current: Release | None) -> str:
+    """Unified diff from the manifests of the release the environment runs (as recorded when it
+    was deployed) to those this run would apply; "" when there is nothing to compare."""
+    import difflib
+
+    new = planned_manifest(execution, stage, current)
+    old = (current.details or {}).get("manifest", "") if current else ""
+    if not new:
+        return ""
+    before = f"release #{current.pk}" if current else "nothing deployed"
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=before,
+            tofile=f"run #{execution.number}",
+        )
+    )

@@ -86,7 +86,7 @@ class ReleaseViewSet(BoundedLookupMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = ReleaseSerializer
     pagination_class = NewestFirst
     permission_classes = [WorkflowPermission]
-    required_perm = {"rollback": CHANGE, "what_runs_where": VIEW}
+    required_perm = {"rollback": CHANGE, "what_runs_where": VIEW, "dora": VIEW}
 
     def get_queryset(self):
         qs = Release.objects.filter(
@@ -128,3 +128,28 @@ class ReleaseViewSet(BoundedLookupMixin, viewsets.ReadOnlyModelViewSet):
             for row in what_runs_where(service)
         ]
         return Response({"service": service.pk, "service_name": service.name, "where": rows})
+
+    @action(detail=False, methods=["get"])
+    def dora(self, request):
+        """`?service=<id>[&environment=<id>][&period=7d|30d|90d]` (default 30d): DORA's four
+        metrics per environment the service deployed to (executions.dora.dora_metrics gives
+        the fields, units and definitions); 400 naming the field for a bad parameter."""
+        from django.utils import timezone
+
+        from executions.dora import PERIOD_DAYS, dora_for_service
+
+        params = request.query_params
+        if not params.get("service", "").isdigit():
+            raise ValidationError({"service": "give the service id, e.g. ?service=3"})
+        period = params.get("period", "30d")
+        if period not in PERIOD_DAYS:
+            raise ValidationError({"period": f"use one of {', '.join(PERIOD_DAYS)}"})
+        services = Service.objects.filter(project__in=visible_projects(request.user))
+        service = get_object_or_404(services, pk=params["service"])
+        environment = None
+        if params.get("environment"):
+            if not params["environment"].isdigit():
+                raise ValidationError({"environment": "give the environment id"})
+            environment = get_object_or_404(service.project.environments, pk=params["environment"])
+        metrics = dora_for_service(service, timezone.now(), PERIOD_DAYS[period], environment)
+        return Response({"service": service.pk, "period": period, "environments": metrics})

@@ -312,6 +312,9 @@ def do_create_execution(
 
                 if enqueue:
                     transaction.on_commit(lambda pk=execution.pk: enqueue_execution(pk))
+                from executions.live import publish_project
+
+                transaction.on_commit(lambda pk=execution.pk: publish_project(pk, "created"))
             return execution
         except IntegrityError:
             continue  # another run took the same number at the same moment

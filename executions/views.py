@@ -6,6 +6,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from rest_framework.exceptions import APIException
 
 from executions.models import Release
@@ -16,8 +18,9 @@ from workflows.permissions import CHANGE, VIEW, visible_projects
 
 @login_required
 def service_where(request, pk: int):
-    """GET: per environment, the release running now and the history. POST `release`: roll
-    that environment back to it (a new run)."""
+    """GET: per environment, the release running now, its history (`?environment=<id>` for
+    one) and DORA's four metrics over `?period=` (7d, 30d, 90d). POST `release`: roll that
+    environment back to it (a new run; never to the release it runs now)."""
     if not request.user.has_perm(VIEW):
         raise PermissionDenied
     service = get_object_or_404(
@@ -31,17 +34,26 @@ def service_where(request, pk: int):
             messages.error(request, str(exc.detail))
         else:
             messages.success(request, f"Rollback started: {execution}")
-        return redirect("service-where", pk=service.pk)
-    history = service.releases.select_related(
-        "environment", "workflow", "execution", "deployed_by"
-    )[:50]
+        target = reverse("service-where", args=[service.pk])
+        return redirect(f"{target}?environment={release.environment_id}")
+    from executions.dora import PERIOD_DAYS, dora_for_service, releases_by_environment
+
+    environment = None
+    if request.GET.get("environment", "").isdigit():
+        environment = get_object_or_404(service.project.environments, pk=request.GET["environment"])
+    period = request.GET.get("period", "30d")
+    days = PERIOD_DAYS.get(period, 30)
     return render(
         request,
         "executions/where.html",
         {
             "service": service,
             "rows": what_runs_where(service),
-            "history": history,
+            "environments": releases_by_environment(service, environment),
+            "environment": environment,
+            "dora": dora_for_service(service, timezone.now(), days, environment),
+            "period": period if period in PERIOD_DAYS else "30d",
+            "periods": PERIOD_DAYS,
             "can_roll_back": request.user.has_perm(CHANGE),
         },
     )

@@ -1,9 +1,10 @@
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 
-// Builds an ES module + stylesheet with FIXED names into ../static/builder/ (committed to git,
-// served by Django as /static/builder/builder.{js,css}), plus the chunks it imports on first
-// use (builder-<name>.js: CodeMirror, yaml + diff, croner; see frontend/README.md).
+// Builds ES modules + one stylesheet with FIXED names into ../static/builder/ (committed to git,
+// served by Django): builder.js (the workflow builder), run.js (the run page), builder.css (both),
+// plus the chunks they import on first use (builder-<name>.js: CodeMirror, yaml + diff, croner,
+// and shared code; see frontend/README.md).
 export default defineConfig({
   plugins: [react()],
   base: '/static/builder/',
@@ -17,9 +18,9 @@ export default defineConfig({
     modulePreload: false,
     reportCompressedSize: true,
     rollupOptions: {
-      input: 'src/main.jsx',
+      input: { builder: 'src/main.jsx', run: 'src/run/main.jsx' },
       output: {
-        entryFileNames: 'builder.js',
+        entryFileNames: '[name].js',
         chunkFileNames: 'builder-[name].js',
         assetFileNames: (asset) =>
           (asset.names || [asset.name]).some((n) => n && n.endsWith('.css'))

@@ -27,20 +27,43 @@ from workflows.permissions import CHANGE, VIEW, visible_projects
 
 @login_required
 def home(request):
+    """The live dashboard: a row per workflow (last run, last 10 results), "Waiting for me",
+    and the runs list with filters and keyset pagination (executions.dashboard). `?partial=`
+    `workflows` or `runs` answers that part alone, for the page's live refresh."""
+    from approvals.services import waiting_for
+    from executions.dashboard import RunFilters, runs_page, workflow_rows
+
     if not request.user.has_perm(VIEW):
         raise PermissionDenied
-    projects = visible_projects(request.user).prefetch_related(
-        "services__workflows", "environments"
+    filters = RunFilters(request.GET)
+    runs, next_cursor = (
+        runs_page(request.user, filters.cleaned_data) if filters.is_valid() else ([], "")
     )
-    runs = Execution.objects.filter(
-        workflow__service__project__in=visible_projects(request.user)
-    ).select_related("workflow__service")
-    executions, older, newer = newest_first_page(request, runs.prefetch_related("triggered_by"))
-    return render(
-        request,
-        "workflows/home.html",
-        {"projects": projects, "executions": executions, "older": older, "newer": newer},
+    partial = request.GET.get("partial")
+    query = request.GET.copy()
+    query.pop("partial", None)
+    query.pop("after", None)
+    first_url = f"?{query.urlencode()}" if query else "?"
+    if next_cursor:
+        query["after"] = next_cursor
+    context = {
+        "filters": filters,
+        "executions": runs,
+        "next_url": f"?{query.urlencode()}" if next_cursor else "",
+        "first_url": first_url if request.GET.get("after") else "",
+    }
+    if partial == "runs":
+        return render(request, "workflows/htmx/_runs.html", context)
+    rows = workflow_rows(request.user)
+    if partial == "workflows":
+        return render(request, "workflows/htmx/_workflow_rows.html", {"rows": rows})
+    context.update(
+        rows=rows,
+        waiting=len(waiting_for(request.user)),
+        workflows=[row["workflow"] for row in rows],
+        projects=visible_projects(request.user).prefetch_related("services"),
     )
+    return render(request, "workflows/home.html", context)
 
 
 @login_required
@@ -70,15 +93,20 @@ def workflow_page(request, pk: int):
 
 @login_required
 def execution_page(request, pk: int):
+    """The run page: header, graph, log viewer, actions and approval card (frontend/src/run/),
+    fed by `page_config` and then by the run's websocket."""
     if not request.user.has_perm(VIEW):
         raise PermissionDenied
     execution = get_object_or_404(
         Execution.objects.filter(
             workflow__service__project__in=visible_projects(request.user)
-        ).select_related("workflow__service__project", "triggered_by"),
+        ).select_related("workflow__service__project", "triggered_by", "rerun_of"),
         pk=pk,
     )
-    return render(request, "executions/execution.html", {"execution": execution})
+    from executions.run_page import page_config
+
+    config = page_config(execution, request.user)
+    return render(request, "executions/execution.html", {"execution": execution, "config": config})
 
 
 @login_required

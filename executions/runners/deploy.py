@@ -13,7 +13,13 @@ from typing import Any
 import requests
 
 from executions.models import Release
-from executions.releases import check_not_older, current_release, deploy_lock, do_record_release
+from executions.releases import (
+    check_not_older,
+    current_release,
+    deploy_lock,
+    do_record_release,
+    public_manifest,
+)
 from executions.runners.base import Context, Runner, StageError, Terminated
 from executions.runners.engine_client import registry_architectures
 from integrations.kubernetes.manifests import DeploySpec
@@ -92,6 +98,8 @@ class Deploy(Runner):
         except Terminated as exc:
             raise Terminated(self.restore(spec)) from exc
         rollback_of = Release.objects.filter(pk=ctx.stage.output.get("rollback_of")).first()
+        # What was applied, secret values hidden: the next approval card diffs against it.
+        details = {**details, "manifest": public_manifest(spec)}
         release = self.record(image, digest, commit, details, rollback_of)
         ctx.log.line(f"{env.name} runs release #{release.pk} ({release.version})")
         if details.get("url"):

@@ -93,6 +93,9 @@ def ssh_key_file(home: Path, key: str):
         path.unlink(missing_ok=True)
 
 
+HISTORY_COMMITS = 50
+
+
 class Source(Runner):
     kind = "source"
 
@@ -137,7 +140,39 @@ class Source(Runner):
         out = self.git("log", "-1", "--format=%H%n%s", cwd=src, quiet=True).splitlines()
         sha, message = out[0], (out[1] if len(out) > 1 else "")
         ctx.log.line(f"Checked out {sha[:12]}: {message}")
-        return {"commit_sha": sha, "commit_message": message[:500], **named}
+        history = self.history(src) if ctx.workflow.deploys else []
+        return {"commit_sha": sha, "commit_message": message[:500], "commits": history, **named}
+
+    def history(self, src: Path) -> list[dict[str, str]]:
+        """The last HISTORY_COMMITS commits up to the checkout (sha, author, email, ISO date,
+        subject, masked), so an approver sees what changed since the release an environment
+        runs. The clone is shallow: this deepens it; a server that refuses only shortens the
+        list, never fails the run."""
+        self.git(
+            "fetch", f"--deepen={HISTORY_COMMITS - 1}", "origin", cwd=src, quiet=True, check=False
+        )
+        out = self.git(
+            "log",
+            f"-n{HISTORY_COMMITS}",
+            "--format=%H%x1f%an%x1f%ae%x1f%aI%x1f%s",
+            cwd=src,
+            quiet=True,
+        )
+        commits = []
+        for row in out.splitlines():
+            parts = self.ctx.log.mask(row).split("\x1f")
+            if len(parts) == 5:
+                sha, author, email, date, subject = parts
+                commits.append(
+                    {
+                        "sha": sha,
+                        "author": author,
+                        "email": email,
+                        "date": date,
+                        "subject": subject[:300],
+                    }
+                )
+        return commits
 
     def clone_branch(self, src: Path, strict: bool) -> dict[str, str]:
         """Clones the branch named `self.ref`. A bare API `ref` (not `strict`) may also name a

@@ -64,8 +64,19 @@ def test_analytics_page_draws_charts_and_filters(workflow, users, live_server, l
     page.wait_for_selector("body[data-stats-total='4']", timeout=15000)
     assert "success rate 67%" in page.inner_text("[data-testid='summary']")
     assert page.evaluate("Chart.getChart('by-day').data.datasets.length") == 3
+    # Every chart has a table with the same numbers as the summary.
+    page.click("[data-testid='table-by-status'] >> xpath=.. >> summary")
+    rows = page.eval_on_selector_all(
+        "[data-testid='table-by-status'] tbody tr",
+        "trs => trs.map(tr => [...tr.cells].map(c => c.textContent))",
+    )
+    assert rows == [["running", "1"], ["succeeded", "2"], ["failed", "1"]]
+    assert page.locator("[data-testid='table-queue']").count() == 1
     page.select_option("[data-testid='period']", "30d")
     page.wait_for_selector("body[data-stats-total='5']", timeout=15000)
+    assert "success rate 50% of ended runs (2 succeeded)" in page.inner_text(
+        "[data-testid='summary']"
+    )
 
 
 def test_webhook_card_shows_urls_and_secret_once(workflow, users, live_server, logged_in_page):

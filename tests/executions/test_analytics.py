@@ -41,7 +41,7 @@ def test_stats_by_period(workflow, users):
     week = client.get(f"/api/executions/stats/?period=7d&workflow={workflow.pk}").json()
     assert week["total"] == 4
     assert week["by_status"]["succeeded"] == 2 and week["by_status"]["failed"] == 1
-    assert week["success_rate"] == round(2 / 3, 4)
+    assert week["success_rate"] == round(2 / 3, 4)  # running is not ended
     assert week["average_duration_seconds"] == 60.0
     assert sum(sum(v for k, v in d.items() if k != "day") for d in week["by_day"]) == 4
     month = client.get("/api/executions/stats/?period=30d").json()
@@ -57,3 +57,54 @@ def test_stats_bad_period_and_permissions(workflow, users):
     assert client_for(users["frank"]).get("/api/executions/stats/").status_code == 403
     make_runs(workflow)
     assert client_for(users["erin"]).get("/api/executions/stats/").json()["total"] == 0
+
+
+def test_summary_counts_every_ended_run(workflow, users):
+    """Issue 15: "3 runs · success rate 100%" beside a chart of 1 succeeded, 1 rejected and 1
+    terminated. Every ended run counts in the rate."""
+    for number, status in enumerate(("succeeded", "approval_rejected", "terminated"), start=1):
+        Execution.objects.create(workflow=workflow, number=number, status=status)
+    stats = client_for(users["carol"]).get("/api/executions/stats/?period=7d").json()
+    assert stats["total"] == 3 and stats["ended"] == 3
+    assert stats["success_rate"] == round(1 / 3, 4)
+    assert sum(stats["by_status"].values()) == stats["total"]
+
+
+def test_queue_time_and_stage_durations(workflow, users):
+    from executions.models import StageRun
+
+    now = timezone.now()
+    for number, (queued, build) in enumerate(((10, 60), (30, 120)), start=1):
+        run = Execution.objects.create(workflow=workflow, number=number, status="succeeded")
+        Execution.objects.filter(pk=run.pk).update(
+            created_at=now - timedelta(hours=1),
+            started_at=now - timedelta(hours=1) + timedelta(seconds=queued),
+            finished_at=now,
+        )
+        for position, (name, took) in enumerate((("Source", 5), ("Build", build))):
+            StageRun.objects.create(
+                execution=run,
+                position=position,
+                kind=name.lower(),
+                name=name,
+                status="succeeded",
+                started_at=now - timedelta(seconds=took),
+                finished_at=now,
+            )
+    reused = Execution.objects.create(workflow=workflow, number=3, status="succeeded")
+    StageRun.objects.create(
+        execution=reused,
+        position=0,
+        kind="build",
+        name="Build",
+        status="succeeded",
+        output={"reused_from": 1},
+        started_at=now - timedelta(seconds=900),
+        finished_at=now,
+    )
+    stats = client_for(users["carol"]).get("/api/executions/stats/?period=7d").json()
+    assert stats["queue_average_seconds"] == 20.0
+    assert stats["stage_average_seconds"] == {"Source": 5.0, "Build": 90.0}
+    assert stats["slowest_stage"] == {"name": "Build", "average_seconds": 90.0}
+    assert list(stats["stage_by_day"]["Build"].values()) == [90.0]
+    assert stats["queue_by_day"][0]["average_seconds"] == 20.0
