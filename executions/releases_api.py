@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -129,6 +129,14 @@ class ReleaseViewSet(BoundedLookupMixin, viewsets.ReadOnlyModelViewSet):
         ]
         return Response({"service": service.pk, "service_name": service.name, "where": rows})
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("service", int, required=True),
+            OpenApiParameter("environment", int, description="Only this environment."),
+            OpenApiParameter("period", str, enum=["7d", "30d", "90d"], default="30d"),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
     @action(detail=False, methods=["get"])
     def dora(self, request):
         """`?service=<id>[&environment=<id>][&period=7d|30d|90d]` (default 30d): DORA's four

@@ -256,6 +256,7 @@ def test_approver_sees_commits_and_digest_and_approves(workflow, users, asgi_ser
         image_digest="sha256:" + "e" * 64,
         commit_sha="b" * 40,
         details={"manifest": "kind: Deployment\nimage: old\n"},
+        is_current=True,  # what do_record_release marks: prod runs it now
     )
     commits = [
         {

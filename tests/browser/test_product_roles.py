@@ -131,7 +131,7 @@ def test_developer_presses_run_and_lands_on_the_live_run(users, workflow, asgi_s
     page.fill("#id_commit", "not-a-sha")
     page.click("[data-testid='run-submit']")
     error = page.wait_for_selector("[data-testid='error-commit']")
-    assert error.inner_text() == "a commit is 7 to 64 hexadecimal digits"
+    assert error.inner_text() == '"not-a-sha" is not a commit id: 7 to 64 hexadecimal digits'
     assert dialog.is_visible() and not Execution.objects.exists()
     page.fill("#id_commit", "")
     page.fill("#id_ref", "main")
@@ -160,9 +160,12 @@ def test_approver_signs_in_and_approves(users, workflow, asgi_server, browser):
     page.click("text=Waiting for me")
     assert_accessible(page)
     page.click(f"text={execution}")
+    page.wait_for_selector("[data-testid='approval-card']", timeout=10000)
     page.fill("#approval-comment", "ship it")
     page.click("[data-testid='approve']")
-    page.wait_for_selector("text=Decision recorded: approved", timeout=10000)
+    page.wait_for_selector(
+        "[data-testid='approval-decisions'] >> text=dave approved", timeout=10000
+    )
     assert ApprovalRequest.objects.get(execution=execution).status == "approved"
     page.click("[data-testid='sign-out']")
     page.wait_for_url("**/accounts/login/")
@@ -173,7 +176,7 @@ def test_viewer_sees_everything_and_changes_nothing(users, workflow, asgi_server
     page = sign_in(browser, asgi_server, "carol")
     assert page.locator(f"[data-testid='run-{workflow.pk}']").count() == 0
     assert page.locator("[data-testid='project-new']").count() == 0
-    page.click(f"text={project.name}")
+    page.click(f"[data-testid='projects'] >> text={project.name}")
     page.wait_for_selector("[data-testid='members']")
     assert page.locator("form [data-testid='member-add']").count() == 0
     assert page.locator("[data-testid='environment-add']").count() == 0

@@ -287,8 +287,9 @@ def test_approver_fields_need_add_approver(workflow, users, live_server, logged_
 def test_first_paint_loads_no_editor_and_no_document_request(
     workflow, users, live_server, logged_in_page
 ):
-    """The page embeds the document and draws with builder.js and builder.css only; CodeMirror,
-    the YAML parser, diff and croner load later (bench/builder_load.py measures the gain)."""
+    """The page embeds the document and draws with builder.js, builder.css and the code it shares
+    with the run page (builder-layout.js: React, React Flow, the layout) only; CodeMirror, the
+    YAML parser, diff and croner load later (bench/builder_load.py measures the gain)."""
     page = logged_in_page(users["alice"])
     fetched = []
     page.on("request", lambda request: fetched.append(request.url.split("/", 3)[3]))
@@ -298,7 +299,7 @@ def test_first_paint_loads_no_editor_and_no_document_request(
           .filter((r) => r.startTime < window.__builderReadyAt).map((r) => r.name)"""
     )
     builder_files = sorted(u.rsplit("/", 1)[1] for u in before_ready if "/static/builder/" in u)
-    assert builder_files == ["builder.css", "builder.js"]
+    assert builder_files == ["builder-layout.js", "builder.css", "builder.js"]
     assert not [u for u in before_ready if "/api/" in u]
     # Then the editors arrive when needed: a script opens in CodeMirror with its text.
     page.click(".react-flow__node[data-id='pre_build']")

@@ -53,7 +53,8 @@ def header(user, execution: Execution) -> str:
     page = client.get(f"/executions/{execution.pk}/")
     assert page.status_code == 200
     text = html.unescape(page.content.decode())
-    return " ".join(text.split('<p class="muted">', 1)[1].split("</p>", 1)[0].split())
+    line = text.split('data-testid="run-ref-line">', 1)[1].split("</span>", 1)[0]
+    return " ".join(line.split())
 
 
 @pytest.mark.parametrize("branch", ["cafe1234", LONG])
