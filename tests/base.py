@@ -147,3 +147,18 @@ def database_url() -> str:
     user = quote(conf["USER"] or "", safe="")
     password = quote(conf["PASSWORD"] or "", safe="")
     return f"postgres://{user}:{password}@{conf['HOST']}:{conf['PORT']}/{name}"
+
+
+def queued_tasks() -> list[dict]:
+    """The tasks waiting in django-q2's broker, decoded: the ORM broker's table, or Redis's list
+    in the scale mode (REDIS_URL)."""
+    from django_q.brokers import get_broker
+    from django_q.models import OrmQ
+    from django_q.signing import SignedPackage
+
+    broker = get_broker()
+    if hasattr(broker.connection, "lrange"):
+        return [
+            SignedPackage.loads(raw) for raw in broker.connection.lrange(broker.list_key, 0, -1)
+        ]
+    return [task.task for task in OrmQ.objects.filter(key=broker.list_key)]

@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
-from django_q.models import OrmQ, Schedule
+from django_q.models import Schedule
 from django_q.scheduler import scheduler
 
 from integrations.local_engine.cron import TICK_NAME, fire_due_jobs, next_runs, schedule_job
 from integrations.models import ScheduledJob
-from tests.base import client_for
+from tests.base import client_for, queued_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PARIS = ZoneInfo("Europe/Paris")
@@ -86,7 +86,7 @@ def test_30_february_is_refused_and_never_stops_the_other_schedule(
     assert "never fires" in result["failed"][bad.pk]
     assert good.next_run_at > later and bad.next_run_at is None
     assert "never fires" in bad.last_error
-    queued = [task.task["args"] for task in OrmQ.objects.all()]
+    queued = [task["args"] for task in queued_tasks()]
     assert queued == [(reports["id"], dev.pk)]
     # And again next minute: the good one still fires, the stopped one is left alone.
     assert fire_due_jobs(later + timedelta(minutes=1))["started"] == [good.pk]
@@ -101,12 +101,8 @@ def test_django_q_scheduler_runs_the_tick(two_cron_workflows, environments):
     schedule_job(Workflow.objects.get(pk=two_cron_workflows[0]["id"]), dev, "* * * * *")
     Schedule.objects.filter(name=TICK_NAME).update(next_run=datetime.now(UTC) - timedelta(1))
     scheduler()
-    queued = [t.task["func"] for t in OrmQ.objects.all()]
-    assert "integrations.local_engine.cron.fire_due_jobs" in queued
-    assert set(queued) <= {
-        "integrations.local_engine.cron.fire_due_jobs",
-        "executions.retention.purge_expired_runs",
-    }
+    # The scheduler queued the tick (Redis keeps other tests' tasks in the session's queue).
+    assert "integrations.local_engine.cron.fire_due_jobs" in [t["func"] for t in queued_tasks()]
 
 
 def test_time_zone_is_validated_and_next_three_runs_shown(service, environments, users):

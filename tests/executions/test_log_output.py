@@ -21,7 +21,7 @@ from executions.logs import CONTINUED, MAX_LINE_LENGTH
 from executions.status import ExecutionStatus as S
 from tests.base import client_for
 from tests.executions import make_git_workflow, run_now
-from tests.realparts import sample_app_files
+from tests.realparts import sample_app_files, unique_name
 from workflows.models import CIVariable
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
@@ -110,9 +110,10 @@ def test_progress_bar_multibyte_and_colours(engine, project, registry, git_serve
     """The 1,284-redraw progress line keeps its 100 % state; `café` written in two pieces (and
     `naïve` on stderr, and `€` with a stderr line in between) is whole; invalid bytes are
     replaced; colour codes reach the API and the websocket as printed."""
+    # A step of its own (the marker): a layer cached by an earlier run would print nothing.
     dockerfile = (
         "FROM localhost/busybox:latest\n"
-        "RUN printf 'build 10%%\\rbuild 50%%\\rbuild 100%%\\n'\n"
+        f"RUN : {unique_name('log')} && printf 'build 10%%\\rbuild 50%%\\rbuild 100%%\\n'\n"
         "COPY index.html /www/index.html\n"
     )
     execution = script_run(project, registry, git_server, PROGRESS_SCRIPT, dockerfile)
