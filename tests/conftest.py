@@ -7,6 +7,20 @@ from tests import base
 pytest_plugins = ["tests.realparts"]
 
 
+@pytest.fixture(autouse=True)
+def _empty_redis_queue():
+    """In the scale mode django-q2's queue is a Redis list that outlives each test's rolled-back
+    transaction: empty it first so a test sees only the tasks it enqueued (the ORM broker's
+    rows roll back with the database already)."""
+    from django.conf import settings
+
+    if getattr(settings, "Q_CLUSTER", {}).get("redis"):
+        from django_q.brokers import get_broker
+
+        get_broker().purge_queue()
+    yield
+
+
 @pytest.fixture
 def users(db):
     return base.make_users()
