@@ -55,6 +55,16 @@ urlpatterns = [
     path("projects/<int:pk>/members/", setup_views.project_members, name="ui-project-members"),
     path("projects/<int:pk>/services/new/", setup_views.service_new, name="ui-service-new"),
     path("projects/<int:pk>/services/test/", setup_views.service_test, name="ui-service-test"),
+    path(
+        "projects/<int:pk>/services/<int:service_pk>/edit/",
+        setup_views.service_edit,
+        name="ui-service-edit",
+    ),
+    path(
+        "projects/<int:pk>/services/<int:service_pk>/delete/",
+        setup_views.service_delete,
+        name="ui-service-delete",
+    ),
     path("projects/<int:pk>/environments/", setup_views.environment_add, name="ui-environment-add"),
     path(
         "projects/<int:pk>/environments/test/",
@@ -66,8 +76,23 @@ urlpatterns = [
         setup_views.environment_change,
         name="ui-environment-change",
     ),
+    path(
+        "projects/<int:pk>/environments/<int:env_pk>/delete/",
+        setup_views.environment_delete,
+        name="ui-environment-delete",
+    ),
     path("projects/<int:pk>/registries/", setup_views.registry_add, name="ui-registry-add"),
     path("projects/<int:pk>/registries/test/", setup_views.registry_test, name="ui-registry-test"),
+    path(
+        "projects/<int:pk>/registries/<int:registry_pk>/edit/",
+        setup_views.registry_edit,
+        name="ui-registry-edit",
+    ),
+    path(
+        "projects/<int:pk>/registries/<int:registry_pk>/delete/",
+        setup_views.registry_delete,
+        name="ui-registry-delete",
+    ),
     path(
         "workflows/<int:pk>/variables/",
         setup_views.workflow_variables,

@@ -39,6 +39,9 @@ from workflows.serializers import (
 from workflows.services import (
     VersionConflict,
     check_add_member,
+    check_delete_environment,
+    check_delete_registry,
+    check_delete_service,
     check_remove_member,
     check_save_workflow,
     do_create_project,
@@ -126,15 +129,27 @@ class ServiceViewSet(ProjectScopedViewSet):
             project=serializer.validated_data["project"], name=serializer.validated_data["name"]
         )
 
+    def perform_destroy(self, instance):
+        """409 while a run of the service has not ended (`check_delete_service`)."""
+        check_delete_service(self.request.user, instance)
+
 
 class EnvironmentViewSet(ProjectScopedViewSet):
     queryset = Environment.objects.all()
     serializer_class = EnvironmentSerializer
 
+    def perform_destroy(self, instance):
+        """409 while a workflow deploys to or builds in it (`check_delete_environment`)."""
+        check_delete_environment(self.request.user, instance)
+
 
 class RegistryConnectionViewSet(ProjectScopedViewSet):
     queryset = RegistryConnection.objects.all()
     serializer_class = RegistryConnectionSerializer
+
+    def perform_destroy(self, instance):
+        """409 while a workflow or a service uses it (`check_delete_registry`)."""
+        check_delete_registry(self.request.user, instance)
 
 
 @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)

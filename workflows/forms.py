@@ -159,3 +159,77 @@ class VariableForm(forms.Form):
 class EnvFileForm(forms.Form):
     env_file = forms.FileField(label=".env file")
     secret = forms.BooleanField(label="Import as secrets", required=False)
+
+
+KEEP_HELP = "Leave blank to keep the stored one ({state}); never shown."
+
+
+class ServiceEditForm(ServiceForm):
+    """The service form for a saved service: its values, never its secrets (a blank token or
+    key keeps the stored one; the boxes remove it)."""
+
+    clear_git_token = forms.BooleanField(label="Remove the stored token", required=False)
+    clear_git_ssh_key = forms.BooleanField(label="Remove the stored SSH key", required=False)
+
+    def __init__(self, *args, service, **kwargs):
+        kwargs.setdefault(
+            "initial",
+            {
+                "name": service.name,
+                "repo_url": service.repo_url,
+                "default_branch": service.default_branch,
+                "git_username": service.git_username,
+                "image": service.image,
+                "image_registry": str(service.image_registry_id or ""),
+            },
+        )
+        super().__init__(*args, project=service.project, **kwargs)
+        self.order_fields(
+            [
+                "name",
+                "repo_url",
+                "default_branch",
+                "git_username",
+                "git_token",
+                "clear_git_token",
+                "git_ssh_key",
+                "clear_git_ssh_key",
+            ]
+        )
+        for field, stored in (
+            ("git_token", service.git_token),
+            ("git_ssh_key", service.git_ssh_key),
+        ):
+            state = "one is set" if stored else "none is set"
+            self.fields[field].help_text = KEEP_HELP.format(state=state)
+            if not stored:
+                del self.fields[f"clear_{field}"]
+
+
+class RegistryEditForm(RegistryForm):
+    """The registry form for a saved connection; the password, token or key is write-only."""
+
+    clear_password = forms.BooleanField(label="Remove the stored password", required=False)
+
+    def __init__(self, *args, registry, **kwargs):
+        kwargs.setdefault(
+            "initial",
+            {
+                name: getattr(registry, name)
+                for name in (
+                    "name",
+                    "provider",
+                    "url",
+                    "username",
+                    "aws_access_key_id",
+                    "aws_region",
+                    "insecure",
+                )
+            },
+        )
+        super().__init__(*args, **kwargs)
+        self.order_fields(["name", "provider", "url", "username", "password", "clear_password"])
+        state = "one is set" if registry.password else "none is set"
+        self.fields["password"].help_text = KEEP_HELP.format(state=state)
+        if not registry.password:
+            del self.fields["clear_password"]

@@ -381,3 +381,85 @@ def designation(step: WorkflowEnvironment) -> dict[str, Any]:
         "groups": sorted(g.name for g in step.approver_groups.all()),
         "required": step.required_approvals,
     }
+
+
+# Edits and deletes of what a project's workflows use: services, registry connections and
+# environments. The API's viewsets and the set-up pages both call these, so both doors refuse
+# the same users (403) and the same deletes (409, `ProtectedError` naming what is in the way).
+
+
+def require_project_perm(user, project: Project, perm: str) -> None:
+    """The API's rule for objects of a project: a member (or superuser) holding the spec
+    permission `perm`, else DRF's PermissionDenied with the API's message (403)."""
+    from workflows.permissions import is_member, perm_label
+
+    if not (user.has_perm(perm) and is_member(user, project)):
+        raise PermissionDenied(f'This needs the "{perm_label(perm)}" permission.')
+
+
+def unfinished_runs(**filters: Any) -> list:
+    """Runs not yet ended (pending, running, terminating, waiting for a deploy or approval)
+    matching `filters`, oldest first."""
+    from executions.models import Execution
+    from executions.status import UNFINISHED
+
+    runs = Execution.objects.filter(status__in=UNFINISHED, **filters)
+    return list(runs.select_related("workflow__service__project").order_by("pk"))
+
+
+def check_update_object(user, instance, serializer_class, data: dict[str, Any], request=None):
+    """`PATCH /api/<services|registries|environments>/<id>/` for the same data: needs "Change
+    workflow" in the object's project; 400 (DRF ValidationError) names the field. Write-only
+    secrets left out of `data` keep their stored value."""
+    from workflows.permissions import CHANGE
+
+    require_project_perm(user, instance.project, CHANGE)
+    serializer = serializer_class(instance, data=data, partial=True, context={"request": request})
+    serializer.is_valid(raise_exception=True)
+    with transaction.atomic():
+        return serializer.save()
+
+
+def check_delete_service(user, service: Service) -> None:
+    """Deletes a service with its workflows, their runs, logs, reports and releases (the
+    rule of `DELETE /api/services/<id>/`: "Delete workflow" in its project).
+
+    Refused with ProtectedError (the API's 409, naming them) while any of its runs has not
+    ended: a run mid-deploy would lose its record and leave its deploy lock and containers
+    behind. Terminate them or let them end first."""
+    from django.db.models import ProtectedError
+
+    from workflows.permissions import DELETE
+
+    require_project_perm(user, service.project, DELETE)
+    with transaction.atomic():
+        Service.objects.select_for_update().filter(pk=service.pk).first()
+        running = unfinished_runs(workflow__service=service)
+        if running:
+            raise ProtectedError(
+                f"Cannot delete service {service}: {len(running)} run(s) have not ended.",
+                set(running),
+            )
+        service.delete()
+
+
+def check_delete_registry(user, registry) -> None:
+    """Deletes a registry connection (the rule of `DELETE /api/registries/<id>/`: "Change
+    workflow" in its project). Refused with ProtectedError (409) while a workflow pushes to it
+    or a service pulls its pre-built image through it (the PROTECT foreign keys)."""
+    from workflows.permissions import CHANGE
+
+    require_project_perm(user, registry.project, CHANGE)
+    with transaction.atomic():
+        registry.delete()
+
+
+def check_delete_environment(user, environment) -> None:
+    """Deletes an environment with its release history (the rule of `DELETE
+    /api/environments/<id>/`: "Change workflow" in its project). Refused with ProtectedError
+    (409) while a workflow deploys to it or builds in it (the PROTECT foreign keys)."""
+    from workflows.permissions import CHANGE
+
+    require_project_perm(user, environment.project, CHANGE)
+    with transaction.atomic():
+        environment.delete()

@@ -13,6 +13,7 @@ import json
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import ProtectedError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,9 +23,11 @@ from dotenv import dotenv_values
 from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
+from atmosly.api_errors import MAX_BLOCKERS_LISTED
 from atmosly.forms import add_api_errors
 from atmosly.htmx import htmx_partial, render_page_or_partial
 from atmosly.probes import probe_result, start_probe
+from executions.models import Execution
 from integrations.kubernetes.check import check_cluster
 from integrations.registries import validate_registry_settings
 from workflows import probes
@@ -34,12 +37,21 @@ from workflows.forms import (
     EnvironmentForm,
     MemberForm,
     ProjectForm,
+    RegistryEditForm,
     RegistryForm,
+    ServiceEditForm,
     ServiceForm,
     VariableForm,
 )
-from workflows.models import Environment, Project, Service, Workflow
-from workflows.permissions import ADD, CHANGE, VIEW, administers, visible_projects
+from workflows.models import (
+    Environment,
+    Project,
+    RegistryConnection,
+    Service,
+    Workflow,
+    WorkflowEnvironment,
+)
+from workflows.permissions import ADD, CHANGE, DELETE, VIEW, administers, visible_projects
 from workflows.serializers import (
     EnvironmentSerializer,
     RegistryConnectionSerializer,
@@ -48,10 +60,15 @@ from workflows.serializers import (
 from workflows.services import (
     check_add_member,
     check_create_project,
+    check_delete_environment,
+    check_delete_registry,
+    check_delete_service,
     check_remove_member,
     check_save_workflow,
+    check_update_object,
     do_create_service,
     grantable_roles,
+    require_project_perm,
 )
 
 API_ERRORS = (DRFValidationError,)
@@ -116,6 +133,7 @@ def settings_context(request, project: Project, **forms) -> dict:
         "can_administer": administers(user, project),
         "can_change": user.has_perm(CHANGE),
         "can_add": user.has_perm(ADD),
+        "can_delete": user.has_perm(DELETE),
         "members": project.members.prefetch_related("groups").order_by("username"),
         "environments": project.environments.all(),
         "registries": project.registries.all(),
@@ -194,17 +212,24 @@ def service_new(request, pk: int):
 @require_POST
 def service_test(request, pk: int):
     """Test connection for the service form: `git ls-remote` with the typed credentials, or
-    the tags of the pre-built image; runs as a probe and answers a polling partial."""
+    the tags of the pre-built image; runs as a probe and answers a polling partial. With
+    `service=<id>` (the edit page, "Change workflow") a blank token or key is the stored one."""
     project = project_for(request.user, pk)
     require(request.user, ADD)
     post = request.POST
     if post.get("repo_url"):
+        token, ssh_key = post.get("git_token", ""), post.get("git_ssh_key", "")
+        if post.get("service"):  # the edit page: a blank secret means the stored one
+            saved = get_object_or_404(Service, pk=post["service"], project=project)
+            require(request.user, CHANGE)
+            token = token or ("" if post.get("clear_git_token") else saved.git_token)
+            ssh_key = ssh_key or ("" if post.get("clear_git_ssh_key") else saved.git_ssh_key)
         probe_id = start_probe(
             probes.git_refs,
             post["repo_url"].strip(),
             post.get("git_username", ""),
-            post.get("git_token", ""),
-            post.get("git_ssh_key", ""),
+            token,
+            ssh_key,
             owner=request.user.pk,
         )
         field = "repo_url"
@@ -377,11 +402,16 @@ def registry_add(request, pk: int):
 @require_POST
 def registry_test(request, pk: int):
     """Test login with the form's settings (the real login: provider token, then the
-    registry's v2 auth handshake), as a probe."""
-    project_for(request.user, pk)
+    registry's v2 auth handshake), as a probe. With `registry=<id>` (the edit page) a blank
+    password is the stored one."""
+    project = project_for(request.user, pk)
     require(request.user, CHANGE)
     form = RegistryForm(request.POST)
     settings = {**form_data(request, form), "insecure": bool(request.POST.get("insecure"))}
+    if request.POST.get("registry") and not request.POST.get("clear_password"):
+        # The edit page: a blank password means the stored one.
+        saved = get_object_or_404(RegistryConnection, pk=request.POST["registry"], project=project)
+        settings["password"] = settings["password"] or saved.password
     errors = validate_registry_settings(settings)  # the serializer's own check
     if errors:
         message = "; ".join(f"{field}: {text}" for field, text in errors.items())
@@ -519,3 +549,179 @@ def variables_test_ref(request, pk: int):
         )
     probe_id = start_probe(probes.secret_reference, manager, ref.strip(), owner=request.user.pk)
     return render_probe(request, probe_id, "secret_ref")
+
+
+# Edit and delete pages. The changes go through the API's service functions
+# (`check_update_object`, `check_delete_*`), so the page refuses whom and what the API refuses.
+
+
+def write_only(request, data: dict, secrets: dict[str, str]) -> dict:
+    """`secrets` maps a write-only field to its "remove" box: a blank field keeps the stored
+    value (it is left out of the PATCH), a ticked box clears it."""
+    for field, clear in secrets.items():
+        data.pop(clear, None)
+        if request.POST.get(clear):
+            data[field] = ""
+        elif not data.get(field):
+            data.pop(field, None)
+    return data
+
+
+def project_object(request, pk: int, model, object_pk: int):
+    project = project_for(request.user, pk)
+    return project, get_object_or_404(model, pk=object_pk, project=project)
+
+
+@login_required
+@api_denied_is_403
+@require_http_methods(["GET", "POST"])
+def service_edit(request, pk: int, service_pk: int):
+    """Edit a service, as `PATCH /api/services/<id>/` ("Change workflow"). The token and SSH
+    key are write-only: blank keeps the stored one, the box under each removes it."""
+    project, service = project_object(request, pk, Service, service_pk)
+    require_project_perm(request.user, project, CHANGE)
+    form = ServiceEditForm(request.POST or None, service=service)
+    if request.method == "POST":
+        data = form_data(request, form)
+        data = write_only(
+            request, data, {"git_token": "clear_git_token", "git_ssh_key": "clear_git_ssh_key"}
+        )
+        data["image_registry"] = data.get("image_registry") or None
+        if not data.get("default_branch"):
+            data.pop("default_branch", None)
+        try:
+            check_update_object(request.user, service, ServiceSerializer, data, request)
+        except API_ERRORS as exc:
+            add_api_errors(form, exc)
+        else:
+            return go(request, reverse("ui-project-settings", args=[project.pk]) + "#services")
+    context = {"project": project, "service": service, "form": form}
+    status = 400 if form.errors else 200
+    return render(request, "workflows/service_edit.html", context, status=status)
+
+
+@login_required
+@api_denied_is_403
+@require_http_methods(["GET", "POST"])
+def registry_edit(request, pk: int, registry_pk: int):
+    """Edit a registry connection, as `PATCH /api/registries/<id>/` ("Change workflow"); the
+    password, token or key is write-only (blank keeps it)."""
+    project, registry = project_object(request, pk, RegistryConnection, registry_pk)
+    require_project_perm(request.user, project, CHANGE)
+    form = RegistryEditForm(request.POST or None, registry=registry)
+    if request.method == "POST":
+        data = write_only(request, form_data(request, form), {"password": "clear_password"})
+        data["insecure"] = bool(request.POST.get("insecure"))
+        try:
+            check_update_object(request.user, registry, RegistryConnectionSerializer, data, request)
+        except API_ERRORS as exc:
+            add_api_errors(form, exc)
+        else:
+            return go(request, reverse("ui-project-settings", args=[project.pk]) + "#registries")
+    context = {"project": project, "registry": registry, "form": form}
+    status = 400 if form.errors else 200
+    return render(request, "workflows/registry_edit.html", context, status=status)
+
+
+def delete_page(request, project, obj, kind: str, perm: str, delete, consequences: list[str]):
+    """The confirm page of a delete (GET), and the delete itself (POST). A refused delete
+    (ProtectedError: the API's 409) shows the page again, 409, naming what is in the way."""
+    require_project_perm(request.user, project, perm)
+    blockers = None
+    if request.method == "POST":
+        try:
+            delete(request.user, obj)
+        except ProtectedError as exc:
+            blockers = blocker_links(exc.protected_objects)
+        else:
+            return go(request, reverse("ui-project-settings", args=[project.pk]))
+    context = {
+        "project": project,
+        "object": obj,
+        "kind": kind,
+        "consequences": consequences,
+        "blockers": blockers,
+        "more_blockers": max(0, len(blockers or ()) - MAX_BLOCKERS_LISTED),
+    }
+    status = 409 if blockers else 200
+    return render(request, "workflows/delete_confirm.html", context, status=status)
+
+
+def blocker_links(objects) -> list[dict]:
+    """What stands in the way of a delete, each once, with the page where it is changed."""
+    links: dict[tuple[str, int], dict] = {}
+    for obj in sorted(objects, key=lambda o: (o._meta.label, o.pk)):
+        if isinstance(obj, WorkflowEnvironment):  # a deploy step: the user knows its workflow
+            obj = obj.workflow
+        if isinstance(obj, Workflow):
+            name, url = f"{obj.service.name}/{obj.name}", reverse("workflow-page", args=[obj.pk])
+        elif isinstance(obj, Service):
+            name, url = obj.name, reverse("ui-service-edit", args=[obj.project_id, obj.pk])
+        elif isinstance(obj, Execution):
+            name = f"{obj.workflow.service.name}/{obj.workflow.name} #{obj.number}"
+            url = reverse("execution-page", args=[obj.pk])
+        else:
+            name, url = str(obj), ""
+        kind = {"execution": "run"}.get(obj._meta.model_name, str(obj._meta.verbose_name))
+        links.setdefault((kind, obj.pk), {"kind": kind, "name": name, "url": url})
+    return list(links.values())
+
+
+@login_required
+@api_denied_is_403
+@require_http_methods(["GET", "POST"])
+def service_delete(request, pk: int, service_pk: int):
+    """Delete a service, as `DELETE /api/services/<id>/` ("Delete workflow"; 409 while a run
+    has not ended)."""
+    project, service = project_object(request, pk, Service, service_pk)
+    workflows = service.workflows.count()
+    runs = Execution.objects.filter(workflow__service=service).count()
+    consequences = [
+        f"its {workflows} workflow(s) and their CI variables",
+        f"its {runs} run(s), with their logs, reports, approvals and releases",
+    ]
+    return delete_page(
+        request, project, service, "service", DELETE, check_delete_service, consequences
+    )
+
+
+@login_required
+@api_denied_is_403
+@require_http_methods(["GET", "POST"])
+def registry_delete(request, pk: int, registry_pk: int):
+    """Delete a registry connection, as `DELETE /api/registries/<id>/` ("Change workflow"; 409
+    while a workflow pushes to it or a service pulls through it)."""
+    project, registry = project_object(request, pk, RegistryConnection, registry_pk)
+    consequences = ["its stored credentials"]
+    return delete_page(
+        request,
+        project,
+        registry,
+        "registry connection",
+        CHANGE,
+        check_delete_registry,
+        consequences,
+    )
+
+
+@login_required
+@api_denied_is_403
+@require_http_methods(["GET", "POST"])
+def environment_delete(request, pk: int, env_pk: int):
+    """Delete an environment, as `DELETE /api/environments/<id>/` ("Change workflow"; 409 while
+    a workflow deploys to it or builds in it). Deactivate keeps it and its history instead."""
+    project, environment = project_object(request, pk, Environment, env_pk)
+    releases = environment.releases.count()
+    consequences = [
+        f"its {releases} release record(s) (what ran there, and when)",
+        "its stored kubeconfig" if environment.kubeconfig else "its settings",
+    ]
+    return delete_page(
+        request,
+        project,
+        environment,
+        "environment",
+        CHANGE,
+        check_delete_environment,
+        consequences,
+    )

@@ -1,0 +1,241 @@
+"""Edit and delete pages of services, registry connections and environments: the API's
+permission per role, write-only secrets (blank keeps, never in the HTML), and a delete that
+something still needs refused (409) on the page and in the API alike, naming what is in the way."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from executions.models import Execution
+from executions.services import do_change_status, do_create_execution
+from executions.status import ExecutionStatus as S
+from tests import base
+from tests.realparts import sample_app_files, unique_name
+from workflows.models import Environment, RegistryConnection, Service, Workflow
+
+pytestmark = pytest.mark.django_db(transaction=True)
+HX = {"HTTP_HX_REQUEST": "true"}
+TOKEN = "tok-3f9a1c-never-shown"
+PASSWORD = "pw-8d2e77-never-shown"
+
+
+def client_of(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def secret_service(project):
+    return base.make_service(project, name="api", git_username="ci", git_token=TOKEN)
+
+
+@pytest.fixture
+def secret_registry(project):
+    return base.make_registry(project, name="private", username="ci", password=PASSWORD)
+
+
+def test_service_edit_keeps_a_blank_token_and_never_shows_it(users, project, secret_service):
+    client = client_of(users["alice"])
+    url = f"/projects/{project.pk}/services/{secret_service.pk}/edit/"
+    page = client.get(url).content.decode()
+    assert TOKEN not in page and 'value="ci"' in page and "one is set" in page
+    response = client.post(
+        url,
+        {
+            "name": "api",
+            "repo_url": "https://git.example.org/demo/api2.git",
+            "default_branch": "trunk",
+            "git_username": "ci",
+            "git_token": "",
+        },
+    )
+    assert response.status_code == 302
+    secret_service.refresh_from_db()
+    assert secret_service.git_token == TOKEN  # blank kept it
+    assert (secret_service.repo_url, secret_service.default_branch) == (
+        "https://git.example.org/demo/api2.git",
+        "trunk",
+    )
+    bad = client.post(url, {"name": "api", "default_branch": "a..b", "git_token": "typed-x1"})
+    assert bad.status_code == 400 and 'data-testid="error-default_branch"' in bad.content.decode()
+    assert "typed-x1" not in bad.content.decode()  # not even given back in value=
+    secret_service.refresh_from_db()
+    assert secret_service.git_token == TOKEN  # nothing half-written
+    client.post(url, {"name": "api", "repo_url": secret_service.repo_url, "clear_git_token": "on"})
+    secret_service.refresh_from_db()
+    assert secret_service.git_token == ""
+
+
+def test_registry_edit_keeps_a_blank_password_and_never_shows_it(
+    users, project, secret_registry
+):
+    client = client_of(users["alice"])
+    url = f"/projects/{project.pk}/registries/{secret_registry.pk}/edit/"
+    page = client.get(url).content.decode()
+    assert PASSWORD not in page and 'value="127.0.0.1:5000"' in page
+    response = client.post(
+        url, {"name": "private", "provider": "generic", "url": "127.0.0.1:5001", "username": "ci"}
+    )
+    assert response.status_code == 302
+    secret_registry.refresh_from_db()
+    assert (secret_registry.url, secret_registry.password) == ("127.0.0.1:5001", PASSWORD)
+    assert not secret_registry.insecure  # an unticked box is a change, as on any HTML form
+    bad = client.post(url, {"name": "Not A Name", "provider": "generic", "url": "x"})
+    assert bad.status_code == 400 and 'data-testid="error-name"' in bad.content.decode()
+    assert PASSWORD not in bad.content.decode()
+    assert RegistryConnection.objects.get(pk=secret_registry.pk).name == "private"
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "delete_service", "delete_registry"),
+    [
+        ("alice", 200, 200, 200),  # Admin
+        ("bob", 200, 403, 200),  # Developer: "Change workflow", not "Delete workflow"
+        ("carol", 403, 403, 403),  # Viewer
+        ("dave", 403, 403, 403),  # Approver
+        ("erin", 404, 404, 404),  # Admin of no project this one
+    ],
+)
+def test_each_role_gets_what_the_api_gives_it(
+    users, project, secret_service, secret_registry, name, edit, delete_service, delete_registry
+):
+    client = client_of(users[name])
+    base_url = f"/projects/{project.pk}"
+    service_edit = f"{base_url}/services/{secret_service.pk}/edit/"
+    assert client.get(service_edit).status_code == edit
+    assert client.get(f"{base_url}/registries/{secret_registry.pk}/edit/").status_code == edit
+    assert client.get(f"{base_url}/services/{secret_service.pk}/delete/").status_code == (
+        delete_service
+    )
+    registry_delete = f"{base_url}/registries/{secret_registry.pk}/delete/"
+    assert client.get(registry_delete).status_code == delete_registry
+    if edit == 403:
+        refused = client.post(service_edit, {"name": "renamed", "repo_url": "https://x.org/r.git"})
+        assert refused.status_code == 403
+        assert client.post(registry_delete).status_code == 403
+        assert Service.objects.filter(pk=secret_service.pk, name="api").exists()
+        assert RegistryConnection.objects.filter(pk=secret_registry.pk).exists()
+        # The API refuses the same user the same way.
+        api = base.client_for(users[name])
+        assert api.delete(f"/api/registries/{secret_registry.pk}/").status_code == 403
+    if delete_service == 403 and edit != 404:
+        assert client.post(f"{base_url}/services/{secret_service.pk}/delete/").status_code == 403
+        api = base.client_for(users[name])
+        assert api.delete(f"/api/services/{secret_service.pk}/").status_code == 403
+        assert Service.objects.filter(pk=secret_service.pk).exists()
+    if edit != 404:
+        settings = client.get(f"{base_url}/").content.decode()
+        shows = {
+            "edit": f'data-testid="service-edit-{secret_service.name}"' in settings,
+            "delete service": f'data-testid="service-delete-{secret_service.name}"' in settings,
+            "delete registry": 'data-testid="registry-delete-private"' in settings,
+        }
+        assert shows == {
+            "edit": edit == 200,
+            "delete service": delete_service == 200,
+            "delete registry": delete_registry == 200,
+        }
+        assert TOKEN not in settings and PASSWORD not in settings
+
+
+def test_registry_in_use_is_refused_on_the_page_as_in_the_api(users, project, workflow):
+    registry = workflow.registry
+    client = client_of(users["alice"])
+    url = f"/projects/{project.pk}/registries/{registry.pk}/delete/"
+    confirm = client.get(url).content.decode()
+    assert 'data-testid="delete-confirm"' in confirm and "delete-blocked" not in confirm
+    refused = client.post(url)
+    html = refused.content.decode()
+    assert refused.status_code == 409
+    assert "Can't delete:" in html and 'data-testid="delete-blocked"' in html
+    name = f"{workflow.service.name}/{workflow.name}"
+    assert f'<a href="/workflows/{workflow.pk}/">{name}</a>' in html
+    assert RegistryConnection.objects.filter(pk=registry.pk).exists()
+    api = base.client_for(users["alice"]).delete(f"/api/registries/{registry.pk}/")
+    assert api.status_code == 409
+    assert {"type": "workflow", "id": workflow.pk, "name": str(workflow)} in api.json()[
+        "blocked_by"
+    ]
+
+
+def test_unused_registry_is_deleted(users, project, secret_registry):
+    client = client_of(users["bob"])
+    response = client.post(f"/projects/{project.pk}/registries/{secret_registry.pk}/delete/")
+    assert response.status_code == 302 and response["Location"] == f"/projects/{project.pk}/"
+    assert not RegistryConnection.objects.filter(pk=secret_registry.pk).exists()
+
+
+def test_service_with_an_unfinished_run_is_refused_then_deleted_once_it_ended(
+    users, project, workflow
+):
+    service = workflow.service
+    run = do_create_execution(workflow, ref="main", trigger="manual", triggered_by=users["alice"])
+    client = client_of(users["alice"])
+    url = f"/projects/{project.pk}/services/{service.pk}/delete/"
+    confirm = client.get(url).content.decode()
+    assert f"its {service.workflows.count()} workflow(s)" in confirm and "its 1 run(s)" in confirm
+    refused = client.post(url, **HX)
+    assert refused.status_code == 409
+    html = refused.content.decode()
+    assert "Can't delete:" in html
+    assert f'<a href="/executions/{run.pk}/">{service.name}/{workflow.name} #{run.number}</a>' in (
+        html
+    )
+    api = base.client_for(users["alice"]).delete(f"/api/services/{service.pk}/")
+    assert api.status_code == 409
+    assert api.json()["blocked_by"] == [{"type": "execution", "id": run.pk, "name": str(run)}]
+    assert Service.objects.filter(pk=service.pk).exists()
+    assert Execution.objects.filter(pk=run.pk).exists()
+
+    do_change_status(run, S.TERMINATED, "stopped for the test")
+    done = client.post(url, **HX)
+    assert done.status_code == 200 and done["HX-Redirect"] == f"/projects/{project.pk}/"
+    assert not Service.objects.filter(pk=service.pk).exists()
+    assert not Workflow.objects.filter(pk=workflow.pk).exists()
+    assert not Execution.objects.filter(pk=run.pk).exists()
+
+
+def test_environment_a_workflow_deploys_to_is_refused(users, project, workflow):
+    dev = Environment.objects.get(project=project, name="dev")
+    spare = Environment.objects.create(project=project, name="spare", order=9)
+    client = client_of(users["bob"])
+    settings = client.get(f"/projects/{project.pk}/").content.decode()
+    assert 'data-testid="environment-delete-dev"' in settings
+    refused = client.post(f"/projects/{project.pk}/environments/{dev.pk}/delete/")
+    assert refused.status_code == 409
+    assert f'href="/workflows/{workflow.pk}/"' in refused.content.decode()
+    assert Environment.objects.filter(pk=dev.pk).exists()
+    assert base.client_for(users["bob"]).delete(f"/api/environments/{dev.pk}/").status_code == 409
+    assert client_of(users["carol"]).post(
+        f"/projects/{project.pk}/environments/{spare.pk}/delete/"
+    ).status_code == (403)
+    ok = client.post(f"/projects/{project.pk}/environments/{spare.pk}/delete/")
+    assert ok.status_code == 302
+    assert not Environment.objects.filter(pk=spare.pk).exists()
+
+
+def test_test_connection_on_the_edit_page_uses_the_stored_token(users, project, git_server):
+    from tests.pages.test_setup_pages import poll
+
+    name = unique_name("edit")
+    git_server.create_repo(name, sample_app_files())
+    service = base.make_service(
+        project,
+        name="stored",
+        repo_url=git_server.repo_url(name),
+        git_username=git_server.user,
+        git_token=git_server.password,
+    )
+    client = client_of(users["alice"])
+    form = {"repo_url": git_server.repo_url(name), "git_username": git_server.user}
+    test_url = f"/projects/{project.pk}/services/test/"
+    without = poll(client, client.post(test_url, form, **HX))
+    assert 'data-testid="probe-error"' in without  # no token typed, none looked up
+    stored = poll(client, client.post(test_url, {**form, "service": service.pk}, **HX))
+    assert 'data-testid="probe-ok"' in stored and "<code>main</code>" in stored
+    assert git_server.password not in stored
+    # A Viewer cannot borrow the stored token.
+    viewer = client_of(users["carol"]).post(test_url, {**form, "service": service.pk}, **HX)
+    assert viewer.status_code == 403
