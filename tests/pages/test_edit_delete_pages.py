@@ -68,9 +68,7 @@ def test_service_edit_keeps_a_blank_token_and_never_shows_it(users, project, sec
     assert secret_service.git_token == ""
 
 
-def test_registry_edit_keeps_a_blank_password_and_never_shows_it(
-    users, project, secret_registry
-):
+def test_registry_edit_keeps_a_blank_password_and_never_shows_it(users, project, secret_registry):
     client = client_of(users["alice"])
     url = f"/projects/{project.pk}/registries/{secret_registry.pk}/edit/"
     page = client.get(url).content.decode()
