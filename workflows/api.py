@@ -40,6 +40,7 @@ from workflows.services import (
     VersionConflict,
     check_add_member,
     check_delete_environment,
+    check_delete_project,
     check_delete_registry,
     check_delete_service,
     check_remove_member,
@@ -73,6 +74,10 @@ class ProjectViewSet(BoundedLookupMixin, viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         serializer.instance = do_create_project(serializer.validated_data, self.request.user)
+
+    def perform_destroy(self, instance):
+        """409 while a run in the project has not ended (`check_delete_project`)."""
+        check_delete_project(self.request.user, instance)
 
     @extend_schema(request=MemberSerializer, responses=ProjectSerializer)
     @action(detail=True, methods=["post"])

@@ -463,3 +463,34 @@ def check_delete_environment(user, environment) -> None:
     require_project_perm(user, environment.project, CHANGE)
     with transaction.atomic():
         environment.delete()
+
+
+def check_update_project(user, project: Project, data: dict[str, Any]) -> Project:
+    """`PATCH /api/projects/<id>/` for the same data (`name`, `description`): needs "Can change
+    project" as a member (`administers`); 400 names the field."""
+    from workflows.permissions import CHANGE_PROJECT
+    from workflows.serializers import ProjectSerializer
+
+    require_project_perm(user, project, CHANGE_PROJECT)
+    serializer = ProjectSerializer(project, data=data, partial=True)
+    serializer.is_valid(raise_exception=True)
+    with transaction.atomic():
+        return serializer.save()
+
+
+def check_delete_project(user, project: Project) -> None:
+    """Deletes a project with everything in it (the rule of `DELETE /api/projects/<id>/`: "Can
+    delete project" as a member). Refused with ProtectedError (409) while a run in it has not
+    ended, or while its rows still protect each other (Django's PROTECT foreign keys)."""
+    from django.db.models import ProtectedError
+
+    require_project_perm(user, project, "workflows.delete_project")
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        running = unfinished_runs(workflow__service__project=project)
+        if running:
+            raise ProtectedError(
+                f"Cannot delete project {project}: {len(running)} run(s) have not ended.",
+                set(running),
+            )
+        project.delete()

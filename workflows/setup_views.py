@@ -51,7 +51,15 @@ from workflows.models import (
     Workflow,
     WorkflowEnvironment,
 )
-from workflows.permissions import ADD, CHANGE, DELETE, VIEW, administers, visible_projects
+from workflows.permissions import (
+    ADD,
+    CHANGE,
+    CHANGE_PROJECT,
+    DELETE,
+    VIEW,
+    administers,
+    visible_projects,
+)
 from workflows.serializers import (
     EnvironmentSerializer,
     RegistryConnectionSerializer,
@@ -61,17 +69,20 @@ from workflows.services import (
     check_add_member,
     check_create_project,
     check_delete_environment,
+    check_delete_project,
     check_delete_registry,
     check_delete_service,
     check_remove_member,
     check_save_workflow,
     check_update_object,
+    check_update_project,
     do_create_service,
     grantable_roles,
     require_project_perm,
 )
 
 API_ERRORS = (DRFValidationError,)
+DELETE_PROJECT = "workflows.delete_project"
 
 
 def api_denied_is_403(view):
@@ -134,6 +145,7 @@ def settings_context(request, project: Project, **forms) -> dict:
         "can_change": user.has_perm(CHANGE),
         "can_add": user.has_perm(ADD),
         "can_delete": user.has_perm(DELETE),
+        "can_delete_project": user.has_perm(DELETE_PROJECT),
         "members": project.members.prefetch_related("groups").order_by("username"),
         "environments": project.environments.all(),
         "registries": project.registries.all(),
@@ -623,25 +635,28 @@ def registry_edit(request, pk: int, registry_pk: int):
     return render(request, "workflows/registry_edit.html", context, status=status)
 
 
-def delete_page(request, project, obj, kind: str, perm: str, delete, consequences: list[str]):
-    """The confirm page of a delete (GET), and the delete itself (POST). A refused delete
-    (ProtectedError: the API's 409) shows the page again, 409, naming what is in the way."""
+def delete_page(
+    request, project, obj, kind: str, perm: str, delete, consequences: list[str], done_url=""
+):
+    """The confirm page of a delete (GET), and the delete itself (POST), then `done_url` (the
+    project's page by default). A refused delete (ProtectedError: the API's 409) shows the page
+    again, 409, naming what is in the way; nothing was deleted."""
     require_project_perm(request.user, project, perm)
-    blockers = None
+    blockers: list[dict] = []
     if request.method == "POST":
         try:
             delete(request.user, obj)
         except ProtectedError as exc:
             blockers = blocker_links(exc.protected_objects)
         else:
-            return go(request, reverse("ui-project-settings", args=[project.pk]))
+            return go(request, done_url or reverse("ui-project-settings", args=[project.pk]))
     context = {
         "project": project,
         "object": obj,
         "kind": kind,
         "consequences": consequences,
-        "blockers": blockers,
-        "more_blockers": max(0, len(blockers or ()) - MAX_BLOCKERS_LISTED),
+        "blockers": blockers[:MAX_BLOCKERS_LISTED],
+        "more_blockers": max(0, len(blockers) - MAX_BLOCKERS_LISTED),
     }
     status = 409 if blockers else 200
     return render(request, "workflows/delete_confirm.html", context, status=status)
@@ -724,4 +739,52 @@ def environment_delete(request, pk: int, env_pk: int):
         CHANGE,
         check_delete_environment,
         consequences,
+    )
+
+
+@login_required
+@api_denied_is_403
+@require_http_methods(["GET", "POST"])
+def project_edit(request, pk: int):
+    """Rename a project or change its description, as `PATCH /api/projects/<id>/` ("Can change
+    project" as a member)."""
+    project = project_for(request.user, pk)
+    require_project_perm(request.user, project, CHANGE_PROJECT)
+    initial = {"name": project.name, "description": project.description}
+    form = ProjectForm(request.POST or None, initial=initial)
+    if request.method == "POST":
+        try:
+            check_update_project(request.user, project, form_data(request, form))
+        except API_ERRORS as exc:
+            add_api_errors(form, exc)
+        else:
+            return go(request, reverse("ui-project-settings", args=[project.pk]))
+    status = 400 if form.errors else 200
+    context = {"project": project, "form": form}
+    return render(request, "workflows/project_edit.html", context, status=status)
+
+
+@login_required
+@api_denied_is_403
+@require_http_methods(["GET", "POST"])
+def project_delete(request, pk: int):
+    """Delete a project, as `DELETE /api/projects/<id>/` ("Can delete project" as a member; 409
+    while a run in it has not ended)."""
+    project = project_for(request.user, pk)
+    runs = Execution.objects.filter(workflow__service__project=project).count()
+    consequences = [
+        f"its {project.services.count()} service(s) with their workflows and CI variables",
+        f"its {project.environments.count()} environment(s) and "
+        f"{project.registries.count()} registry connection(s), with their credentials",
+        f"its {runs} run(s), with their logs, reports, approvals and releases",
+    ]
+    return delete_page(
+        request,
+        project,
+        project,
+        "project",
+        DELETE_PROJECT,
+        check_delete_project,
+        consequences,
+        done_url=reverse("home"),
     )

@@ -12,7 +12,7 @@ from executions.services import do_change_status, do_create_execution
 from executions.status import ExecutionStatus as S
 from tests import base
 from tests.realparts import sample_app_files, unique_name
-from workflows.models import Environment, RegistryConnection, Service, Workflow
+from workflows.models import Environment, Project, RegistryConnection, Service, Workflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -237,3 +237,48 @@ def test_test_connection_on_the_edit_page_uses_the_stored_token(users, project, 
     # A Viewer cannot borrow the stored token.
     viewer = client_of(users["carol"]).post(test_url, {**form, "service": service.pk}, **HX)
     assert viewer.status_code == 403
+
+
+@pytest.mark.parametrize(("name", "status"), [("bob", 403), ("carol", 403), ("erin", 404)])
+def test_only_a_project_admin_edits_or_deletes_it(users, project, name, status):
+    client = client_of(users[name])
+    assert client.get(f"/projects/{project.pk}/edit/").status_code == status
+    assert client.post(f"/projects/{project.pk}/edit/", {"name": "taken"}).status_code == status
+    assert client.post(f"/projects/{project.pk}/delete/").status_code == status
+    project.refresh_from_db()
+    assert project.name == "demo"
+    if status == 403:
+        page = client.get(f"/projects/{project.pk}/").content.decode()
+        assert "project-edit" not in page and "project-delete" not in page
+
+
+def test_project_renamed_then_refused_while_a_run_is_unfinished_then_deleted(
+    users, project, workflow
+):
+    client = client_of(users["alice"])
+    bad = client.post(f"/projects/{project.pk}/edit/", {"name": "Not Valid"})
+    assert bad.status_code == 400 and 'data-testid="error-name"' in bad.content.decode()
+    ok = client.post(f"/projects/{project.pk}/edit/", {"name": "shop", "description": "Shop"})
+    assert ok.status_code == 302
+    project.refresh_from_db()
+    assert (project.name, project.description) == ("shop", "Shop")
+
+    run = do_create_execution(workflow, ref="main", trigger="manual", triggered_by=users["alice"])
+    refused = client.post(f"/projects/{project.pk}/delete/")
+    assert refused.status_code == 409
+    assert f'href="/executions/{run.pk}/"' in refused.content.decode()
+    assert base.client_for(users["alice"]).delete(f"/api/projects/{project.pk}/").status_code == (
+        409
+    )
+    do_change_status(run, S.TERMINATED, "stopped for the test")
+    # Its workflow still pushes to the project's registry and deploys to its environments (the
+    # API's PROTECT rule): the page names it; deleting its service first clears the way.
+    in_use = client.post(f"/projects/{project.pk}/delete/")
+    assert in_use.status_code == 409
+    assert f'<a href="/workflows/{workflow.pk}/">web/deliver</a>' in in_use.content.decode()
+    service_url = f"/projects/{project.pk}/services/{workflow.service_id}/delete/"
+    assert client.post(service_url).status_code == 302
+    done = client.post(f"/projects/{project.pk}/delete/")
+    assert done.status_code == 302 and done["Location"] == "/"
+    assert not Service.objects.filter(pk=workflow.service_id).exists()
+    assert not Project.objects.filter(pk=project.pk).exists()
