@@ -282,3 +282,24 @@ def test_project_renamed_then_refused_while_a_run_is_unfinished_then_deleted(
     assert done.status_code == 302 and done["Location"] == "/"
     assert not Service.objects.filter(pk=workflow.service_id).exists()
     assert not Project.objects.filter(pk=project.pk).exists()
+
+
+def test_test_login_on_the_edit_page_uses_the_stored_password(users, project, real_services):
+    from tests.pages.test_setup_pages import poll
+
+    host = real_services["ATMOSLY_TEST_AUTH_REGISTRY"]
+    user = real_services["ATMOSLY_TEST_AUTH_REGISTRY_USER"]
+    password = real_services["ATMOSLY_TEST_AUTH_REGISTRY_PASSWORD"]
+    registry = base.make_registry(
+        project, name="private", url=host, username=user, password=password
+    )
+    client = client_of(users["alice"])
+    form = {"name": "private", "provider": "generic", "url": host, "username": user}
+    form["insecure"] = "on"
+    test_url = f"/projects/{project.pk}/registries/test/"
+    without = poll(client, client.post(test_url, form, **HX))
+    assert "give both a username and a password" in without  # none typed, none looked up
+    stored = poll(client, client.post(test_url, {**form, "registry": registry.pk}, **HX))
+    assert 'data-testid="probe-ok"' in stored and password not in stored
+    cleared = {**form, "registry": registry.pk, "clear_password": "on"}
+    assert 'data-testid="probe-error"' in poll(client, client.post(test_url, cleared, **HX))
