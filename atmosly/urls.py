@@ -79,6 +79,11 @@ urlpatterns = [
         name="ui-environment-change",
     ),
     path(
+        "projects/<int:pk>/environments/<int:env_pk>/edit/",
+        setup_views.environment_edit,
+        name="ui-environment-edit",
+    ),
+    path(
         "projects/<int:pk>/environments/<int:env_pk>/delete/",
         setup_views.environment_delete,
         name="ui-environment-delete",

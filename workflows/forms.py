@@ -233,3 +233,25 @@ class RegistryEditForm(RegistryForm):
         self.fields["password"].help_text = KEEP_HELP.format(state=state)
         if not registry.password:
             del self.fields["clear_password"]
+
+
+class EnvironmentEditForm(EnvironmentForm):
+    """The environment form for a saved environment; its kubeconfig is write-only (an empty
+    upload keeps the stored one)."""
+
+    def __init__(self, *args, environment, **kwargs):
+        kwargs.setdefault(
+            "initial",
+            {
+                "name": environment.name,
+                "target": environment.target,
+                "namespace": environment.namespace,
+            },
+        )
+        super().__init__(*args, **kwargs)
+        state = "one is set" if environment.kubeconfig else "none is set"
+        self.fields[
+            "kubeconfig"
+        ].help_text = (
+            f"Stored encrypted, write-only. Choose no file to keep the stored one ({state})."
+        )

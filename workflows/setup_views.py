@@ -34,6 +34,7 @@ from workflows import probes
 from workflows.document import workflow_document
 from workflows.forms import (
     EnvFileForm,
+    EnvironmentEditForm,
     EnvironmentForm,
     MemberForm,
     ProjectForm,
@@ -319,17 +320,21 @@ def environment_test(request, pk: int):
     """Test connection of a Kubernetes target, as a probe: the server version, then a
     SelfSubjectAccessReview per verb the deploy needs (create, patch) on Deployments in the
     namespace (integrations/kubernetes/check.py). With `environment=<id>` it tests that saved
-    environment's stored kubeconfig; otherwise the add form's upload and `namespace`."""
+    environment: its stored kubeconfig unless a new one is uploaded, in the posted `namespace`
+    if any (the edit page); otherwise the add form's upload and `namespace`."""
     project = project_for(request.user, pk)
     require(request.user, CHANGE)
     saved = request.POST.get("environment")
     if saved:
         environment = get_object_or_404(Environment, pk=saved, project=project)
-        field = f"environment{environment.pk}"
-        if environment.target != "kubernetes":
+        # The edit page sends its form: its namespace, and a new kubeconfig if one is chosen.
+        field = "kubeconfig" if "namespace" in request.POST else f"environment{environment.pk}"
+        upload = uploaded_kubeconfig(request)
+        namespace = request.POST.get("namespace", "").strip() or environment.namespace
+        if (request.POST.get("target") or environment.target) != "kubernetes":
             return render_probe(request, None, field, "the local engine needs no test")
         # Plain values: the probe thread does not touch the database.
-        args = (environment.kubeconfig, environment.namespace, environment.in_cluster)
+        args = (upload or environment.kubeconfig, namespace, environment.in_cluster and not upload)
     else:
         field = "kubeconfig"
         kubeconfig = uploaded_kubeconfig(request)
@@ -788,3 +793,31 @@ def project_delete(request, pk: int):
         consequences,
         done_url=reverse("home"),
     )
+
+
+@login_required
+@api_denied_is_403
+@require_http_methods(["GET", "POST"])
+def environment_edit(request, pk: int, env_pk: int):
+    """Edit an environment's name, target, namespace and kubeconfig, as `PATCH
+    /api/environments/<id>/` ("Change workflow"); no file chosen keeps the stored kubeconfig."""
+    project, environment = project_object(request, pk, Environment, env_pk)
+    require_project_perm(request.user, project, CHANGE)
+    form = EnvironmentEditForm(request.POST or None, request.FILES or None, environment=environment)
+    if request.method == "POST":
+        data = form_data(request, form)
+        data.pop("kubeconfig")
+        kubeconfig = uploaded_kubeconfig(request)
+        if kubeconfig:
+            data["kubeconfig"] = kubeconfig
+        if not data["namespace"]:
+            data.pop("namespace")
+        try:
+            check_update_object(request.user, environment, EnvironmentSerializer, data, request)
+        except API_ERRORS as exc:
+            add_api_errors(form, exc)
+        else:
+            return go(request, reverse("ui-project-settings", args=[project.pk]) + "#environments")
+    context = {"project": project, "environment": environment, "form": form}
+    status = 400 if form.errors else 200
+    return render(request, "workflows/environment_edit.html", context, status=status)

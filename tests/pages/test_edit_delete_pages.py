@@ -303,3 +303,45 @@ def test_test_login_on_the_edit_page_uses_the_stored_password(users, project, re
     assert 'data-testid="probe-ok"' in stored and password not in stored
     cleared = {**form, "registry": registry.pk, "clear_password": "on"}
     assert 'data-testid="probe-error"' in poll(client, client.post(test_url, cleared, **HX))
+
+
+def test_environment_edit_keeps_the_kubeconfig_and_tests_the_new_namespace(users, project):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.k8s_double import KubernetesDouble
+    from tests.pages.test_setup_pages import poll
+
+    with KubernetesDouble(namespaces=("dev",), forbidden=("prod",)) as double:
+        kubeconfig = double.kubeconfig()
+        env = Environment.objects.create(
+            project=project,
+            name="k8s",
+            target="kubernetes",
+            namespace="prod",
+            kubeconfig=kubeconfig,
+        )
+        client = client_of(users["bob"])
+        url = f"/projects/{project.pk}/environments/{env.pk}/edit/"
+        page = client.get(url).content.decode()
+        assert 'value="prod"' in page and "one is set" in page
+        assert double.url not in page  # nothing of the stored kubeconfig is shown
+        test_url = f"/projects/{project.pk}/environments/test/"
+        form = {"environment": env.pk, "name": "k8s", "target": "kubernetes"}
+        forbidden = poll(client, client.post(test_url, {**form, "namespace": "prod"}, **HX))
+        assert 'data-testid="probe-error"' in forbidden
+        allowed = poll(client, client.post(test_url, {**form, "namespace": "dev"}, **HX))
+        assert 'data-testid="probe-ok"' in allowed and "namespace dev" in allowed
+        saved = client.post(url, {"name": "k8s", "target": "kubernetes", "namespace": "dev"})
+        assert saved.status_code == 302
+        env.refresh_from_db()
+        assert (env.namespace, env.kubeconfig) == ("dev", kubeconfig)
+        bad = SimpleUploadedFile("kubeconfig", b"not: [a kubeconfig")
+        refused = client.post(
+            url, {"name": "k8s", "target": "kubernetes", "namespace": "dev", "kubeconfig": bad}
+        )
+        assert refused.status_code == 400 and 'data-testid="error-kubeconfig"' in (
+            refused.content.decode()
+        )
+        env.refresh_from_db()
+        assert env.kubeconfig == kubeconfig
+    assert client_of(users["carol"]).get(url).status_code == 403
