@@ -66,4 +66,20 @@ def test_admin_edits_and_deletes_in_the_browser(users, project, workflow, asgi_s
     page.wait_for_url(settings_url)
     assert page.query_selector("[data-testid='registry-delete-spare']") is None
     assert not RegistryConnection.objects.filter(pk=spare.pk).exists()
+
+    # The other new pages, also at 390 px wide (a phone): no sideways scrolling.
+    page.set_viewport_size({"width": 390, "height": 800})
+    dev = project.environments.get(name="dev")
+    for testid, heading in (
+        ("environment-edit-dev", "Edit environment dev"),
+        ("environment-delete-dev", "Delete environment dev?"),
+        ("project-edit", f"Edit project {project.name}"),
+        (f"service-delete-{service.name}", f"Delete service {service.name}?"),
+    ):
+        page.goto(settings_url)
+        page.click(f"[data-testid='{testid}']")
+        page.wait_for_selector(f"h1:has-text('{heading}')")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, heading
+        assert_accessible(page)
+    assert project.environments.filter(pk=dev.pk).exists()
     assert popups == []
