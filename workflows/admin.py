@@ -186,6 +186,12 @@ class ProjectAdmin(ProjectScopedAdmin):
             # Whoever creates a project administers it (as with the API).
             form.instance.members.add(request.user)
 
+    def get_deleted_objects(self, objs, request):
+        """The API's rule (`check_delete_project`): runs not yet ended protect their project."""
+        return with_unfinished_runs(
+            super().get_deleted_objects(objs, request), project__in=[o.pk for o in objs]
+        )
+
 
 @admin.register(Service)
 class ServiceAdmin(ApiValidatedAdmin):
@@ -201,6 +207,23 @@ class ServiceAdmin(ApiValidatedAdmin):
             obj.save()
         else:
             do_create_service(obj)
+
+    def get_deleted_objects(self, objs, request):
+        """The API's rule (`check_delete_service`): runs not yet ended protect their service."""
+        return with_unfinished_runs(
+            super().get_deleted_objects(objs, request), pk__in=[o.pk for o in objs]
+        )
+
+
+def with_unfinished_runs(deleted: tuple, **services) -> tuple:
+    """Adds the unfinished runs of the services matching `services` to the admin's list of
+    protected objects, so its delete page refuses as the API does (409) and deletes nothing."""
+    from workflows.services import unfinished_runs
+
+    to_delete, model_count, perms_needed, protected = deleted
+    service_ids = Service.objects.filter(**services).values("pk")
+    running = unfinished_runs(workflow__service__in=service_ids)
+    return to_delete, model_count, perms_needed, [*protected, *(f"run {r}" for r in running)]
 
 
 @admin.register(Environment)

@@ -345,3 +345,24 @@ def test_environment_edit_keeps_the_kubeconfig_and_tests_the_new_namespace(users
         env.refresh_from_db()
         assert env.kubeconfig == kubeconfig
     assert client_of(users["carol"]).get(url).status_code == 403
+
+
+@pytest.mark.parametrize("what", ["service", "project"])
+def test_the_admin_refuses_the_same_deletes(users, project, workflow, what):
+    # A superuser: others are already refused any delete that takes runs with it (they may
+    # not delete runs in the admin).
+    alice = users["alice"]
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    run = do_create_execution(workflow, ref="main", trigger="manual", triggered_by=alice)
+    obj = workflow.service if what == "service" else project
+    url = f"/admin/workflows/{what}/{obj.pk}/delete/"
+    page = client_of(alice).post(url, {"post": "yes"})
+    assert page.status_code == 200 and f"run {run}" in page.content.decode()
+    assert type(obj).objects.filter(pk=obj.pk).exists()
+    bulk = client_of(alice).post(
+        f"/admin/workflows/{what}/",
+        {"action": "delete_selected", "_selected_action": [obj.pk], "post": "yes"},
+    )
+    assert f"run {run}" in bulk.content.decode()
+    assert type(obj).objects.filter(pk=obj.pk).exists()
