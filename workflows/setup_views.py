@@ -648,11 +648,12 @@ def delete_page(
     again, 409, naming what is in the way; nothing was deleted."""
     require_project_perm(request.user, project, perm)
     blockers: list[dict] = []
+    more = 0
     if request.method == "POST":
         try:
             delete(request.user, obj)
         except ProtectedError as exc:
-            blockers = blocker_links(exc.protected_objects)
+            blockers, more = blocker_links(exc.protected_objects)
         else:
             return go(request, done_url or reverse("ui-project-settings", args=[project.pk]))
     context = {
@@ -660,31 +661,41 @@ def delete_page(
         "object": obj,
         "kind": kind,
         "consequences": consequences,
-        "blockers": blockers[:MAX_BLOCKERS_LISTED],
-        "more_blockers": max(0, len(blockers) - MAX_BLOCKERS_LISTED),
+        "blockers": blockers,
+        "more_blockers": more,
     }
     status = 409 if blockers else 200
     return render(request, "workflows/delete_confirm.html", context, status=status)
 
 
-def blocker_links(objects) -> list[dict]:
-    """What stands in the way of a delete, each once, with the page where it is changed."""
-    links: dict[tuple[str, int], dict] = {}
-    for obj in sorted(objects, key=lambda o: (o._meta.label, o.pk)):
-        if isinstance(obj, WorkflowEnvironment):  # a deploy step: the user knows its workflow
-            obj = obj.workflow
-        if isinstance(obj, Workflow):
-            name, url = f"{obj.service.name}/{obj.name}", reverse("workflow-page", args=[obj.pk])
-        elif isinstance(obj, Service):
-            name, url = obj.name, reverse("ui-service-edit", args=[obj.project_id, obj.pk])
-        elif isinstance(obj, Execution):
-            name = f"{obj.workflow.service.name}/{obj.workflow.name} #{obj.number}"
-            url = reverse("execution-page", args=[obj.pk])
+def blocker_links(objects) -> tuple[list[dict], int]:
+    """What stands in the way of a delete, each once (a deploy step counts as its workflow),
+    with the page where it is changed: the first MAX_BLOCKERS_LISTED, and how many more."""
+    distinct: dict[tuple[str, int], object] = {}
+    for obj in objects:
+        if isinstance(obj, WorkflowEnvironment):
+            key = (Workflow._meta.label, obj.workflow_id)
         else:
-            name, url = str(obj), ""
-        kind = {"execution": "run"}.get(obj._meta.model_name, str(obj._meta.verbose_name))
-        links.setdefault((kind, obj.pk), {"kind": kind, "name": name, "url": url})
-    return list(links.values())
+            key = (obj._meta.label, obj.pk)
+        distinct.setdefault(key, obj)
+    keys = sorted(distinct)[:MAX_BLOCKERS_LISTED]
+    return [blocker_link(distinct[key]) for key in keys], len(distinct) - len(keys)
+
+
+def blocker_link(obj) -> dict:
+    if isinstance(obj, WorkflowEnvironment):  # the user knows the workflow, not its steps
+        obj = obj.workflow
+    if isinstance(obj, Workflow):
+        name, url = f"{obj.service.name}/{obj.name}", reverse("workflow-page", args=[obj.pk])
+    elif isinstance(obj, Service):
+        name, url = obj.name, reverse("ui-service-edit", args=[obj.project_id, obj.pk])
+    elif isinstance(obj, Execution):
+        name = f"{obj.workflow.service.name}/{obj.workflow.name} #{obj.number}"
+        url = reverse("execution-page", args=[obj.pk])
+    else:
+        name, url = str(obj), ""
+    kind = "run" if isinstance(obj, Execution) else str(obj._meta.verbose_name)
+    return {"kind": kind, "name": name, "url": url}
 
 
 @login_required

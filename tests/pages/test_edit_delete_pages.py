@@ -366,3 +366,14 @@ def test_the_admin_refuses_the_same_deletes(users, project, workflow, what):
     )
     assert f"run {run}" in bulk.content.decode()
     assert type(obj).objects.filter(pk=obj.pk).exists()
+
+
+def test_a_long_list_of_blockers_is_cut_and_counted(users, project, workflow):
+    for i in range(20):
+        base.save_document(workflow.service, base.app_cd_document(name=f"copy{i}"))
+    refused = client_of(users["alice"]).post(
+        f"/projects/{project.pk}/registries/{workflow.registry_id}/delete/"
+    )
+    html = refused.content.decode()
+    assert refused.status_code == 409
+    assert html.count('href="/workflows/') == 20 and "and 1 more" in html
