@@ -47,8 +47,6 @@ MAX_SCRIPT_BYTES = 64 * 1024
 
 
 def _django_to_drf(validator):
-    from django.core.exceptions import ValidationError as DjangoValidationError
-
     def run(value):
         try:
             validator(value)
