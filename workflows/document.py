@@ -1,6 +1,10 @@
 """The whole workflow definition as one document: what the builder loads and saves, and what
 export/import carry as YAML. Validation errors name the field path, e.g.
 `deploy.environments[2].environment: environment "prod" is inactive`.
+
+The document is described once, by the serializers below: their `source=` map each key to the
+Workflow's column (or its deploy steps and variables), so the same classes render a stored
+workflow (`workflow_document`) and turn a sent document into what `do_save_workflow` writes.
 """
 
 from __future__ import annotations
@@ -134,7 +138,7 @@ class NameOf(BlankAsNullCharField):
     name, null for none. Written as the name; the section's `check` puts the row in its place."""
 
     def to_representation(self, row) -> str:
-        return row.name
+        return getattr(row, "name", row)  # a name not yet resolved renders as itself
 
 
 class NamesOf(serializers.ListField):
@@ -433,7 +437,9 @@ class DeploySerializer(StrictSerializer):
             step["environment"] = env
         return errors
 
-    def check_approvers(self, path: str, step: dict[str, Any], member_ids: set) -> dict[str, str]:
+    def check_approvers(
+        self, path: str, step: dict[str, Any], member_ids: set[int]
+    ) -> dict[str, str]:
         errors: dict[str, str] = {}
         project = self.root.service.project
         usernames, groupnames = step["approver_users"], step["approver_groups"]
