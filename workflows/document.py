@@ -1,6 +1,10 @@
 """The whole workflow definition as one document: what the builder loads and saves, and what
 export/import carry as YAML. Validation errors name the field path, e.g.
 `deploy.environments[2].environment: environment "prod" is inactive`.
+
+The document is described once, by the serializers below: their `source=` map each key to the
+Workflow's column (or its deploy steps and variables), so the same classes render a stored
+workflow (`workflow_document`) and turn a sent document into what `do_save_workflow` writes.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from atmosly.documents import PlainScalar, resolve_plain
@@ -46,8 +51,6 @@ MAX_SCRIPT_BYTES = 64 * 1024
 
 
 def _django_to_drf(validator):
-    from django.core.exceptions import ValidationError as DjangoValidationError
-
     def run(value):
         try:
             validator(value)
@@ -111,6 +114,62 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class BlankAsNull:
+    """A text stored blank that the document shows as null: null is accepted and stored as ""."""
+
+    def run_validation(self, data=serializers.empty):
+        value = super().run_validation(data)
+        return "" if value is None else value
+
+    def to_representation(self, value):
+        return super().to_representation(value) or None
+
+
+class BlankAsNullCharField(BlankAsNull, serializers.CharField):
+    pass
+
+
+class BlankAsNullChoiceField(BlankAsNull, serializers.ChoiceField):
+    pass
+
+
+class NameOf(BlankAsNullCharField):
+    """A row of the project that the document names (an environment, a registry): read as its
+    name, null for none. Written as the name; the section's `check` puts the row in its place."""
+
+    def to_representation(self, row) -> str:
+        return getattr(row, "name", row)  # a name not yet resolved renders as itself
+
+
+class NamesOf(serializers.ListField):
+    """Rows named by a list (approver users by username, groups by name): read sorted. Written
+    as the names; the section's `check` puts the rows in their place."""
+
+    def __init__(self, *, name_attr: str, **kwargs):
+        self.name_attr = name_attr
+        super().__init__(child=serializers.CharField(), **kwargs)
+
+    def to_representation(self, rows) -> list[str]:
+        rows = rows.all() if hasattr(rows, "all") else rows
+        return sorted(getattr(row, self.name_attr) for row in rows)
+
+
+def within(section: str, errors: dict[str, str]) -> dict[str, str]:
+    """`errors` keyed by paths inside `section`, keyed by their paths in the document."""
+    return {
+        (f"{section}{path}" if path.startswith("[") else f"{section}.{path}"): message
+        for path, message in errors.items()
+    }
+
+
+# Each section below maps its keys to the Workflow's columns with `source=`: read, it renders a
+# stored workflow; written, its validated data are those columns, ready for `do_save_workflow`.
+# A section's `check(doc)` runs after every field parsed (so a type error elsewhere still hides
+# it); it sees the whole validated document (its rules depend on the pipeline type and the
+# source), returns its errors keyed by paths inside the section, and replaces the names of rows
+# with the rows.
+
+
 class BranchRuleSerializer(StrictSerializer):
     pattern = serializers.CharField(
         max_length=MAX_REF_BYTES, validators=[_django_to_drf(validate_branch_pattern)]
@@ -126,21 +185,52 @@ class BranchRuleSerializer(StrictSerializer):
 
 
 class SourceSerializer(StrictSerializer):
-    kind = serializers.ChoiceField(choices=SourceKind.choices, default=SourceKind.GIT)
-    trigger = serializers.ChoiceField(choices=TriggerMode.choices, default=TriggerMode.MANUAL)
-    branches = BranchRuleSerializer(many=True, required=False, default=list)
+    kind = serializers.ChoiceField(
+        source="source_kind", choices=SourceKind.choices, default=SourceKind.GIT
+    )
+    trigger = serializers.ChoiceField(
+        source="trigger_mode", choices=TriggerMode.choices, default=TriggerMode.MANUAL
+    )
+    branches = BranchRuleSerializer(source="branch_rules", many=True, required=False, default=list)
     tags = serializers.ListField(
+        source="tag_patterns",
         child=serializers.CharField(
             max_length=MAX_REF_BYTES, validators=[_django_to_drf(validate_branch_pattern)]
         ),
         required=False,
         default=list,
     )
-    pull_requests = serializers.BooleanField(default=False)
-    image = serializers.CharField(max_length=500, allow_blank=True, allow_null=True, default="")
-    concurrency = serializers.ChoiceField(
-        choices=RunConcurrency.choices, default=RunConcurrency.QUEUE
+    pull_requests = serializers.BooleanField(source="build_pull_requests", default=False)
+    image = BlankAsNullCharField(
+        source="source_image", max_length=500, allow_blank=True, allow_null=True, default=""
     )
+    concurrency = serializers.ChoiceField(
+        source="run_concurrency", choices=RunConcurrency.choices, default=RunConcurrency.QUEUE
+    )
+
+    def check(self, doc: dict[str, Any]) -> dict[str, str]:
+        service = self.root.service
+        ptype, kind = doc["pipeline_type"], doc["source_kind"]
+        errors: dict[str, str] = {}
+        if kind == SourceKind.GIT:
+            if not service.repo_url:
+                errors["kind"] = "the service has no Git repository; use a pre-built image"
+        else:
+            if ptype == PipelineType.CI:
+                errors["kind"] = "a CI workflow builds an image; it cannot be deploy-only"
+            if not (doc["source_image"] or service.image):
+                errors["image"] = "a deploy-only workflow needs a pre-built image reference"
+        if doc["build_pull_requests"] and ptype != PipelineType.CI:
+            errors["pull_requests"] = "only CI workflows build pull requests"
+        if (
+            doc["trigger_mode"] == TriggerMode.AUTOMATIC
+            and kind == SourceKind.GIT
+            and not (doc["branch_rules"] or doc["tag_patterns"] or doc["build_pull_requests"])
+        ):
+            errors["branches"] = (
+                "an automatic trigger needs at least one branch rule, tag pattern or pull requests"
+            )
+        return errors
 
 
 class BuildSerializer(StrictSerializer):
@@ -148,20 +238,45 @@ class BuildSerializer(StrictSerializer):
         max_length=500, default="Dockerfile", validators=[validate_relative_path]
     )
     context = serializers.CharField(
-        max_length=500, default=".", validators=[validate_relative_path]
+        source="build_context", max_length=500, default=".", validators=[validate_relative_path]
     )
     platform = serializers.ChoiceField(choices=Platform.choices, default=Platform.AMD64)
-    cache = serializers.BooleanField(default=True)
+    cache = serializers.BooleanField(source="cache_enabled", default=True)
     spot_instances = serializers.BooleanField(default=False)
     volume_size_gb = serializers.IntegerField(min_value=1, max_value=500, default=20)
     builder = serializers.ChoiceField(choices=BuilderKind.choices, default=BuilderKind.LOCAL)
-    builder_environment = serializers.CharField(
-        max_length=63, allow_blank=True, allow_null=True, default=""
-    )
+    builder_environment = NameOf(max_length=63, allow_blank=True, allow_null=True, default="")
+
+    def check(self, doc: dict[str, Any]) -> dict[str, str]:
+        """The Kubernetes builder runs in an active Kubernetes environment of the project."""
+        project = self.root.service.project
+        errors: dict[str, str] = {}
+        name = doc["builder_environment"]
+        doc["builder_environment"] = None
+        if doc["builder"] == BuilderKind.KUBERNETES:
+            env = project.environments.filter(name=name).first() if name else None
+            if doc["source_kind"] != SourceKind.GIT:
+                errors["builder"] = "a deploy-only workflow builds nothing"
+            elif env is None:
+                errors["builder_environment"] = (
+                    f'environment "{name}" does not exist in project "{project.name}"'
+                    if name
+                    else "name the Kubernetes environment whose cluster runs the build"
+                )
+            elif env.target != "kubernetes":
+                errors["builder_environment"] = (
+                    f'environment "{name}" deploys to the local engine, not to a Kubernetes cluster'
+                )
+            elif not env.is_active:
+                errors["builder_environment"] = f'environment "{name}" is inactive'
+            doc["builder_environment"] = env
+        elif name:
+            errors["builder_environment"] = "only the Kubernetes builder runs in an environment"
+        return errors
 
 
 class PushSerializer(StrictSerializer):
-    registry = serializers.CharField(max_length=63, allow_blank=True, allow_null=True, default="")
+    registry = NameOf(max_length=63, allow_blank=True, allow_null=True, default="")
     repository = serializers.CharField(max_length=255, allow_blank=True, default="")
     tag_template = serializers.CharField(max_length=128, default="{short_sha}")
 
@@ -186,20 +301,51 @@ class PushSerializer(StrictSerializer):
             )
         return value
 
+    def check(self, doc: dict[str, Any]) -> dict[str, str]:
+        """A Git source pushes to a registry of the project; a deploy-only one pushes nothing."""
+        project = self.root.service.project
+        errors: dict[str, str] = {}
+        name = doc["registry"]
+        doc["registry"] = None
+        if doc["source_kind"] == SourceKind.GIT:
+            if not name:
+                errors["registry"] = "choose a registry to push the image to"
+            else:
+                doc["registry"] = project.registries.filter(name=name).first()
+                if doc["registry"] is None:
+                    errors["registry"] = (
+                        f'registry "{name}" does not exist in project "{project.name}"'
+                    )
+            if not doc["repository"]:
+                errors["repository"] = "a repository name is required, e.g. team/app"
+        return errors
+
 
 class ApproversSerializer(StrictSerializer):
-    users = serializers.ListField(child=serializers.CharField(), required=False, default=list)
-    groups = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    users = NamesOf(source="approver_users", name_attr="username", required=False, default=list)
+    groups = NamesOf(source="approver_groups", name_attr="name", required=False, default=list)
+
+
+class DeployStepListSerializer(serializers.ListSerializer):
+    def to_representation(self, data):
+        if hasattr(data, "select_related"):  # a workflow's deploy_steps
+            data = data.select_related("environment").prefetch_related(
+                "approver_users", "approver_groups"
+            )
+        return super().to_representation(data)
 
 
 class DeployEnvironmentSerializer(StrictSerializer):
-    environment = serializers.CharField(max_length=63)
+    environment = NameOf(max_length=63)
     mode = serializers.ChoiceField(choices=DeployMode.choices, default=DeployMode.AUTOMATIC)
     required_approvals = serializers.IntegerField(min_value=0, max_value=20, default=0)
-    approvers = ApproversSerializer(required=False, default=dict)
+    approvers = ApproversSerializer(source="*", required=False, default=dict)
     allow_self_approval = serializers.BooleanField(default=False)
     approval_expiry_hours = serializers.IntegerField(min_value=1, max_value=24 * 90, default=168)
     auto_rollback = serializers.BooleanField(default=True)
+
+    class Meta:
+        list_serializer_class = DeployStepListSerializer
 
 
 QUANTITY_RE = re.compile(r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
@@ -221,9 +367,11 @@ class ResourcesSerializer(StrictSerializer):
 
 
 class DeploySerializer(StrictSerializer):
-    port = serializers.IntegerField(min_value=1, max_value=65535, allow_null=True, default=None)
+    port = serializers.IntegerField(
+        source="service_port", min_value=1, max_value=65535, allow_null=True, default=None
+    )
     replicas = serializers.IntegerField(min_value=0, max_value=100, default=1)
-    cron_schedule = serializers.CharField(
+    cron_schedule = BlankAsNullCharField(
         max_length=100, allow_blank=True, allow_null=True, default=""
     )
     cron_time_zone = serializers.CharField(
@@ -234,13 +382,100 @@ class DeploySerializer(StrictSerializer):
     )
     resources = ResourcesSerializer(required=False, default=dict)
     health_check_path = serializers.CharField(max_length=255, allow_blank=True, default="")
+    environments = DeployEnvironmentSerializer(
+        source="deploy_steps", many=True, required=False, default=list
+    )
 
     def validate_health_check_path(self, value: str) -> str:
         if value and not value.startswith("/"):
             raise serializers.ValidationError('a path starts with "/"')
         return value
 
-    environments = DeployEnvironmentSerializer(many=True, required=False, default=list)
+    def check(self, doc: dict[str, Any]) -> dict[str, str]:
+        """What each pipeline type deploys (port, schedule, at least one environment), then
+        each environment step: an active environment of the project, listed once, with
+        approvers who are active members and enough of them for the approvals required."""
+        errors: dict[str, str] = {}
+        ptype, steps = doc["pipeline_type"], doc["deploy_steps"]
+        if ptype == PipelineType.CI:
+            if steps:
+                errors["environments"] = (
+                    "a CI workflow has no deploy; remove the environments or change the pipeline type"
+                )
+        else:
+            if not steps:
+                errors["environments"] = "a CD workflow deploys to at least one environment"
+            if ptype == PipelineType.APP_CD and not doc["service_port"]:
+                errors["port"] = "an App CD workflow needs the service port"
+            if ptype == PipelineType.WORKER_CD and doc["service_port"]:
+                errors["port"] = "a Queues & Workers CD workflow has no service port"
+            if ptype == PipelineType.CRON_CD:
+                try:
+                    validate_cron(doc["cron_schedule"])
+                except DjangoValidationError as exc:
+                    errors["cron_schedule"] = exc.messages[0]
+            elif doc["cron_schedule"]:
+                errors["cron_schedule"] = "only a Cron CD workflow has a schedule"
+        project = self.root.service.project
+        env_by_name = {e.name: e for e in project.environments.all()}
+        member_ids = set(project.members.values_list("pk", flat=True))
+        seen: set[str] = set()
+        for index, step in enumerate(steps):
+            path = f"environments[{index}]"
+            env = env_by_name.get(step["environment"])
+            if env is None:
+                errors[f"{path}.environment"] = (
+                    f'environment "{step["environment"]}" does not exist in project "{project.name}"'
+                )
+                continue
+            if not env.is_active:
+                errors[f"{path}.environment"] = f'environment "{env.name}" is inactive'
+            if env.name in seen:
+                errors[f"{path}.environment"] = f'environment "{env.name}" is listed twice'
+            seen.add(env.name)
+            errors.update(self.check_approvers(path, step, member_ids))
+            step["environment"] = env
+        return errors
+
+    def check_approvers(
+        self, path: str, step: dict[str, Any], member_ids: set[int]
+    ) -> dict[str, str]:
+        errors: dict[str, str] = {}
+        project = self.root.service.project
+        usernames, groupnames = step["approver_users"], step["approver_groups"]
+        users = list(get_user_model().objects.filter(username__in=usernames, is_active=True))
+        groups = list(Group.objects.filter(name__in=groupnames))
+        missing_users = sorted(set(usernames) - {u.username for u in users})
+        missing_groups = sorted(set(groupnames) - {g.name for g in groups})
+        # An approver who cannot see the project could never decide (approvals.services).
+        outsiders = sorted(
+            u.username for u in users if not u.is_superuser and u.pk not in member_ids
+        )
+        if missing_users:
+            errors[f"{path}.approvers.users"] = f'no active user "{missing_users[0]}"'
+        elif outsiders:
+            errors[f"{path}.approvers.users"] = (
+                f'"{outsiders[0]}" is not a member of project "{project.name}"; '
+                "add them to the project first"
+            )
+        if missing_groups:
+            errors[f"{path}.approvers.groups"] = f'no group "{missing_groups[0]}"'
+        approvals = step["required_approvals"]
+        if (users or groups) and approvals == 0:
+            errors[f"{path}.required_approvals"] = "approvers are set: require at least 1 approval"
+        if approvals and not (usernames or groupnames):
+            errors[f"{path}.approvers"] = (
+                f"{approvals} approval(s) required but no approvers designated"
+            )
+        if approvals and usernames and not groupnames and approvals > len(set(usernames)):
+            errors[f"{path}.required_approvals"] = (
+                f"{approvals} approvals required but only {len(set(usernames))} approver(s) designated"
+            )
+        # The rows in the order and number named, so the document they render is the one sent.
+        by_username, by_name = {u.username: u for u in users}, {g.name: g for g in groups}
+        step["approver_users"] = [by_username[n] for n in usernames if n in by_username]
+        step["approver_groups"] = [by_name[n] for n in groupnames if n in by_name]
+        return errors
 
 
 class ScriptsSerializer(StrictSerializer):
@@ -258,17 +493,50 @@ class ScriptsSerializer(StrictSerializer):
         return attrs
 
 
+class VariableListSerializer(serializers.ListSerializer):
+    def check(self, doc: dict[str, Any]) -> dict[str, str]:
+        """Keys are unique; a secret has a value (a stored one is kept when none is sent) long
+        enough to mask, unless a secret manager holds it, which needs the secret's name."""
+        workflow = self.root.workflow
+        existing = {v.key: v for v in workflow.variables.all()} if workflow else {}
+        errors: dict[str, str] = {}
+        keys: set[str] = set()
+        for index, var in enumerate(doc["variables"]):
+            path = f"[{index}]"
+            if var["key"] in keys:
+                errors[f"{path}.key"] = f'"{var["key"]}" is defined twice'
+            keys.add(var["key"])
+            value = var.get("value")
+            if var["secret_manager"]:
+                if not var["is_secret"]:
+                    errors[f"{path}.secret"] = "a variable read from a secret manager is secret"
+                if not var["secret_ref"]:
+                    errors[f"{path}.secret_ref"] = "name the secret in the secret manager"
+                if value:
+                    errors[f"{path}.value"] = "a secret-manager variable has no stored value"
+            elif var["is_secret"] and value in (None, ""):
+                old = existing.get(var["key"])
+                if old is None or not old.is_secret or not old.secret_value:
+                    errors[f"{path}.value"] = "a secret variable needs a value"
+            elif var["is_secret"] and len(value) < MIN_SECRET_VALUE_LENGTH:
+                errors[f"{path}.value"] = short_secret_message(len(value))
+        return errors
+
+
 class VariableSerializer(StrictSerializer):
     key = serializers.CharField(max_length=255)
     value = serializers.CharField(
         allow_blank=True, allow_null=True, required=False, trim_whitespace=False
     )
-    secret = serializers.BooleanField(default=False)
+    secret = serializers.BooleanField(source="is_secret", default=False)
     scope = serializers.ChoiceField(choices=VariableScope.choices, default=VariableScope.BUILD)
-    secret_manager = serializers.ChoiceField(
+    secret_manager = BlankAsNullChoiceField(
         choices=[c for c, _ in SecretManager.choices], allow_null=True, default=""
     )
     secret_ref = serializers.CharField(max_length=500, allow_blank=True, default="")
+
+    class Meta:
+        list_serializer_class = VariableListSerializer
 
     def validate_key(self, value: str) -> str:
         if not ENV_KEY_RE.match(value):
@@ -277,12 +545,20 @@ class VariableSerializer(StrictSerializer):
             )
         return value
 
+    def to_representation(self, variable) -> dict[str, Any]:
+        data = super().to_representation(variable)
+        if variable.is_secret:  # secret values never leave the server
+            data["value"] = None
+        return data
+
 
 class ScannersSerializer(StrictSerializer):
-    detect_secrets = serializers.BooleanField(default=False)
-    trivy = serializers.BooleanField(default=False)
-    sonarqube = serializers.BooleanField(default=False)
-    fail_on = serializers.ChoiceField(choices=ScanThreshold.choices, default=ScanThreshold.HIGH)
+    detect_secrets = serializers.BooleanField(source="scan_detect_secrets", default=False)
+    trivy = serializers.BooleanField(source="scan_trivy", default=False)
+    sonarqube = serializers.BooleanField(source="scan_sonarqube", default=False)
+    fail_on = serializers.ChoiceField(
+        source="scan_fail_on", choices=ScanThreshold.choices, default=ScanThreshold.HIGH
+    )
 
 
 class PositionSerializer(StrictSerializer):
@@ -295,207 +571,91 @@ class LayoutSerializer(StrictSerializer):
 
 
 class WorkflowDocumentSerializer(StrictSerializer):
-    """Validates a whole workflow document against the service's project."""
+    """The editable workflow document, described once for both directions: validated, its data
+    are the Workflow's columns plus `deploy_steps` and `variables` (each a list of their rows'
+    fields) for `do_save_workflow`; given a workflow, it renders the stored document.
+
+    Validation is against the service's project: first every field, then each section's
+    `check` in document order; errors are keyed by the field path, e.g. "deploy.cron_schedule"."""
 
     name = serializers.CharField(max_length=63, validators=[_django_to_drf(validate_name)])
     pipeline_type = serializers.ChoiceField(choices=PipelineType.choices, default=PipelineType.CI)
-    source = SourceSerializer(required=False, default=dict)
-    build = BuildSerializer(required=False, default=dict)
-    push = PushSerializer(required=False, default=dict)
-    deploy = DeploySerializer(required=False, default=dict)
+    source = SourceSerializer(source="*", required=False, default=dict)
+    build = BuildSerializer(source="*", required=False, default=dict)
+    push = PushSerializer(source="*", required=False, default=dict)
+    deploy = DeploySerializer(source="*", required=False, default=dict)
     scripts = ScriptsSerializer(required=False, default=dict)
     variables = VariableSerializer(many=True, required=False, default=list)
-    scanners = ScannersSerializer(required=False, default=dict)
+    scanners = ScannersSerializer(source="*", required=False, default=dict)
     stage_timeout_minutes = serializers.IntegerField(min_value=1, max_value=180, default=60)
     layout = LayoutSerializer(required=False, default=dict)
 
-    def __init__(self, *args, service, workflow: Workflow | None = None, **kwargs):
-        self.service = service
-        self.workflow = workflow
+    def __init__(self, *args, service=None, workflow: Workflow | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.workflow = workflow
+        self.service = service if service is not None else getattr(self.instance, "service", None)
 
     def validate(self, attrs: dict) -> dict:
-        errors: dict[str, str] = {}
-        project = self.service.project
-        ptype = attrs["pipeline_type"]
-        source, push, deploy = attrs["source"], attrs["push"], attrs["deploy"]
-
-        others = self.service.workflows.filter(name=attrs["name"])
-        if self.workflow:
-            others = others.exclude(pk=self.workflow.pk)
-        if others.exists():
-            errors["name"] = f'this service already has a workflow named "{attrs["name"]}"'
-
-        # Source
-        if source["kind"] == SourceKind.GIT:
-            if not self.service.repo_url:
-                errors["source.kind"] = "the service has no Git repository; use a pre-built image"
-        else:
-            if ptype == PipelineType.CI:
-                errors["source.kind"] = "a CI workflow builds an image; it cannot be deploy-only"
-            if not (source.get("image") or self.service.image):
-                errors["source.image"] = "a deploy-only workflow needs a pre-built image reference"
-        if source["pull_requests"] and ptype != PipelineType.CI:
-            errors["source.pull_requests"] = "only CI workflows build pull requests"
-        if (
-            source["trigger"] == TriggerMode.AUTOMATIC
-            and source["kind"] == SourceKind.GIT
-            and not (source["branches"] or source["tags"] or source["pull_requests"])
-        ):
-            errors["source.branches"] = (
-                "an automatic trigger needs at least one branch rule, tag pattern or pull requests"
-            )
-
-        # Build
-        build = attrs["build"]
-        attrs["_builder_environment"] = None
-        if build["builder"] == BuilderKind.KUBERNETES:
-            name = build.get("builder_environment") or ""
-            env = project.environments.filter(name=name).first() if name else None
-            if source["kind"] != SourceKind.GIT:
-                errors["build.builder"] = "a deploy-only workflow builds nothing"
-            elif env is None:
-                errors["build.builder_environment"] = (
-                    f'environment "{name}" does not exist in project "{project.name}"'
-                    if name
-                    else "name the Kubernetes environment whose cluster runs the build"
-                )
-            elif env.target != "kubernetes":
-                errors["build.builder_environment"] = (
-                    f'environment "{name}" deploys to the local engine, not to a Kubernetes cluster'
-                )
-            elif not env.is_active:
-                errors["build.builder_environment"] = f'environment "{name}" is inactive'
-            attrs["_builder_environment"] = env
-        elif build.get("builder_environment"):
-            errors["build.builder_environment"] = (
-                "only the Kubernetes builder runs in an environment"
-            )
-
-        # Push
-        registry = None
-        if source["kind"] == SourceKind.GIT:
-            if not push.get("registry"):
-                errors["push.registry"] = "choose a registry to push the image to"
-            else:
-                registry = project.registries.filter(name=push["registry"]).first()
-                if registry is None:
-                    errors["push.registry"] = (
-                        f'registry "{push["registry"]}" does not exist in project "{project.name}"'
-                    )
-            if not push.get("repository"):
-                errors["push.repository"] = "a repository name is required, e.g. team/app"
-        attrs["_registry"] = registry
-
-        # Deploy
-        environments = deploy["environments"]
-        if ptype == PipelineType.CI:
-            if environments:
-                errors["deploy.environments"] = (
-                    "a CI workflow has no deploy; remove the environments or change the pipeline type"
-                )
-        else:
-            if not environments:
-                errors["deploy.environments"] = "a CD workflow deploys to at least one environment"
-            if ptype == PipelineType.APP_CD and not deploy.get("port"):
-                errors["deploy.port"] = "an App CD workflow needs the service port"
-            if ptype == PipelineType.WORKER_CD and deploy.get("port"):
-                errors["deploy.port"] = "a Queues & Workers CD workflow has no service port"
-            if ptype == PipelineType.CRON_CD:
-                from django.core.exceptions import ValidationError as DjangoValidationError
-
-                try:
-                    validate_cron(deploy.get("cron_schedule") or "")
-                except DjangoValidationError as exc:
-                    errors["deploy.cron_schedule"] = exc.messages[0]
-            elif deploy.get("cron_schedule"):
-                errors["deploy.cron_schedule"] = "only a Cron CD workflow has a schedule"
-        resolved = []
-        seen: set[str] = set()
-        env_by_name = {e.name: e for e in project.environments.all()}
-        User = get_user_model()
-        member_ids = set(project.members.values_list("pk", flat=True))
-        for index, step in enumerate(environments):
-            path = f"deploy.environments[{index}]"
-            env = env_by_name.get(step["environment"])
-            if env is None:
-                errors[f"{path}.environment"] = (
-                    f'environment "{step["environment"]}" does not exist in project "{project.name}"'
-                )
-                continue
-            if not env.is_active:
-                errors[f"{path}.environment"] = f'environment "{env.name}" is inactive'
-            if env.name in seen:
-                errors[f"{path}.environment"] = f'environment "{env.name}" is listed twice'
-            seen.add(env.name)
-            usernames, groupnames = (
-                step["approvers"].get("users", []),
-                step["approvers"].get("groups", []),
-            )
-            users = list(User.objects.filter(username__in=usernames, is_active=True))
-            groups = list(Group.objects.filter(name__in=groupnames))
-            missing_users = sorted(set(usernames) - {u.username for u in users})
-            missing_groups = sorted(set(groupnames) - {g.name for g in groups})
-            # An approver who cannot see the project could never decide (approvals.services).
-            outsiders = sorted(
-                u.username for u in users if not u.is_superuser and u.pk not in member_ids
-            )
-            if missing_users:
-                errors[f"{path}.approvers.users"] = f'no active user "{missing_users[0]}"'
-            elif outsiders:
-                errors[f"{path}.approvers.users"] = (
-                    f'"{outsiders[0]}" is not a member of project "{project.name}"; '
-                    "add them to the project first"
-                )
-            if missing_groups:
-                errors[f"{path}.approvers.groups"] = f'no group "{missing_groups[0]}"'
-            approvals = step["required_approvals"]
-            if (users or groups) and approvals == 0:
-                errors[f"{path}.required_approvals"] = (
-                    "approvers are set: require at least 1 approval"
-                )
-            if approvals and not (usernames or groupnames):
-                errors[f"{path}.approvers"] = (
-                    f"{approvals} approval(s) required but no approvers designated"
-                )
-            if approvals and usernames and not groupnames and approvals > len(set(usernames)):
-                errors[f"{path}.required_approvals"] = (
-                    f"{approvals} approvals required but only {len(set(usernames))} approver(s) designated"
-                )
-            resolved.append({**step, "_environment": env, "_users": users, "_groups": groups})
-        attrs["_deploy_steps"] = resolved
-
-        # Variables
-        existing = {}
-        if self.workflow:
-            existing = {v.key: v for v in self.workflow.variables.all()}
-        keys: set[str] = set()
-        for index, var in enumerate(attrs["variables"]):
-            path = f"variables[{index}]"
-            if var["key"] in keys:
-                errors[f"{path}.key"] = f'"{var["key"]}" is defined twice'
-            keys.add(var["key"])
-            manager = var.get("secret_manager") or ""
-            var["secret_manager"] = manager
-            if manager:
-                if not var["secret"]:
-                    errors[f"{path}.secret"] = "a variable read from a secret manager is secret"
-                if not var["secret_ref"]:
-                    errors[f"{path}.secret_ref"] = "name the secret in the secret manager"
-                if var.get("value"):
-                    errors[f"{path}.value"] = "a secret-manager variable has no stored value"
-            elif var["secret"] and var.get("value") in (None, ""):
-                old = existing.get(var["key"])
-                if old is None or not old.is_secret or not old.secret_value:
-                    errors[f"{path}.value"] = "a secret variable needs a value"
-            elif var["secret"] and len(var["value"]) < MIN_SECRET_VALUE_LENGTH:
-                errors[f"{path}.value"] = short_secret_message(len(var["value"]))
-            elif not var["secret"] and var.get("value") is None:
-                var["value"] = ""
-
+        errors = self.check(attrs)
+        for name, field in self.fields.items():
+            if hasattr(field, "check"):
+                errors.update(within(name, field.check(attrs)))
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
+
+    def check(self, doc: dict[str, Any]) -> dict[str, str]:
+        others = self.service.workflows.filter(name=doc["name"])
+        if self.workflow:
+            others = others.exclude(pk=self.workflow.pk)
+        if others.exists():
+            return {"name": f'this service already has a workflow named "{doc["name"]}"'}
+        return {}
+
+
+class IdAndName(serializers.Field):
+    def to_representation(self, row) -> dict[str, Any]:
+        return {"id": row.pk, "name": row.name}
+
+
+class IsoDateTime(serializers.Field):
+    def to_representation(self, value) -> str:
+        return value.isoformat()
+
+
+class StoredWorkflowSerializer(WorkflowDocumentSerializer):
+    """The document as the API answers it: the editable sections plus where the workflow lives
+    and its version, which are read-only (a document sent back with them is taken without)."""
+
+    id = serializers.IntegerField(read_only=True)
+    service = IdAndName(read_only=True)
+    project = IdAndName(source="service.project", read_only=True)
+    is_default = serializers.BooleanField(read_only=True)
+    next_runs = serializers.SerializerMethodField()
+    created_at = IsoDateTime(read_only=True)
+    updated_at = IsoDateTime(read_only=True)
+    version = serializers.IntegerField(read_only=True)
+    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    # The answer's key order since the first release; a key not listed goes last.
+    ANSWER_ORDER = (
+        "id", "name", "service", "project", "is_default", "pipeline_type", "source", "build",
+        "push", "deploy", "scripts", "variables", "scanners", "stage_timeout_minutes",
+        "next_runs", "layout", "created_at", "updated_at", "version", "updated_by",
+    )  # fmt: skip
+
+    def get_next_runs(self, workflow: Workflow) -> list[str]:
+        return [t.isoformat() for t in upcoming_runs(workflow)]
+
+    def to_representation(self, workflow: Workflow) -> dict[str, Any]:
+        data = super().to_representation(workflow)
+        place = {key: index for index, key in enumerate(self.ANSWER_ORDER)}
+        return dict(sorted(data.items(), key=lambda item: place.get(item[0], len(place))))
+
+
+READ_ONLY_KEYS = frozenset(
+    name for name, field in StoredWorkflowSerializer._declared_fields.items() if field.read_only
+)
 
 
 def upcoming_runs(workflow: Workflow, count: int = 3) -> list:
@@ -514,94 +674,5 @@ def upcoming_runs(workflow: Workflow, count: int = 3) -> list:
 
 
 def workflow_document(workflow: Workflow) -> dict[str, Any]:
-    """The document for a stored workflow. Secret values are never included."""
-    service = workflow.service
-    steps = workflow.deploy_steps.select_related("environment").prefetch_related(
-        "approver_users", "approver_groups"
-    )
-    return {
-        "id": workflow.pk,
-        "name": workflow.name,
-        "service": {"id": service.pk, "name": service.name},
-        "project": {"id": service.project_id, "name": service.project.name},
-        "is_default": workflow.is_default,
-        "pipeline_type": workflow.pipeline_type,
-        "source": {
-            "kind": workflow.source_kind,
-            "trigger": workflow.trigger_mode,
-            "branches": workflow.branch_rules,
-            "tags": workflow.tag_patterns,
-            "pull_requests": workflow.build_pull_requests,
-            "image": workflow.source_image or None,
-            "concurrency": workflow.run_concurrency,
-        },
-        "build": {
-            "dockerfile": workflow.dockerfile,
-            "context": workflow.build_context,
-            "platform": workflow.platform,
-            "cache": workflow.cache_enabled,
-            "spot_instances": workflow.spot_instances,
-            "volume_size_gb": workflow.volume_size_gb,
-            "builder": workflow.builder,
-            "builder_environment": (
-                workflow.builder_environment.name if workflow.builder_environment else None
-            ),
-        },
-        "push": {
-            "registry": workflow.registry.name if workflow.registry else None,
-            "repository": workflow.repository,
-            "tag_template": workflow.tag_template,
-        },
-        "deploy": {
-            "port": workflow.service_port,
-            "replicas": workflow.replicas,
-            "cron_schedule": workflow.cron_schedule or None,
-            "cron_time_zone": workflow.cron_time_zone,
-            "cron_concurrency": workflow.cron_concurrency,
-            "resources": {
-                key: (workflow.resources or {}).get(key, "")
-                for key in ("cpu_request", "memory_request", "cpu_limit", "memory_limit")
-            },
-            "health_check_path": workflow.health_check_path,
-            "environments": [
-                {
-                    "environment": step.environment.name,
-                    "mode": step.mode,
-                    "required_approvals": step.required_approvals,
-                    "approvers": {
-                        "users": sorted(u.username for u in step.approver_users.all()),
-                        "groups": sorted(g.name for g in step.approver_groups.all()),
-                    },
-                    "allow_self_approval": step.allow_self_approval,
-                    "approval_expiry_hours": step.approval_expiry_hours,
-                    "auto_rollback": step.auto_rollback,
-                }
-                for step in steps
-            ],
-        },
-        "scripts": {hook: workflow.scripts.get(hook, "") for hook in SCRIPT_HOOKS},
-        "variables": [
-            {
-                "key": var.key,
-                "value": None if var.is_secret else var.value,
-                "secret": var.is_secret,
-                "scope": var.scope,
-                "secret_manager": var.secret_manager or None,
-                "secret_ref": var.secret_ref,
-            }
-            for var in workflow.variables.all()
-        ],
-        "scanners": {
-            "detect_secrets": workflow.scan_detect_secrets,
-            "trivy": workflow.scan_trivy,
-            "sonarqube": workflow.scan_sonarqube,
-            "fail_on": workflow.scan_fail_on,
-        },
-        "stage_timeout_minutes": workflow.stage_timeout_minutes,
-        "next_runs": [t.isoformat() for t in upcoming_runs(workflow)],
-        "layout": workflow.layout or {"positions": {}},
-        "created_at": workflow.created_at.isoformat() if workflow.created_at else None,
-        "updated_at": workflow.updated_at.isoformat() if workflow.updated_at else None,
-        "version": workflow.version,
-        "updated_by": workflow.updated_by.username if workflow.updated_by else None,
-    }
+    """The document for a stored workflow, as GET answers it. Secret values are never included."""
+    return StoredWorkflowSerializer(workflow).to_representation(workflow)

@@ -9,7 +9,12 @@ from django.db.models import F
 from rest_framework.exceptions import APIException, PermissionDenied
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
-from workflows.document import WorkflowDocumentSerializer, workflow_document
+from workflows.document import (
+    READ_ONLY_KEYS,
+    DeployEnvironmentSerializer,
+    WorkflowDocumentSerializer,
+    workflow_document,
+)
 from workflows.models import (
     CIVariable,
     PipelineType,
@@ -125,22 +130,6 @@ def do_create_service(service: Service) -> Service:
     return service
 
 
-# Parts of the document that describe where it lives, not what it is.
-READ_ONLY_KEYS = frozenset(
-    {
-        "id",
-        "service",
-        "project",
-        "is_default",
-        "created_at",
-        "updated_at",
-        "next_runs",
-        "version",
-        "updated_by",
-    }
-)
-
-
 class VersionConflict(APIException):
     """The workflow was saved by someone else since the version the client edited (HTTP 412)."""
 
@@ -164,14 +153,16 @@ def editable_part(document: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in document.items() if key not in READ_ONLY_KEYS}
 
 
-def approvers_of(document: dict[str, Any]) -> dict[str, Any]:
+def approvers_of(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Who approves at each deploy step that has approvers, from the document's
+    `deploy.environments`: {environment: (users, groups, required approvals)}."""
     return {
         step["environment"]: (
             sorted(step.get("approvers", {}).get("users", [])),
             sorted(step.get("approvers", {}).get("groups", [])),
             step.get("required_approvals", 0),
         )
-        for step in document.get("deploy", {}).get("environments", [])
+        for step in steps
         if step.get("required_approvals")
         or step.get("approvers", {}).get("users")
         or step.get("approvers", {}).get("groups")
@@ -198,9 +189,12 @@ def check_workflow_document(
     data = editable_part(data)
     serializer = WorkflowDocumentSerializer(data=data, service=service, workflow=workflow)
     serializer.is_valid(raise_exception=True)
-    if approvers_of(serializer.validated_data) != approvers_of(current) and not user.has_perm(
-        ADD_APPROVER
-    ):
+    # Both sides in the document's terms: the validated steps hold rows, rendered back to names.
+    proposed = DeployEnvironmentSerializer(many=True).to_representation(
+        serializer.validated_data["deploy_steps"]
+    )
+    stored = current.get("deploy", {}).get("environments", [])
+    if approvers_of(proposed) != approvers_of(stored) and not user.has_perm(ADD_APPROVER):
         raise PermissionDenied(
             'Changing the approvers of a workflow needs the "Add approver to workflows" permission.'
         )
@@ -248,58 +242,32 @@ def do_save_workflow(
     workflow = workflow or Workflow(service=service)
     if actor is not None and getattr(actor, "is_authenticated", False):
         workflow.updated_by = actor
-    source, build, push, deploy = doc["source"], doc["build"], doc["push"], doc["deploy"]
-    scanners = doc["scanners"]
-    workflow.name = doc["name"]
-    workflow.pipeline_type = doc["pipeline_type"]
-    workflow.source_kind = source["kind"]
-    workflow.trigger_mode = source["trigger"]
-    workflow.branch_rules = [dict(rule) for rule in source["branches"]]
-    workflow.tag_patterns = list(source["tags"])
-    workflow.build_pull_requests = source["pull_requests"]
-    workflow.source_image = source.get("image") or ""
-    workflow.run_concurrency = source["concurrency"]
-    workflow.dockerfile = build["dockerfile"]
-    workflow.build_context = build["context"]
-    workflow.platform = build["platform"]
-    workflow.cache_enabled = build["cache"]
-    workflow.spot_instances = build["spot_instances"]
-    workflow.volume_size_gb = build["volume_size_gb"]
-    workflow.builder = build["builder"]
-    workflow.builder_environment = doc["_builder_environment"]
-    workflow.registry = doc["_registry"]
-    workflow.repository = push.get("repository") or ""
-    workflow.tag_template = push["tag_template"]
-    workflow.service_port = deploy.get("port")
-    workflow.replicas = deploy["replicas"]
-    workflow.cron_schedule = deploy.get("cron_schedule") or ""
-    workflow.cron_concurrency = deploy["cron_concurrency"]
-    workflow.cron_time_zone = deploy["cron_time_zone"]
-    workflow.resources = dict(deploy["resources"])
-    workflow.health_check_path = deploy["health_check_path"]
-    workflow.scripts = dict(doc["scripts"])
-    workflow.scan_detect_secrets = scanners["detect_secrets"]
-    workflow.scan_trivy = scanners["trivy"]
-    workflow.scan_sonarqube = scanners["sonarqube"]
-    workflow.scan_fail_on = scanners["fail_on"]
-    workflow.stage_timeout_minutes = doc["stage_timeout_minutes"]
-    workflow.layout = {"positions": dict(doc["layout"].get("positions", {}))}
+    # The validated document is the workflow's columns (WorkflowDocumentSerializer's `source=`),
+    # plus its two lists of rows.
+    columns = dict(doc)
+    steps, variables = columns.pop("deploy_steps"), columns.pop("variables")
+    for column, value in columns.items():
+        setattr(workflow, column, value)
     if not service.workflows.exists():
         workflow.is_default = True
     workflow.save()
+    save_deploy_steps(workflow, steps, actor)
+    save_variables(workflow, variables)
+    return workflow
 
-    save_deploy_steps(workflow, doc["_deploy_steps"], actor)
 
-    # Secret values left out of the document keep what is stored (they are never sent back).
+def save_variables(workflow: Workflow, variables: list[dict[str, Any]]) -> None:
+    """Replaces the workflow's variables. Secret values left out of the document keep what is
+    stored (they are never sent back); a secret-manager variable stores no value."""
     stored = {v.key: v for v in workflow.variables.all()}
-    workflow.variables.exclude(key__in=[v["key"] for v in doc["variables"]]).delete()
-    for var in doc["variables"]:
+    workflow.variables.exclude(key__in=[v["key"] for v in variables]).delete()
+    for var in variables:
         row = stored.get(var["key"]) or CIVariable(workflow=workflow, key=var["key"])
-        row.is_secret = var["secret"]
+        row.is_secret = var["is_secret"]
         row.scope = var["scope"]
         row.secret_manager = var["secret_manager"]
         row.secret_ref = var["secret_ref"]
-        if var["secret"]:
+        if var["is_secret"]:
             row.value = ""
             if var["secret_manager"]:
                 row.secret_value = ""
@@ -309,7 +277,6 @@ def do_save_workflow(
             row.value = var.get("value") or ""
             row.secret_value = ""
         row.save()
-    return workflow
 
 
 def validate_for_run(workflow: Workflow) -> None:
@@ -354,20 +321,19 @@ def save_deploy_steps(workflow: Workflow, steps: list[dict[str, Any]], actor=Non
     existing = {step.environment_id: step for step in workflow.deploy_steps.all()}
     keep = []
     for order, step in enumerate(steps):
-        environment = step["_environment"]
+        fields = dict(step)
+        environment = fields.pop("environment")
+        users, groups = fields.pop("approver_users"), fields.pop("approver_groups")
         row = existing.get(environment.pk) or WorkflowEnvironment(
             workflow=workflow, environment=environment
         )
         before = designation(row) if row.pk else None
         row.order = order
-        row.mode = step["mode"]
-        row.required_approvals = step["required_approvals"]
-        row.allow_self_approval = step["allow_self_approval"]
-        row.approval_expiry_hours = step["approval_expiry_hours"]
-        row.auto_rollback = step["auto_rollback"]
+        for column, value in fields.items():
+            setattr(row, column, value)
         row.save()
-        row.approver_users.set(step["_users"])
-        row.approver_groups.set(step["_groups"])
+        row.approver_users.set(users)
+        row.approver_groups.set(groups)
         after = designation(row)
         if before is not None and before != after:
             record_approvers_changed(row, before, after, actor)
