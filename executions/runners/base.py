@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from integrations.errors import Cancelled, ProviderError
 
 if TYPE_CHECKING:
     from executions.logs import LogWriter
@@ -27,6 +31,19 @@ class StageError(Exception):
 
 class Terminated(Exception):
     """Raised inside a runner when the user asked to terminate the run."""
+
+
+@contextmanager
+def provider_errors() -> Iterator[None]:
+    """Translates what the clients under integrations/ raise into what the engine handles:
+    ProviderError → StageError (same message, `system` and `retryable`), Cancelled →
+    Terminated (same message)."""
+    try:
+        yield
+    except Cancelled as exc:
+        raise Terminated(*exc.args) from exc
+    except ProviderError as exc:
+        raise StageError(exc.message, system=exc.system, retryable=exc.retryable) from exc
 
 
 @dataclass
