@@ -11,7 +11,7 @@ from typing import Any
 import docker
 
 from executions.runners.base import Context, Runner, StageError, Terminated
-from executions.runners.engine_client import (
+from integrations.podman.engine import (
     LOCAL_HOSTS,
     StreamCloser,
     connect,

@@ -12,8 +12,8 @@ import docker
 from django.conf import settings
 
 from executions.runners.base import Context, Runner, StageError, Terminated
-from executions.runners.engine_client import connect, container_output, one_line
 from executions.runners.sandbox import script_network
+from integrations.podman.engine import connect, container_output, one_line
 
 # These hooks run in the image just built (to test it); the others in a small base image.
 IN_BUILT_IMAGE = ("post_build", "post_push")

@@ -33,7 +33,7 @@ from typing import Any
 
 from django.conf import settings
 
-from executions.runners.base import StageError, Terminated
+from integrations.errors import Cancelled, ProviderError
 from integrations.kubernetes.manifests import (
     INSTANCE_LABEL,
     DeploySpec,
@@ -42,12 +42,16 @@ from integrations.kubernetes.manifests import (
     object_name,
     workload,
 )
-from integrations.kubernetes.target import RolloutFailed
 from integrations.local_engine.podman import Podman, PodmanError
+from integrations.targets import RolloutFailed
 
 STOP_GRACE_SECONDS = 1
 WORKER_SETTLE_SECONDS = 1.0
 PORT_SEARCH = 200
+
+
+class LocalEngineError(ProviderError):
+    """podman refused the deploy, or no host port is free for it."""
 
 
 def local_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -104,7 +108,7 @@ class LocalTarget:
         try:
             return {self.podman.architecture()} - {""}
         except PodmanError as exc:
-            raise StageError(f"the local engine did not say its architecture: {exc}") from exc
+            raise LocalEngineError(f"the local engine did not say its architecture: {exc}") from exc
 
     def object_name(self, workflow, environment) -> str:
         service = workflow.service
@@ -124,7 +128,7 @@ class LocalTarget:
         for port in range(spec.port, min(spec.port + PORT_SEARCH, 65536)):
             if port not in taken and port_is_free(port):
                 return port
-        raise StageError(f"no free host port from {spec.port} for {spec.name}")
+        raise LocalEngineError(f"no free host port from {spec.port} for {spec.name}")
 
     def deploy(self, spec: DeploySpec) -> dict[str, Any]:
         manifests = build_manifests(spec)
@@ -133,7 +137,7 @@ class LocalTarget:
                 spec.image, spec.pull_auth, not spec.registry_insecure
             )
         except PodmanError as exc:
-            raise StageError(f"ErrImagePull: {exc}; nothing was changed") from exc
+            raise LocalEngineError(f"ErrImagePull: {exc}; nothing was changed") from exc
         if pulled:
             self.log(f"Pulled {spec.image}")
         self.check_cancelled()
@@ -183,7 +187,7 @@ class LocalTarget:
 
     def check_cancelled(self) -> None:
         if self.cancelled.is_set():
-            raise Terminated()
+            raise Cancelled()
 
     def wait_ready(self, spec: DeploySpec, containers: list[str]) -> None:
         deadline = time.monotonic() + self.ready_seconds
