@@ -15,14 +15,17 @@ from collections.abc import Mapping
 from integrations.webhooks.events import (
     BadPayload,
     Kind,
-    RefChange,
     WebhookEvent,
     check_sha256_signature,
     dig,
+    header_reader,
     load_json,
+    pull_request_change,
     ref_change,
     ref_text,
+    request_number,
     sha,
+    start_event,
     text,
     urls,
 )
@@ -37,8 +40,7 @@ REF_KINDS = {"branch": Kind.PUSH, "tag": Kind.TAG}
 MAX_CHANGES = 50
 
 
-def delivery_id(headers: Mapping[str, str]) -> str:
-    return headers.get(DELIVERY_HEADER, "")
+delivery_id = header_reader(DELIVERY_HEADER)
 
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
@@ -46,24 +48,17 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
 
 
 def parse(headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-    event = text(headers.get(EVENT_HEADER, ""), 100)
-    if not event:
-        raise BadPayload(f"{EVENT_HEADER} is missing")
+    result = start_event(NAME, headers, EVENT_HEADER, DELIVERY_HEADER)
     payload = load_json(body)
+    event = result.event
     repo = dig(payload, "repository")
     name = text(dig(repo, "full_name"))
     html = text(dig(repo, "links", "html", "href"), 500)
-    result = WebhookEvent(
-        provider=NAME,
-        event=event,
-        kind=Kind.UNSUPPORTED,
-        delivery_id=delivery_id(headers),
-        repository_name=name,
-        # The payload has no clone URL; the web address has the same host and path.
-        repository_urls=urls(html, f"https://bitbucket.org/{name}.git" if name else ""),
-        sender=text(dig(payload, "actor", "nickname"))
-        or text(dig(payload, "actor", "display_name")),
-    )
+    result.repository_name = name
+    # The payload has no clone URL; the web address has the same host and path.
+    result.repository_urls = urls(html, f"https://bitbucket.org/{name}.git" if name else "")
+    actor = dig(payload, "actor")
+    result.sender = text(dig(actor, "nickname")) or text(dig(actor, "display_name"))
     if event == "diagnostics:ping":
         result.kind = Kind.PING
     elif event == "repo:push":
@@ -105,22 +100,16 @@ def _hash(ref: object) -> str:
 def _read_pull_request(event: str, payload: dict, result: WebhookEvent) -> None:
     result.kind = Kind.PULL_REQUEST
     pull = dig(payload, "pullrequest")
-    number = dig(pull, "id")
-    if not isinstance(number, int) or isinstance(number, bool):
-        raise BadPayload("the pull request has no id")
+    number = request_number(dig(pull, "id"), missing="the pull request has no id")
     if event not in BUILD_EVENTS:
         result.reason = f'pull request #{number} "{event[12:62]}": nothing new to build'
         return
     # Bitbucket sends the short (12-digit) hash here.
-    commit = sha(dig(pull, "source", "commit", "hash"))
-    if not commit:
-        raise BadPayload("the pull request has no source commit")
-    result.changes = [
-        RefChange(
-            kind=Kind.PULL_REQUEST,
-            branch=ref_text(dig(pull, "source", "branch", "name")),
-            commit=commit,
-            pull_request=number,
-            target_branch=ref_text(dig(pull, "destination", "branch", "name")),
-        )
-    ]
+    change = pull_request_change(
+        number,
+        commit=sha(dig(pull, "source", "commit", "hash")),
+        branch=ref_text(dig(pull, "source", "branch", "name")),
+        target_branch=ref_text(dig(pull, "destination", "branch", "name")),
+        no_commit="the pull request has no source commit",
+    )
+    result.changes = [change]

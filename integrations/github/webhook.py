@@ -15,16 +15,18 @@ from urllib.parse import parse_qs
 from integrations.webhooks.events import (
     BadPayload,
     Kind,
-    RefChange,
     WebhookEvent,
     check_sha256_signature,
     dig,
+    header_reader,
     is_zero_sha,
     load_json,
-    ref_change,
+    pull_request_change,
+    read_ref_push,
     ref_text,
+    request_number,
     sha,
-    split_ref,
+    start_event,
     text,
     urls,
 )
@@ -46,8 +48,7 @@ KEPT_HEADERS = (
 BUILD_ACTIONS = frozenset({"opened", "synchronize", "reopened"})
 
 
-def delivery_id(headers: Mapping[str, str]) -> str:
-    return headers.get(DELIVERY_HEADER, "")
+delivery_id = header_reader(DELIVERY_HEADER)
 
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
@@ -55,25 +56,18 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
 
 
 def parse(headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-    event = text(headers.get(EVENT_HEADER, ""), 100)
-    if not event:
-        raise BadPayload(f"{EVENT_HEADER} is missing")
+    result = start_event(NAME, headers, EVENT_HEADER, DELIVERY_HEADER)
     payload = load_json(_json_part(headers, body))
+    event = result.event
     repo = dig(payload, "repository")
-    result = WebhookEvent(
-        provider=NAME,
-        event=event,
-        kind=Kind.UNSUPPORTED,
-        delivery_id=delivery_id(headers),
-        repository_name=text(dig(repo, "full_name")),
-        repository_urls=urls(
-            dig(repo, "clone_url"),
-            dig(repo, "ssh_url"),
-            dig(repo, "html_url"),
-            dig(repo, "git_url"),
-        ),
-        sender=text(dig(payload, "sender", "login")),
+    result.repository_name = text(dig(repo, "full_name"))
+    result.repository_urls = urls(
+        dig(repo, "clone_url"),
+        dig(repo, "ssh_url"),
+        dig(repo, "html_url"),
+        dig(repo, "git_url"),
     )
+    result.sender = text(dig(payload, "sender", "login"))
     if event == "ping":
         result.kind = Kind.PING
     elif event == "push":
@@ -101,47 +95,33 @@ def _json_part(headers: Mapping[str, str], body: bytes) -> bytes:
 
 
 def _read_push(payload: dict, result: WebhookEvent) -> None:
-    ref, after = ref_text(payload.get("ref")), payload.get("after")
-    if not ref:
-        raise BadPayload("the push has no ref")
-    kind, name = split_ref(ref)
+    after = payload.get("after")
     result.sender = text(dig(payload, "pusher", "name")) or result.sender
     result.sender_email = text(dig(payload, "pusher", "email"))
-    before = sha(payload.get("before"))
-    if payload.get("deleted") is True or is_zero_sha(after):
-        result.kind = Kind.DELETE
-        result.changes = [ref_change(Kind.DELETE, kind, name, "", before)]
-        return
-    if kind == Kind.UNSUPPORTED:
-        result.reason = f"{ref[:200]} is neither a branch nor a tag"
-        return
-    commit = sha(after)
-    if not commit:
-        raise BadPayload("the push has no valid commit in after")
-    result.kind = kind
-    result.changes = [ref_change(kind, kind, name, commit, before)]
+    read_ref_push(
+        result,
+        ref_text(payload.get("ref")),
+        before=sha(payload.get("before")),
+        commit=sha(after),
+        deleted=payload.get("deleted") is True or is_zero_sha(after),
+        no_commit="the push has no valid commit in after",
+    )
 
 
 def _read_pull_request(payload: dict, result: WebhookEvent) -> None:
     result.kind = Kind.PULL_REQUEST
-    action, number = text(payload.get("action")), payload.get("number")
-    pull = dig(payload, "pull_request")
-    if not isinstance(number, int) or isinstance(number, bool):
-        number = dig(pull, "number")
-    if not isinstance(number, int) or isinstance(number, bool):
-        raise BadPayload("the pull request has no number")
+    action, pull = text(payload.get("action")), dig(payload, "pull_request")
+    number = request_number(
+        payload.get("number"), dig(pull, "number"), missing="the pull request has no number"
+    )
     if action not in BUILD_ACTIONS:
         result.reason = f'pull request #{number} "{action[:50]}": nothing new to build'
         return
-    commit = sha(dig(pull, "head", "sha"))
-    if not commit:
-        raise BadPayload("the pull request has no head commit")
-    result.changes = [
-        RefChange(
-            kind=Kind.PULL_REQUEST,
-            branch=ref_text(dig(pull, "head", "ref")),
-            commit=commit,
-            pull_request=number,
-            target_branch=ref_text(dig(pull, "base", "ref")),
-        )
-    ]
+    change = pull_request_change(
+        number,
+        commit=sha(dig(pull, "head", "sha")),
+        branch=ref_text(dig(pull, "head", "ref")),
+        target_branch=ref_text(dig(pull, "base", "ref")),
+        no_commit="the pull request has no head commit",
+    )
+    result.changes = [change]

@@ -28,7 +28,6 @@ LABEL = "SonarQube"
 COMPARATORS = {"GT": ">", "LT": "<", "EQ": "=", "NE": "!="}
 
 
-
 def project_key(workflow) -> str:
     service = workflow.service
     return f"{slugify(service.project.name)}_{slugify(service.name)}"
