@@ -163,7 +163,7 @@ class KubernetesBuild:
                     return True
             if pod.status.phase in ("Succeeded", "Failed"):
                 return False
-            time.sleep(getattr(settings, "DEPLOY_POLL_SECONDS", 0.5))
+            time.sleep(settings.DEPLOY_POLL_SECONDS)
 
     @staticmethod
     def log_lines(core, ns: str, name: str, container: str):
@@ -196,7 +196,7 @@ class KubernetesBuild:
                     raise lost(spec, pod.status.message or pod.status.reason)
                 raise StageError(failure(pod))
             ctx.check_cancelled()
-            time.sleep(getattr(settings, "DEPLOY_POLL_SECONDS", 0.5))
+            time.sleep(settings.DEPLOY_POLL_SECONDS)
 
     @staticmethod
     def delete(core, ns: str, spec: BuildPod) -> None:

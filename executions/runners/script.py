@@ -35,7 +35,7 @@ class Script(Runner):
             if not image:
                 raise StageError(f"the {hook} script needs the built image, and there is none")
         else:
-            image = getattr(settings, "SCRIPT_IMAGE", "localhost/busybox:latest")
+            image = settings.SCRIPT_IMAGE
         src = ctx.workspace / "src"
         src.mkdir(parents=True, exist_ok=True)
         execution = ctx.execution

@@ -93,5 +93,5 @@ def deploy_spec(
         secret_env={k: v for k, v in runtime_env.items() if k in secret_keys},
         pull_auth=pull_auth(workflow, image),
         registry_insecure=registry_insecure(workflow, image),
-        progress_deadline_seconds=getattr(settings, "DEPLOY_PROGRESS_DEADLINE_SECONDS", 600),
+        progress_deadline_seconds=settings.DEPLOY_PROGRESS_DEADLINE_SECONDS,
     )

@@ -102,7 +102,7 @@ class KubernetesTarget:
         self.namespace = environment.namespace
         self.log = log
         self.cancelled = cancelled
-        self.poll = getattr(settings, "DEPLOY_POLL_SECONDS", 0.5)
+        self.poll = settings.DEPLOY_POLL_SECONDS
         self.api = self.connect()
         self.address = self.api.configuration.host
 

@@ -218,7 +218,7 @@ def run_cron_job(workflow_id: int, environment_id: int) -> dict[str, Any]:
         return {"pod": pod["metadata"]["name"], "error": str(exc)}
     pod_id = report["Pods"][0]["ID"]
     container_id = report["Pods"][0]["Containers"][0]
-    deadline = time.monotonic() + getattr(settings, "DEPLOY_CRON_JOB_SECONDS", 3600)
+    deadline = time.monotonic() + settings.DEPLOY_CRON_JOB_SECONDS
     state: dict[str, Any] = {}
     while time.monotonic() < deadline:
         state = podman.container(container_id).get("State", {})

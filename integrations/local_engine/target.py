@@ -98,7 +98,7 @@ class LocalTarget:
         self.cancelled: threading.Event = cancelled
         self.podman = Podman()
         self.address = self.podman.address
-        self.ready_seconds = getattr(settings, "DEPLOY_LOCAL_READY_SECONDS", 120)
+        self.ready_seconds = settings.DEPLOY_LOCAL_READY_SECONDS
 
     def describe(self) -> str:
         return f"the local engine (podman at {self.address})"

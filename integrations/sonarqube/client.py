@@ -39,10 +39,10 @@ class SonarQube:
 
     @classmethod
     def from_settings(cls) -> SonarQube:
-        url = getattr(settings, "SONARQUBE_URL", "")
+        url = settings.SONARQUBE_URL
         if not url:
             raise SonarQubeError(NOT_CONFIGURED, system=True)
-        return cls(url, getattr(settings, "SONARQUBE_TOKEN", ""))
+        return cls(url, settings.SONARQUBE_TOKEN)
 
     def get(self, path: str, **params: str) -> dict[str, Any]:
         request = urllib.request.Request(f"{self.url}{path}?{urllib.parse.urlencode(params)}")

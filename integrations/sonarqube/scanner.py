@@ -34,7 +34,7 @@ def project_key(workflow) -> str:
 
 
 def scanner_cli() -> str | None:
-    return shutil.which(getattr(settings, "SONARQUBE_SCANNER", "") or "sonar-scanner")
+    return shutil.which(settings.SONARQUBE_SCANNER or "sonar-scanner")
 
 
 def check() -> list[str]:

@@ -47,7 +47,7 @@ class TrivyError(ProviderError):
 
 
 def binary() -> str:
-    configured = getattr(settings, "TRIVY_BINARY", "")
+    configured = settings.TRIVY_BINARY
     candidates = [configured] if configured else []
     candidates += [str(Path(sysconfig.get_path("scripts")) / "trivy"), "trivy"]
     for candidate in candidates:
@@ -60,7 +60,7 @@ def binary() -> str:
 
 
 def scanners() -> str:
-    vuln = getattr(settings, "TRIVY_VULN_SCANNING", False)
+    vuln = settings.TRIVY_VULN_SCANNING
     return "vuln,secret,misconfig" if vuln else "secret,misconfig"
 
 
@@ -69,9 +69,9 @@ def command(trivy: str) -> list[str]:
     if scanners() == "secret,misconfig":
         return [*base, "--scanners", scanners(), "--cache-backend", "memory", *OFFLINE, "."]
     extra = ["--scanners", scanners(), "--skip-java-db-update", "--disable-telemetry"]
-    if repository := getattr(settings, "TRIVY_DB_REPOSITORY", ""):
+    if repository := settings.TRIVY_DB_REPOSITORY:
         extra += ["--db-repository", repository]
-    if cache := getattr(settings, "TRIVY_CACHE_DIR", ""):
+    if cache := settings.TRIVY_CACHE_DIR:
         extra += ["--cache-dir", str(cache)]
     return [*base, *extra, "."]
 
