@@ -10,7 +10,7 @@ it waits. Adding a target: its folder, one `targets.register` line, one TargetKi
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from atmosly.plugins import Registry
@@ -45,8 +45,12 @@ class DeployTarget(Protocol):
 
     def object_name(self, workflow: Any, environment: Any) -> str: ...
 
-    def prepare(self, spec: DeploySpec, current: Any) -> DeploySpec:
-        """The spec adjusted for this target (a free host port, ...), before any change."""
+    def prepare(
+        self, spec: DeploySpec, current: Any, others: Callable[[], Iterable[Any]]
+    ) -> DeploySpec:
+        """The spec adjusted for this target (a free host port, ...), before any change.
+        `current` is the environment's release now (or None); `others()` the latest release
+        of every other workflow and environment on a target of this kind."""
         ...
 
     def deploy(self, spec: DeploySpec) -> dict[str, Any]:

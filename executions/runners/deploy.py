@@ -79,7 +79,7 @@ class Deploy(Runner):
             runtime_env=ctx.runtime_env,
             secret_keys=set(ctx.secrets),
         )
-        return self.target.prepare(spec, self.current)
+        return self.target.prepare(spec, self.current, self.other_releases)
 
     def deploy(self, image: str, digest: str, commit: str) -> dict[str, Any]:
         ctx, env = self.ctx, self.env
@@ -140,6 +140,16 @@ class Deploy(Runner):
             f"{', '.join(sorted(target_archs))}"
             + (f" (no image for its {', '.join(sorted(missing))} nodes)" if missing else "")
         )
+
+    def other_releases(self) -> list[Release]:
+        """The latest release of every other workflow and environment on this kind of
+        target (what they run now: the local target keeps clear of their host ports)."""
+        latest: dict[tuple[int, int], Release] = {}
+        releases = Release.objects.filter(target=self.target.kind).order_by("created_at", "id")
+        for release in releases:
+            latest[(release.workflow_id, release.environment_id)] = release
+        latest.pop((self.ctx.workflow.pk, self.env.pk), None)
+        return list(latest.values())
 
     def record(self, image, digest, commit, details, rollback_of=None) -> Release:
         return do_record_release(

@@ -139,7 +139,7 @@ class KubernetesTarget:
         service = workflow.service.name
         return service if workflow.is_default else object_name(service, workflow.name)
 
-    def prepare(self, spec: DeploySpec, current) -> DeploySpec:
+    def prepare(self, spec: DeploySpec, current, others) -> DeploySpec:
         return spec
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

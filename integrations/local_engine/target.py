@@ -27,7 +27,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -77,15 +77,9 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def ports_in_use(workflow, environment) -> set[int]:
+def ports_in_use(others: Iterable[Any]) -> set[int]:
     """Host ports of what the other local releases run now."""
-    from executions.models import Release
-
-    latest: dict[tuple[int, int], Release] = {}
-    for release in Release.objects.filter(target="local").order_by("created_at", "id"):
-        latest[(release.workflow_id, release.environment_id)] = release
-    latest.pop((workflow.pk, environment.pk), None)
-    return {r.details["host_port"] for r in latest.values() if r.details.get("host_port")}
+    return {r.details["host_port"] for r in others if r.details.get("host_port")}
 
 
 class LocalTarget:
@@ -115,16 +109,19 @@ class LocalTarget:
         base = service.name if workflow.is_default else object_name(service.name, workflow.name)
         return object_name(service.project.name, base, environment.name)
 
-    def prepare(self, spec: DeploySpec, current) -> DeploySpec:
+    def prepare(
+        self, spec: DeploySpec, current: Any, others: Callable[[], Iterable[Any]]
+    ) -> DeploySpec:
         if not spec.port:
             return spec
         if spec.replicas > 1:
             self.log(f"The local engine runs 1 replica, not {spec.replicas}: one host port")
-        port = (current.details.get("host_port") if current else None) or self.free_port(spec)
+        port = (current.details.get("host_port") if current else None) or self.free_port(
+            spec, ports_in_use(others())
+        )
         return replace(spec, replicas=1, host_port=port)
 
-    def free_port(self, spec: DeploySpec) -> int:
-        taken = ports_in_use(self.workflow, self.environment)
+    def free_port(self, spec: DeploySpec, taken: set[int]) -> int:
         for port in range(spec.port, min(spec.port + PORT_SEARCH, 65536)):
             if port not in taken and port_is_free(port):
                 return port
