@@ -12,24 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import parse_qs
 
-from integrations.webhooks.events import (
-    BadPayload,
-    Kind,
-    WebhookEvent,
-    check_sha256_signature,
-    dig,
-    header_reader,
-    is_zero_sha,
-    load_json,
-    pull_request_change,
-    read_ref_push,
-    ref_text,
-    request_number,
-    sha,
-    start_event,
-    text,
-    urls,
-)
+from integrations.webhooks import events
+from integrations.webhooks.events import BadPayload, Kind, WebhookEvent
 
 NAME = "github"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -48,26 +32,26 @@ KEPT_HEADERS = (
 BUILD_ACTIONS = frozenset({"opened", "synchronize", "reopened"})
 
 
-delivery_id = header_reader(DELIVERY_HEADER)
+delivery_id = events.header_reader(DELIVERY_HEADER)
 
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    check_sha256_signature(SIGNATURE_HEADER, headers.get(SIGNATURE_HEADER), body, secret)
+    events.check_sha256_signature(SIGNATURE_HEADER, headers.get(SIGNATURE_HEADER), body, secret)
 
 
 def parse(headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-    result = start_event(NAME, headers, EVENT_HEADER, DELIVERY_HEADER)
-    payload = load_json(_json_part(headers, body))
+    result = events.start_event(NAME, headers, EVENT_HEADER, DELIVERY_HEADER)
+    payload = events.load_json(_json_part(headers, body))
     event = result.event
-    repo = dig(payload, "repository")
-    result.repository_name = text(dig(repo, "full_name"))
-    result.repository_urls = urls(
-        dig(repo, "clone_url"),
-        dig(repo, "ssh_url"),
-        dig(repo, "html_url"),
-        dig(repo, "git_url"),
+    repo = events.dig(payload, "repository")
+    result.repository_name = events.text(events.dig(repo, "full_name"))
+    result.repository_urls = events.urls(
+        events.dig(repo, "clone_url"),
+        events.dig(repo, "ssh_url"),
+        events.dig(repo, "html_url"),
+        events.dig(repo, "git_url"),
     )
-    result.sender = text(dig(payload, "sender", "login"))
+    result.sender = events.text(events.dig(payload, "sender", "login"))
     if event == "ping":
         result.kind = Kind.PING
     elif event == "push":
@@ -75,7 +59,7 @@ def parse(headers: Mapping[str, str], body: bytes) -> WebhookEvent:
     elif event == "pull_request":
         _read_pull_request(payload, result)
     elif event == "delete":
-        what = f"{text(payload.get('ref_type'), 20)} {text(payload.get('ref'), 200)}".strip()
+        what = f"{events.text(payload.get('ref_type'), 20)} {events.text(payload.get('ref'), 200)}".strip()
         result.kind, result.reason = Kind.DELETE, f"{what or 'a ref'} was deleted"
     else:
         result.reason = f'the "{event[:50]}" event starts nothing; send push and pull requests'
@@ -96,32 +80,32 @@ def _json_part(headers: Mapping[str, str], body: bytes) -> bytes:
 
 def _read_push(payload: dict, result: WebhookEvent) -> None:
     after = payload.get("after")
-    result.sender = text(dig(payload, "pusher", "name")) or result.sender
-    result.sender_email = text(dig(payload, "pusher", "email"))
-    read_ref_push(
+    result.sender = events.text(events.dig(payload, "pusher", "name")) or result.sender
+    result.sender_email = events.text(events.dig(payload, "pusher", "email"))
+    events.read_ref_push(
         result,
-        ref_text(payload.get("ref")),
-        before=sha(payload.get("before")),
-        commit=sha(after),
-        deleted=payload.get("deleted") is True or is_zero_sha(after),
+        events.ref_text(payload.get("ref")),
+        before=events.sha(payload.get("before")),
+        commit=events.sha(after),
+        deleted=payload.get("deleted") is True or events.is_zero_sha(after),
         no_commit="the push has no valid commit in after",
     )
 
 
 def _read_pull_request(payload: dict, result: WebhookEvent) -> None:
     result.kind = Kind.PULL_REQUEST
-    action, pull = text(payload.get("action")), dig(payload, "pull_request")
-    number = request_number(
-        payload.get("number"), dig(pull, "number"), missing="the pull request has no number"
+    action, pull = events.text(payload.get("action")), events.dig(payload, "pull_request")
+    number = events.request_number(
+        payload.get("number"), events.dig(pull, "number"), missing="the pull request has no number"
     )
     if action not in BUILD_ACTIONS:
         result.reason = f'pull request #{number} "{action[:50]}": nothing new to build'
         return
-    change = pull_request_change(
+    change = events.pull_request_change(
         number,
-        commit=sha(dig(pull, "head", "sha")),
-        branch=ref_text(dig(pull, "head", "ref")),
-        target_branch=ref_text(dig(pull, "base", "ref")),
+        commit=events.sha(events.dig(pull, "head", "sha")),
+        branch=events.ref_text(events.dig(pull, "head", "ref")),
+        target_branch=events.ref_text(events.dig(pull, "base", "ref")),
         no_commit="the pull request has no head commit",
     )
     result.changes = [change]
