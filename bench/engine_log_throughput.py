@@ -50,7 +50,7 @@ def baseline(context: Path, lines: int) -> float:
     """The same build through the docker SDK, the stream read and dropped: seconds."""
     import docker
 
-    from executions.runners.engine_client import connect
+    from integrations.podman.engine import connect
 
     client = connect()
     began = time.monotonic()

@@ -311,24 +311,15 @@ def trigger(client, workflow) -> tuple[int, float]:
     return response.json()["id"], began
 
 
-def wait_until(condition, timeout: float, what: str, poll: float = 0.005):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(poll)
-    raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
-
-
 def wait_finished(execution_id: int, timeout: float = 300):
     from executions.models import Execution
+    from tests.base import wait_for
 
     def finished():
         execution = Execution.objects.get(pk=execution_id)
         return execution if execution.is_terminal else None
 
-    return wait_until(finished, timeout, f"run {execution_id} to end", poll=0.01)
+    return wait_for(finished, timeout, f"run {execution_id} to end", poll=0.01)
 
 
 def wait_task_saved(execution_id: int, timeout: float = 60) -> None:
@@ -336,7 +327,9 @@ def wait_task_saved(execution_id: int, timeout: float = 60) -> None:
     saves the task's result once the task function returned."""
     from django_q.models import Task
 
-    wait_until(
+    from tests.base import wait_for
+
+    wait_for(
         lambda: Task.objects.filter(name=f"execution-{execution_id}").exists(),
         timeout,
         f"the worker to finish run {execution_id}'s task",

@@ -38,7 +38,6 @@ from engine_overhead import (
     start_redis,
     trigger,
     wait_finished,
-    wait_until,
 )
 
 GOALS = {"embedded": 0.3, "redis": 0.1}
@@ -49,6 +48,7 @@ def measure(mode: str, runs: int) -> int:
     env = fresh_environment(f"trigger-{mode}", **extra)
     setup_django()
     from executions.models import StageRun, StatusChange
+    from tests.base import wait_for
 
     git = GitServer()
     worker = Worker(env, f"trigger-{mode}")
@@ -67,7 +67,7 @@ def measure(mode: str, runs: int) -> int:
     for i in range(runs + 1):  # the first is a warm-up
         time.sleep(random.uniform(0.1, 0.3))
         execution_id, began = trigger(client, workflow)
-        started_at = wait_until(
+        started_at = wait_for(
             lambda eid=execution_id: first_stage_started(eid), 30, "Source to start", poll=0.002
         )
         t0 = time.perf_counter()

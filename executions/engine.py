@@ -299,7 +299,7 @@ class Engine:
 
     def cleanup_workspace(self) -> None:
         shutil.rmtree(self.workspace, ignore_errors=True)
-        from executions.runners.engine_client import local_tags_of, remove_local_image
+        from integrations.podman.engine import local_tags_of, remove_local_image
 
         for tag in local_tags_of(self.outputs):
             remove_local_image(tag)

@@ -121,7 +121,7 @@ def prune_kept_workspaces() -> int:
     import shutil
 
     from executions.engine import KEEP_FAILED_HOURS, workspace_of
-    from executions.runners.engine_client import local_tags_of, remove_local_image
+    from integrations.podman.engine import local_tags_of, remove_local_image
 
     cutoff = timezone.now() - timedelta(hours=KEEP_FAILED_HOURS)
     pruned = 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from executions.runners.base import StageError
-from workflows.models import SecretManager, VariableScope, Workflow
+from executions.runners.base import StageError, provider_errors
+from integrations.secret_managers import secret_managers
+from workflows.models import VariableScope, Workflow
 from workflows.validators import MIN_SECRET_VALUE_LENGTH, short_secret_message
 
 
@@ -30,14 +31,9 @@ def resolve_variables(workflow: Workflow) -> RunVariables:
         if credential:
             result.secrets[f"_credential_{len(result.secrets)}"] = credential
     for var in workflow.variables.all():
-        if var.secret_manager == SecretManager.AWS:
-            from integrations.aws_secrets.client import read_secret
-
-            value = read_secret(var.secret_ref)
-        elif var.secret_manager == SecretManager.GCP:
-            from integrations.gcp_secrets.client import read_secret
-
-            value = read_secret(var.secret_ref)
+        if var.secret_manager:
+            with provider_errors():
+                value = secret_managers.get(var.secret_manager).read_secret(var.secret_ref)
         elif var.is_secret:
             value = var.secret_value
         else:

@@ -1,4 +1,5 @@
-"""Container registry providers: one folder each under integrations/, one interface here.
+"""Container registry providers: one folder each under integrations/, one interface and
+registry here.
 
 A provider checks a connection's settings at save time and, at push time, turns the stored
 connection into the registry host and the credentials the docker SDK logs in with.
@@ -9,8 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from atmosly.plugins import Registry
+from integrations.errors import ProviderError
 
-class RegistryError(Exception):
+
+class RegistryError(ProviderError):
     """The registry (or its token service) refused or could not be reached."""
 
 
@@ -32,21 +36,18 @@ class RegistryProvider(Protocol):
     def login(self, connection) -> RegistryAuth: ...
 
 
-def get_provider(kind: str) -> RegistryProvider:
-    from integrations.dockerhub.registry import DockerHub
-    from integrations.ecr.registry import Ecr
-    from integrations.gar.registry import Gar
-    from integrations.gcr.registry import Gcr
-    from integrations.generic.registry import GenericV2
+# Keys are workflows.models.RegistryProvider values.
+providers: Registry[type[RegistryProvider]] = Registry("registry provider")
+providers.register("ecr", "integrations.ecr.registry:Ecr")
+providers.register("dockerhub", "integrations.dockerhub.registry:DockerHub")
+providers.register("gcr", "integrations.gcr.registry:Gcr")
+providers.register("gar", "integrations.gar.registry:Gar")
+providers.register("generic", "integrations.generic.registry:GenericV2")
 
-    providers: dict[str, RegistryProvider] = {
-        "ecr": Ecr(),
-        "dockerhub": DockerHub(),
-        "gcr": Gcr(),
-        "gar": Gar(),
-        "generic": GenericV2(),
-    }
-    return providers[kind]
+
+def get_provider(kind: str) -> RegistryProvider:
+    """The provider for a connection's `provider`. Raises UnknownPlugin (a KeyError)."""
+    return providers.get(kind)()
 
 
 def validate_registry_settings(settings: dict) -> dict[str, str]:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import quote
 
 from django.contrib.auth.models import Group, Permission, User
@@ -28,6 +29,18 @@ ROLE_OF = {
     "erin": "Admin",
     "frank": None,
 }
+
+
+def wait_for(condition, timeout: float, what: str, poll: float = 0.05):
+    """Calls `condition` every `poll` seconds until it returns something true, and returns
+    that; AssertionError naming `what` after `timeout` seconds. For tests and benchmarks."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def make_users() -> dict[str, User]:

@@ -14,7 +14,7 @@ def _empty_redis_queue():
     rows roll back with the database already)."""
     from django.conf import settings
 
-    if getattr(settings, "Q_CLUSTER", {}).get("redis"):
+    if settings.Q_CLUSTER.get("redis"):
         from django_q.brokers import get_broker
 
         get_broker().purge_queue()

@@ -10,6 +10,7 @@ import requests
 from integrations.git.remote import list_remote_refs
 from integrations.podman.distribution import check_login, list_tags, split_reference
 from integrations.registries import RegistryError, get_provider
+from integrations.secret_managers import secret_managers
 from workflows.models import RegistryConnection
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -77,9 +78,5 @@ def image_tags(image: str, settings: dict[str, Any] | None) -> dict[str, Any]:
 def secret_reference(manager: str, ref: str) -> dict[str, Any]:
     """Resolves a secret-manager reference as a run would; says only that it resolved and how
     long the value is, never the value."""
-    if manager == "aws":
-        from integrations.aws_secrets.client import read_secret
-    else:
-        from integrations.gcp_secrets.client import read_secret
-    value = read_secret(ref)
+    value = secret_managers.get(manager).read_secret(ref)
     return {"summary": f"Resolved: a value of {len(value)} characters", "items": []}

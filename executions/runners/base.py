@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from integrations.errors import Cancelled, ProviderError
 
 if TYPE_CHECKING:
     from executions.logs import LogWriter
@@ -27,6 +32,30 @@ class StageError(Exception):
 
 class Terminated(Exception):
     """Raised inside a runner when the user asked to terminate the run."""
+
+
+@contextmanager
+def provider_errors() -> Iterator[None]:
+    """Translates what the clients under integrations/ raise into what the engine handles:
+    ProviderError → StageError (same message, `system` and `retryable`), Cancelled →
+    Terminated (same message)."""
+    try:
+        yield
+    except Cancelled as exc:
+        raise Terminated(*exc.args) from exc
+    except ProviderError as exc:
+        raise StageError(exc.message, system=exc.system, retryable=exc.retryable) from exc
+
+
+def translating(run: Callable[[Runner, Context], dict[str, Any]]):
+    """`run` with provider_errors around it."""
+
+    @functools.wraps(run)
+    def translated(self: Runner, ctx: Context) -> dict[str, Any]:
+        with provider_errors():
+            return run(self, ctx)
+
+    return translated
 
 
 @dataclass
@@ -60,6 +89,13 @@ class Context:
 
 class Runner:
     kind: str = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every runner's `run` translates what the clients raise (see provider_errors), so no
+        # client error reaches the engine untranslated, whichever call a runner forgot to wrap.
+        super().__init_subclass__(**kwargs)
+        if "run" in cls.__dict__:
+            cls.run = translating(cls.__dict__["run"])  # type: ignore[method-assign]
 
     def run(self, ctx: Context) -> dict[str, Any]:
         """Does the stage's work, logs through ctx.log, returns what later stages need."""

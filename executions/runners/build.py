@@ -11,7 +11,10 @@ from typing import Any
 import docker
 
 from executions.runners.base import Context, Runner, StageError, Terminated
-from executions.runners.engine_client import (
+from executions.runners.sandbox import build_network, secret_context, split_build_variables
+from integrations.git.config import public_url
+from integrations.podman import buildsteps
+from integrations.podman.engine import (
     StreamCloser,
     connect,
     is_local_socket,
@@ -19,9 +22,6 @@ from executions.runners.engine_client import (
     json_messages,
     one_line,
 )
-from executions.runners.sandbox import build_network, secret_context, split_build_variables
-from executions.runners.source import public_url
-from integrations.podman import buildsteps
 
 # podman's words when its layer store changed under a build's cache lookup.
 STORAGE_RACE = "layer not known"

@@ -21,23 +21,19 @@ from executions.releases import (
     public_manifest,
 )
 from executions.runners.base import Context, Runner, StageError, Terminated
-from executions.runners.engine_client import registry_architectures
+from integrations.errors import Cancelled, ProviderError
 from integrations.kubernetes.manifests import DeploySpec
 from integrations.kubernetes.spec import deploy_spec, pull_registry
-from integrations.kubernetes.target import RolloutFailed
 from integrations.podman.distribution import split_reference
+from integrations.podman.engine import registry_architectures
 from integrations.registries import RegistryError
-from workflows.models import Environment, TargetKind, WorkflowEnvironment
+from integrations.targets import DeployTarget, RolloutFailed, targets
+from workflows.models import Environment, WorkflowEnvironment
 
 
-def target_for(environment: Environment, ctx: Context):
-    if environment.target == TargetKind.KUBERNETES:
-        from integrations.kubernetes.target import KubernetesTarget
-
-        return KubernetesTarget(environment, ctx.workflow, ctx.log.line, ctx.cancelled)
-    from integrations.local_engine.target import LocalTarget
-
-    return LocalTarget(environment, ctx.workflow, ctx.log.line, ctx.cancelled)
+def target_for(environment: Environment, ctx: Context) -> DeployTarget:
+    target = targets.get(environment.target)
+    return target(environment, ctx.workflow, ctx.log.line, ctx.cancelled)
 
 
 class Deploy(Runner):
@@ -65,7 +61,7 @@ class Deploy(Runner):
                 ctx.stage, ctx.workflow.service, env, ctx.cancelled, ctx.log.line
             ) as waited:
                 return {**self.deploy(image, digest, commit), "waited_for_lock_seconds": waited}
-        except Terminated as exc:
+        except (Terminated, Cancelled) as exc:
             if str(exc):
                 raise
             raise Terminated(self.untouched()) from exc
@@ -83,7 +79,7 @@ class Deploy(Runner):
             runtime_env=ctx.runtime_env,
             secret_keys=set(ctx.secrets),
         )
-        return self.target.prepare(spec, self.current)
+        return self.target.prepare(spec, self.current, self.other_releases)
 
     def deploy(self, image: str, digest: str, commit: str) -> dict[str, Any]:
         ctx, env = self.ctx, self.env
@@ -95,7 +91,7 @@ class Deploy(Runner):
             details = self.target.deploy(spec)
         except RolloutFailed as exc:
             self.roll_back(exc)
-        except Terminated as exc:
+        except (Terminated, Cancelled) as exc:
             raise Terminated(self.restore(spec)) from exc
         rollback_of = Release.objects.filter(pk=ctx.stage.output.get("rollback_of")).first()
         # What was applied, secret values hidden: the next approval card diffs against it.
@@ -145,6 +141,16 @@ class Deploy(Runner):
             + (f" (no image for its {', '.join(sorted(missing))} nodes)" if missing else "")
         )
 
+    def other_releases(self) -> list[Release]:
+        """The latest release of every other workflow and environment on this kind of
+        target (what they run now: the local target keeps clear of their host ports)."""
+        latest: dict[tuple[int, int], Release] = {}
+        releases = Release.objects.filter(target=self.target.kind).order_by("created_at", "id")
+        for release in releases:
+            latest[(release.workflow_id, release.environment_id)] = release
+        latest.pop((self.ctx.workflow.pk, self.env.pk), None)
+        return list(latest.values())
+
     def record(self, image, digest, commit, details, rollback_of=None) -> Release:
         return do_record_release(
             stage=self.ctx.stage,
@@ -163,7 +169,7 @@ class Deploy(Runner):
             release.image, release.image_digest, release.commit_sha, release.execution_id
         )
 
-    def roll_back(self, error: StageError) -> None:
+    def roll_back(self, error: RolloutFailed) -> None:
         """After a failed rollout: back to the previous release if the step says so. Raises."""
         ctx, env, previous = self.ctx, self.env, self.current
         step = WorkflowEnvironment.objects.filter(pk=ctx.stage.workflow_environment_id).first()
@@ -176,7 +182,7 @@ class Deploy(Runner):
         ctx.log.line(f"Rolling back {env.name} to {back}")
         try:
             details = self.target.deploy(self.spec_of(previous))
-        except StageError as again:
+        except (StageError, ProviderError) as again:
             raise StageError(
                 f"{error.message}; the rollback failed too: {again.message}"
             ) from again
@@ -195,7 +201,7 @@ class Deploy(Runner):
                 if previous
                 else f"{env.name} had no earlier release: the new one was removed"
             )
-        except StageError as exc:
+        except (StageError, ProviderError) as exc:
             where = f"{env.name} could not be put back: {exc.message}"
         self.ctx.log.line(f"Terminated: {where}")
         return where

@@ -19,11 +19,13 @@ from django.conf import settings
 from kubernetes import client
 
 from executions.runners.base import Context, StageError
-from executions.runners.engine_client import one_line
 from executions.runners.push import render_tag
-from executions.runners.source import public_url
+from integrations.errors import ProviderError
+from integrations.git.config import public_url
 from integrations.kubernetes.builder import DIGEST_MARKER, BuildPod
+from integrations.kubernetes.target import KubernetesError
 from integrations.podman import buildsteps
+from integrations.podman.engine import one_line
 from integrations.registries import RegistryError, get_provider, image_name
 
 STAGE_LABEL = "workflows.atmosly.io/build-stage"
@@ -95,7 +97,7 @@ class KubernetesBuild:
             try:
                 digest = self.attempt(ctx, target, spec)
                 break
-            except StageError as exc:
+            except (StageError, ProviderError) as exc:
                 if not exc.retryable or attempt == ATTEMPTS or ctx.cancelled.is_set():
                     raise
                 ctx.log.line(f"{exc.message}; building again in a new pod (once)")
@@ -137,7 +139,7 @@ class KubernetesBuild:
             return target.call(
                 f"read pod {spec.name}", core.read_namespaced_pod, spec.name, spec.namespace
             )
-        except StageError as exc:
+        except (StageError, KubernetesError) as exc:
             if "not found" in exc.message:
                 return None
             raise
@@ -161,7 +163,7 @@ class KubernetesBuild:
                     return True
             if pod.status.phase in ("Succeeded", "Failed"):
                 return False
-            time.sleep(getattr(settings, "DEPLOY_POLL_SECONDS", 0.5))
+            time.sleep(settings.DEPLOY_POLL_SECONDS)
 
     @staticmethod
     def log_lines(core, ns: str, name: str, container: str):
@@ -194,7 +196,7 @@ class KubernetesBuild:
                     raise lost(spec, pod.status.message or pod.status.reason)
                 raise StageError(failure(pod))
             ctx.check_cancelled()
-            time.sleep(getattr(settings, "DEPLOY_POLL_SECONDS", 0.5))
+            time.sleep(settings.DEPLOY_POLL_SECONDS)
 
     @staticmethod
     def delete(core, ns: str, spec: BuildPod) -> None:

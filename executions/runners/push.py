@@ -11,7 +11,8 @@ from typing import Any
 import docker
 
 from executions.runners.base import Context, Runner, StageError, Terminated
-from executions.runners.engine_client import (
+from integrations.errors import ProviderError
+from integrations.podman.engine import (
     LOCAL_HOSTS,
     StreamCloser,
     connect,
@@ -105,7 +106,7 @@ class Push(Runner):
         except Exception as exc:  # the stream was cut: by termination, or the engine died
             if ctx.cancelled.is_set():
                 raise Terminated() from exc
-            if isinstance(exc, StageError):
+            if isinstance(exc, (StageError, ProviderError)):
                 raise
             raise StageError(
                 f"image engine connection lost during the push: {one_line(exc)}", system=True

@@ -39,7 +39,7 @@ PRIVATE_NETWORK = json.dumps([{"Name": "network", "Host": False, "Path": ""}])
 
 def network() -> str:
     """The sandbox network from settings: "bridge" (default) or "none"."""
-    value = getattr(settings, "SANDBOX_NETWORK", BRIDGE)
+    value = settings.SANDBOX_NETWORK
     if value not in (BRIDGE, NONE):
         raise StageError(f"SANDBOX_NETWORK must be 'bridge' or 'none', not '{value}'", system=True)
     return value

@@ -11,25 +11,18 @@ rules and places, never secrets.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import subprocess
-import threading
 import time
 from collections import Counter
-from functools import partial
 from typing import Any
 
 from django.utils import timezone
 from django.utils.text import slugify
 
-from executions.runners.base import Context, Runner, StageError, Terminated
-from integrations.detect_secrets import scanner as detect_secrets
-from integrations.sonarqube import scanner as sonarqube
-from integrations.sonarqube.client import SonarQube
-from integrations.trivy import scanner as trivy
+from executions.runners.base import Context, Runner, StageError, Terminated, provider_errors
+from executions.runners.processes import ProcessGroup
+from integrations.scanners import ScanJob, scanners
 
 SEVERITIES = ("critical", "high", "medium", "low", "unknown")
 RANK = {"unknown": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
@@ -43,31 +36,22 @@ class Scan(Runner):
         workflow, src = ctx.workflow, ctx.workspace / "src"
         if not src.is_dir():
             raise StageError("there is no checkout to scan", system=True)
+        enabled = [scanners.get(n) for n in scanners.names() if getattr(workflow, f"scan_{n}")]
         # Refused before anything runs: a scanner switched on but not set up is a system fault.
-        sonar = SonarQube.from_settings() if workflow.scan_sonarqube else None
-        if sonar and sonar.token:
-            ctx.log.add_secrets([sonar.token])
-        self.ctx, self.proc, self.lock = ctx, None, threading.Lock()
-        ctx.on_cancel(self.kill)
-        scans = [
-            (name, partial(scan, src, self.process))
-            for name, scan, enabled in [
-                ("detect-secrets", detect_secrets.scan, workflow.scan_detect_secrets),
-                ("Trivy", trivy.scan, workflow.scan_trivy),
-            ]
-            if enabled
-        ]
-        if sonar:
-            scans.append(("SonarQube", partial(sonarqube.scan, sonar, ctx, self.process)))
+        for scanner in enabled:
+            ctx.log.add_secrets(scanner.check())
+        self.ctx, self.processes = ctx, ProcessGroup(ctx)
+        job = ScanJob(src, ctx.workspace, workflow, ctx.log.line, self.process, ctx.cancelled)
         reports: list[dict] = []
         findings: list[dict] = []
         blocking: list[str] = []
         try:
-            for name, scan in scans:
+            for scanner in enabled:
                 ctx.check_cancelled()
-                ctx.log.line(f"Running {name}")
+                ctx.log.line(f"Running {scanner.LABEL}")
                 started = time.monotonic()
-                result = scan()
+                with provider_errors():
+                    result = scanner.scan(job)
                 summary = summarize(result, round(time.monotonic() - started, 2))
                 reports.append(self.report(ctx, result, summary))
                 findings += [{"scanner": result["tool"], **f} for f in result["findings"]]
@@ -128,29 +112,12 @@ class Scan(Runner):
         home = self.ctx.workspace / "scan-home"
         home.mkdir(parents=True, exist_ok=True)
         path = os.environ.get("PATH", "/usr/bin:/bin")
-        with self.lock:
-            self.ctx.check_cancelled()
-            self.proc = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env={"PATH": path, "HOME": str(home), "LANG": "C.UTF-8", **env},
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                errors="replace",
-                start_new_session=True,
-            )
-        out, err = self.proc.communicate()
+        environment = {"PATH": path, "HOME": str(home), "LANG": "C.UTF-8", **env}
+        proc = self.processes.start(argv, cwd=cwd, env=environment, text=True, errors="replace")
+        out, err = proc.communicate()
         if self.ctx.cancelled.is_set():
             raise Terminated()
-        return self.proc.returncode, out, err
-
-    def kill(self) -> None:
-        with self.lock:
-            if self.proc is not None and self.proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):  # it has just ended
-                    os.killpg(self.proc.pid, signal.SIGKILL)
+        return proc.returncode, out, err
 
 
 def summarize(result: dict, seconds: float) -> dict[str, Any]:
@@ -160,7 +127,7 @@ def summarize(result: dict, seconds: float) -> dict[str, Any]:
         "total": len(result["findings"]),
         "duration_seconds": seconds,
     }
-    if result["tool"] == sonarqube.TOOL:
+    if "quality_gate" in result["details"]:
         summary["quality_gate"] = result["details"]["quality_gate"]
         summary["failed_conditions"] = len(result["details"]["failed_conditions"])
     return summary

@@ -12,8 +12,8 @@ import docker
 from django.conf import settings
 
 from executions.runners.base import Context, Runner, StageError, Terminated
-from executions.runners.engine_client import connect, container_output, one_line
 from executions.runners.sandbox import script_network
+from integrations.podman.engine import connect, container_output, one_line
 
 # These hooks run in the image just built (to test it); the others in a small base image.
 IN_BUILT_IMAGE = ("post_build", "post_push")
@@ -35,7 +35,7 @@ class Script(Runner):
             if not image:
                 raise StageError(f"the {hook} script needs the built image, and there is none")
         else:
-            image = getattr(settings, "SCRIPT_IMAGE", "localhost/busybox:latest")
+            image = settings.SCRIPT_IMAGE
         src = ctx.workspace / "src"
         src.mkdir(parents=True, exist_ok=True)
         execution = ctx.execution

@@ -7,34 +7,16 @@ import contextlib
 import os
 import re
 import shutil
-import signal
-import subprocess
-import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from executions.models import RefKind
 from executions.runners.base import Context, Runner, StageError, Terminated
-from executions.runners.engine_client import resolve_digest
+from executions.runners.processes import ProcessGroup
+from integrations.git.config import ASKPASS, SAFE_CONFIG, public_url
+from integrations.podman.engine import resolve_digest
 
-# Credentials reach git only through the environment: this script answers git's prompts from
-# variables, so they never appear in argv, in the URL or in the logs.
-ASKPASS = """#!/bin/sh
-case "$1" in
-  Username*) printf '%s\\n' "$WORKFLOWS_GIT_USERNAME" ;;
-  *) printf '%s\\n' "$WORKFLOWS_GIT_PASSWORD" ;;
-esac
-"""
-# The URL was validated when saved; these also refuse ext::, file:// and local paths at run
-# time (redirects, submodules), and keep any credential helper of the machine out of it.
-SAFE_CONFIG = [
-    *("-c", "protocol.allow=never"),
-    *("-c", "protocol.https.allow=always", "-c", "protocol.http.allow=always"),
-    *("-c", "protocol.ssh.allow=always", "-c", "protocol.git.allow=always"),
-    *("-c", "credential.helper=", "-c", "core.hooksPath=/dev/null"),
-    *("-c", "advice.detachedHead=false"),
-]
 PROGRESS_RE = re.compile(r"^(remote: )?[\w ]+: +\d+% \(\d+/\d+\)")
 # Classification of git's stderr (lower-cased) into the one-line reasons users see.
 UNREACHABLE = re.compile(
@@ -49,14 +31,6 @@ REF_MISSING = re.compile(
     r"not found in upstream|couldn't find remote ref|not our ref|did not match"
     r"|unadvertised object|reference is not a tree|unknown revision|bad object"
 )
-
-
-def public_url(url: str) -> str:
-    """The URL without any user info, as it may be logged and labelled."""
-    parts = urlsplit(url)
-    if not parts.scheme or "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 SSH_KEY_FILE = "git-ssh-key"
@@ -108,9 +82,7 @@ class Source(Runner):
         self.ref = execution.commit_sha or execution.ref
         self.ctx, self.url = ctx, service.repo_url
         self.ref_missing = False
-        self.proc: subprocess.Popen | None = None
-        self.lock = threading.Lock()
-        ctx.on_cancel(self.kill)
+        self.processes = ProcessGroup(ctx)
         ctx.workspace.mkdir(parents=True, exist_ok=True)
         askpass = ctx.workspace / "git-askpass.sh"
         askpass.write_text(ASKPASS)
@@ -265,27 +237,16 @@ class Source(Runner):
         its progress, returns its stdout and turns a failure into a one-line StageError."""
         if not quiet:
             self.ctx.log.line("$ git " + " ".join(public_url(a) for a in args))
-        with self.lock:
-            self.ctx.check_cancelled()
-            self.proc = subprocess.Popen(
-                ["git", *SAFE_CONFIG, *args],
-                cwd=cwd,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,  # its own process group, killed as one on terminate
-            )
+        proc = self.processes.start(["git", *SAFE_CONFIG, *args], cwd=cwd, env=self.env)
         errors, pending = [], b""
-        for block in iter(lambda: self.proc.stderr.read1(4096), b""):
+        for block in iter(lambda: proc.stderr.read1(4096), b""):
             *lines, pending = re.split(rb"[\r\n]", pending + block)
             for line in (x.decode(errors="replace").strip() for x in lines):
                 if line and (not PROGRESS_RE.match(line) or "done" in line):
                     self.ctx.log.line(line)
                     errors.append(line)
-        stdout = self.proc.stdout.read().decode(errors="replace")
-        with self.lock:
-            code = self.proc.wait()
+        stdout = proc.stdout.read().decode(errors="replace")
+        code = self.processes.wait()
         if self.ctx.cancelled.is_set():
             raise Terminated()
         if code != 0 and check:
@@ -310,9 +271,3 @@ class Source(Runner):
         if "not found" in text or "does not appear to be a git repository" in text:
             return StageError(f"repository not found: {url}")
         return StageError(f"git failed: {detail}")
-
-    def kill(self) -> None:
-        with self.lock:
-            if self.proc is not None and self.proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)

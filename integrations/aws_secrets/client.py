@@ -9,7 +9,11 @@ from __future__ import annotations
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from executions.runners.base import StageError
+from integrations.errors import ProviderError
+
+
+class AwsSecretsError(ProviderError):
+    """AWS Secrets Manager refused, or the secret is not a usable string."""
 
 
 def read_secret(secret_ref: str) -> str:
@@ -18,22 +22,24 @@ def read_secret(secret_ref: str) -> str:
     try:
         value = boto3.client("secretsmanager").get_secret_value(SecretId=name)
     except NoCredentialsError as exc:
-        raise StageError(
+        raise AwsSecretsError(
             "AWS Secrets Manager: the worker has no AWS credentials", system=True
         ) from exc
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
-        raise StageError(f"AWS Secrets Manager: cannot read {name!r} ({code})") from exc
+        raise AwsSecretsError(f"AWS Secrets Manager: cannot read {name!r} ({code})") from exc
     except BotoCoreError as exc:
-        raise StageError(f"AWS Secrets Manager unreachable: {exc}", system=True) from exc
+        raise AwsSecretsError(f"AWS Secrets Manager unreachable: {exc}", system=True) from exc
     text = value.get("SecretString")
     if text is None:
-        raise StageError(f"AWS Secrets Manager: {name!r} is binary, not a string")
+        raise AwsSecretsError(f"AWS Secrets Manager: {name!r} is binary, not a string")
     if json_key:
         import json
 
         try:
             text = str(json.loads(text)[json_key])
         except (ValueError, KeyError, TypeError) as exc:
-            raise StageError(f"AWS Secrets Manager: {name!r} has no JSON key {json_key!r}") from exc
+            raise AwsSecretsError(
+                f"AWS Secrets Manager: {name!r} has no JSON key {json_key!r}"
+            ) from exc
     return text

@@ -12,20 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from integrations.webhooks.events import (
-    BadPayload,
-    Kind,
-    RefChange,
-    WebhookEvent,
-    check_sha256_signature,
-    dig,
-    load_json,
-    ref_change,
-    ref_text,
-    sha,
-    text,
-    urls,
-)
+from integrations.webhooks import events
+from integrations.webhooks.events import BadPayload, Kind, WebhookEvent
 
 NAME = "bitbucket"
 SIGNATURE_HEADER = "X-Hub-Signature"
@@ -37,32 +25,26 @@ REF_KINDS = {"branch": Kind.PUSH, "tag": Kind.TAG}
 MAX_CHANGES = 50
 
 
-def delivery_id(headers: Mapping[str, str]) -> str:
-    return headers.get(DELIVERY_HEADER, "")
+delivery_id = events.header_reader(DELIVERY_HEADER)
 
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    check_sha256_signature(SIGNATURE_HEADER, headers.get(SIGNATURE_HEADER), body, secret)
+    events.check_sha256_signature(SIGNATURE_HEADER, headers.get(SIGNATURE_HEADER), body, secret)
 
 
 def parse(headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-    event = text(headers.get(EVENT_HEADER, ""), 100)
-    if not event:
-        raise BadPayload(f"{EVENT_HEADER} is missing")
-    payload = load_json(body)
-    repo = dig(payload, "repository")
-    name = text(dig(repo, "full_name"))
-    html = text(dig(repo, "links", "html", "href"), 500)
-    result = WebhookEvent(
-        provider=NAME,
-        event=event,
-        kind=Kind.UNSUPPORTED,
-        delivery_id=delivery_id(headers),
-        repository_name=name,
-        # The payload has no clone URL; the web address has the same host and path.
-        repository_urls=urls(html, f"https://bitbucket.org/{name}.git" if name else ""),
-        sender=text(dig(payload, "actor", "nickname"))
-        or text(dig(payload, "actor", "display_name")),
+    result = events.start_event(NAME, headers, EVENT_HEADER, DELIVERY_HEADER)
+    payload = events.load_json(body)
+    event = result.event
+    repo = events.dig(payload, "repository")
+    name = events.text(events.dig(repo, "full_name"))
+    html = events.text(events.dig(repo, "links", "html", "href"), 500)
+    result.repository_name = name
+    # The payload has no clone URL; the web address has the same host and path.
+    result.repository_urls = events.urls(html, f"https://bitbucket.org/{name}.git" if name else "")
+    actor = events.dig(payload, "actor")
+    result.sender = events.text(events.dig(actor, "nickname")) or events.text(
+        events.dig(actor, "display_name")
     )
     if event == "diagnostics:ping":
         result.kind = Kind.PING
@@ -76,21 +58,21 @@ def parse(headers: Mapping[str, str], body: bytes) -> WebhookEvent:
 
 
 def _read_push(payload: dict, result: WebhookEvent) -> None:
-    changes = dig(payload, "push", "changes")
+    changes = events.dig(payload, "push", "changes")
     if not isinstance(changes, list):
         raise BadPayload("the push has no changes list")
     for change in changes[:MAX_CHANGES]:
-        new, old = dig(change, "new"), dig(change, "old")
+        new, old = events.dig(change, "new"), events.dig(change, "old")
         if new is None and isinstance(old, Mapping):
-            kind = REF_KINDS.get(text(old.get("type")), Kind.UNSUPPORTED)
-            name = ref_text(old.get("name"))
-            result.changes.append(ref_change(Kind.DELETE, kind, name, "", _hash(old)))
+            kind = REF_KINDS.get(events.text(old.get("type")), Kind.UNSUPPORTED)
+            name = events.ref_text(old.get("name"))
+            result.changes.append(events.ref_change(Kind.DELETE, kind, name, "", _hash(old)))
             continue
-        kind = REF_KINDS.get(text(dig(new, "type")), Kind.UNSUPPORTED)
-        commit, name = _hash(new), ref_text(dig(new, "name"))
+        kind = REF_KINDS.get(events.text(events.dig(new, "type")), Kind.UNSUPPORTED)
+        commit, name = _hash(new), events.ref_text(events.dig(new, "name"))
         if kind == Kind.UNSUPPORTED or not name or not commit:
             raise BadPayload("a push change has no branch or tag name and commit hash")
-        result.changes.append(ref_change(kind, kind, name, commit, _hash(old)))
+        result.changes.append(events.ref_change(kind, kind, name, commit, _hash(old)))
     if not result.changes:
         result.reason = "the push changes no branch or tag"
         return
@@ -99,28 +81,22 @@ def _read_push(payload: dict, result: WebhookEvent) -> None:
 
 
 def _hash(ref: object) -> str:
-    return sha(dig(ref, "target", "hash"))
+    return events.sha(events.dig(ref, "target", "hash"))
 
 
 def _read_pull_request(event: str, payload: dict, result: WebhookEvent) -> None:
     result.kind = Kind.PULL_REQUEST
-    pull = dig(payload, "pullrequest")
-    number = dig(pull, "id")
-    if not isinstance(number, int) or isinstance(number, bool):
-        raise BadPayload("the pull request has no id")
+    pull = events.dig(payload, "pullrequest")
+    number = events.request_number(events.dig(pull, "id"), missing="the pull request has no id")
     if event not in BUILD_EVENTS:
         result.reason = f'pull request #{number} "{event[12:62]}": nothing new to build'
         return
     # Bitbucket sends the short (12-digit) hash here.
-    commit = sha(dig(pull, "source", "commit", "hash"))
-    if not commit:
-        raise BadPayload("the pull request has no source commit")
-    result.changes = [
-        RefChange(
-            kind=Kind.PULL_REQUEST,
-            branch=ref_text(dig(pull, "source", "branch", "name")),
-            commit=commit,
-            pull_request=number,
-            target_branch=ref_text(dig(pull, "destination", "branch", "name")),
-        )
-    ]
+    change = events.pull_request_change(
+        number,
+        commit=events.sha(events.dig(pull, "source", "commit", "hash")),
+        branch=events.ref_text(events.dig(pull, "source", "branch", "name")),
+        target_branch=events.ref_text(events.dig(pull, "destination", "branch", "name")),
+        no_commit="the pull request has no source commit",
+    )
+    result.changes = [change]

@@ -16,11 +16,11 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from executions.runners.base import StageError
+from integrations.errors import ProviderError
+from integrations.scanners import ScanJob
 
 TOOL = "detect-secrets"
 BASELINE = ".secrets.baseline"
@@ -29,19 +29,30 @@ EXCLUDE_FILES = r"(^|/)\.git/|^\.secrets\.baseline$"
 # Every finding counts as this severity against the workflow's fail-on threshold.
 SEVERITY = "high"
 
-Run = Callable[..., tuple[int, str, str]]
+LABEL = "detect-secrets"
 
 
-def scan(src: Path, run: Run) -> dict[str, Any]:
-    """Scans every file of `src`; `run(argv, cwd=..., env=...)` runs a process."""
+class DetectSecretsError(ProviderError):
+    """detect-secrets failed or printed no baseline."""
+
+
+def check() -> list[str]:
+    return []  # it comes with the worker's Python packages
+
+
+def scan(job: ScanJob) -> dict[str, Any]:
+    """Scans every file of the checkout."""
+    src, run = job.src, job.run
     argv = [sys.executable, "-m", "detect_secrets", "scan", "--all-files", "--no-verify"]
     code, out, err = run([*argv, "--exclude-files", EXCLUDE_FILES, "."], cwd=src, env={})
     if code != 0:
-        raise StageError(f"detect-secrets failed (exit code {code}): {last_line(err)}", system=True)
+        raise DetectSecretsError(
+            f"detect-secrets failed (exit code {code}): {last_line(err)}", system=True
+        )
     try:
         results = json.loads(out)["results"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise StageError("detect-secrets printed no baseline JSON", system=True) from exc
+        raise DetectSecretsError("detect-secrets printed no baseline JSON", system=True) from exc
     accepted = accepted_secrets(src / BASELINE)
     findings, skipped = [], 0
     for filename, items in sorted(results.items()):

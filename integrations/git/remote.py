@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from executions.runners.source import ASKPASS, SAFE_CONFIG, public_url
+from integrations.git.config import ASKPASS, SAFE_CONFIG, public_url
 
 LS_REMOTE_TIMEOUT = 20  # seconds; a reachable server answers ls-remote in well under one
 

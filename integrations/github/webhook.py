@@ -12,22 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import parse_qs
 
-from integrations.webhooks.events import (
-    BadPayload,
-    Kind,
-    RefChange,
-    WebhookEvent,
-    check_sha256_signature,
-    dig,
-    is_zero_sha,
-    load_json,
-    ref_change,
-    ref_text,
-    sha,
-    split_ref,
-    text,
-    urls,
-)
+from integrations.webhooks import events
+from integrations.webhooks.events import BadPayload, Kind, WebhookEvent
 
 NAME = "github"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -46,34 +32,26 @@ KEPT_HEADERS = (
 BUILD_ACTIONS = frozenset({"opened", "synchronize", "reopened"})
 
 
-def delivery_id(headers: Mapping[str, str]) -> str:
-    return headers.get(DELIVERY_HEADER, "")
+delivery_id = events.header_reader(DELIVERY_HEADER)
 
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    check_sha256_signature(SIGNATURE_HEADER, headers.get(SIGNATURE_HEADER), body, secret)
+    events.check_sha256_signature(SIGNATURE_HEADER, headers.get(SIGNATURE_HEADER), body, secret)
 
 
 def parse(headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-    event = text(headers.get(EVENT_HEADER, ""), 100)
-    if not event:
-        raise BadPayload(f"{EVENT_HEADER} is missing")
-    payload = load_json(_json_part(headers, body))
-    repo = dig(payload, "repository")
-    result = WebhookEvent(
-        provider=NAME,
-        event=event,
-        kind=Kind.UNSUPPORTED,
-        delivery_id=delivery_id(headers),
-        repository_name=text(dig(repo, "full_name")),
-        repository_urls=urls(
-            dig(repo, "clone_url"),
-            dig(repo, "ssh_url"),
-            dig(repo, "html_url"),
-            dig(repo, "git_url"),
-        ),
-        sender=text(dig(payload, "sender", "login")),
+    result = events.start_event(NAME, headers, EVENT_HEADER, DELIVERY_HEADER)
+    payload = events.load_json(_json_part(headers, body))
+    event = result.event
+    repo = events.dig(payload, "repository")
+    result.repository_name = events.text(events.dig(repo, "full_name"))
+    result.repository_urls = events.urls(
+        events.dig(repo, "clone_url"),
+        events.dig(repo, "ssh_url"),
+        events.dig(repo, "html_url"),
+        events.dig(repo, "git_url"),
     )
+    result.sender = events.text(events.dig(payload, "sender", "login"))
     if event == "ping":
         result.kind = Kind.PING
     elif event == "push":
@@ -81,7 +59,7 @@ def parse(headers: Mapping[str, str], body: bytes) -> WebhookEvent:
     elif event == "pull_request":
         _read_pull_request(payload, result)
     elif event == "delete":
-        what = f"{text(payload.get('ref_type'), 20)} {text(payload.get('ref'), 200)}".strip()
+        what = f"{events.text(payload.get('ref_type'), 20)} {events.text(payload.get('ref'), 200)}".strip()
         result.kind, result.reason = Kind.DELETE, f"{what or 'a ref'} was deleted"
     else:
         result.reason = f'the "{event[:50]}" event starts nothing; send push and pull requests'
@@ -101,47 +79,33 @@ def _json_part(headers: Mapping[str, str], body: bytes) -> bytes:
 
 
 def _read_push(payload: dict, result: WebhookEvent) -> None:
-    ref, after = ref_text(payload.get("ref")), payload.get("after")
-    if not ref:
-        raise BadPayload("the push has no ref")
-    kind, name = split_ref(ref)
-    result.sender = text(dig(payload, "pusher", "name")) or result.sender
-    result.sender_email = text(dig(payload, "pusher", "email"))
-    before = sha(payload.get("before"))
-    if payload.get("deleted") is True or is_zero_sha(after):
-        result.kind = Kind.DELETE
-        result.changes = [ref_change(Kind.DELETE, kind, name, "", before)]
-        return
-    if kind == Kind.UNSUPPORTED:
-        result.reason = f"{ref[:200]} is neither a branch nor a tag"
-        return
-    commit = sha(after)
-    if not commit:
-        raise BadPayload("the push has no valid commit in after")
-    result.kind = kind
-    result.changes = [ref_change(kind, kind, name, commit, before)]
+    after = payload.get("after")
+    result.sender = events.text(events.dig(payload, "pusher", "name")) or result.sender
+    result.sender_email = events.text(events.dig(payload, "pusher", "email"))
+    events.read_ref_push(
+        result,
+        events.ref_text(payload.get("ref")),
+        before=events.sha(payload.get("before")),
+        commit=events.sha(after),
+        deleted=payload.get("deleted") is True or events.is_zero_sha(after),
+        no_commit="the push has no valid commit in after",
+    )
 
 
 def _read_pull_request(payload: dict, result: WebhookEvent) -> None:
     result.kind = Kind.PULL_REQUEST
-    action, number = text(payload.get("action")), payload.get("number")
-    pull = dig(payload, "pull_request")
-    if not isinstance(number, int) or isinstance(number, bool):
-        number = dig(pull, "number")
-    if not isinstance(number, int) or isinstance(number, bool):
-        raise BadPayload("the pull request has no number")
+    action, pull = events.text(payload.get("action")), events.dig(payload, "pull_request")
+    number = events.request_number(
+        payload.get("number"), events.dig(pull, "number"), missing="the pull request has no number"
+    )
     if action not in BUILD_ACTIONS:
         result.reason = f'pull request #{number} "{action[:50]}": nothing new to build'
         return
-    commit = sha(dig(pull, "head", "sha"))
-    if not commit:
-        raise BadPayload("the pull request has no head commit")
-    result.changes = [
-        RefChange(
-            kind=Kind.PULL_REQUEST,
-            branch=ref_text(dig(pull, "head", "ref")),
-            commit=commit,
-            pull_request=number,
-            target_branch=ref_text(dig(pull, "base", "ref")),
-        )
-    ]
+    change = events.pull_request_change(
+        number,
+        commit=events.sha(events.dig(pull, "head", "sha")),
+        branch=events.ref_text(events.dig(pull, "head", "ref")),
+        target_branch=events.ref_text(events.dig(pull, "base", "ref")),
+        no_commit="the pull request has no head commit",
+    )
+    result.changes = [change]

@@ -11,22 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from integrations.webhooks.events import (
-    BadPayload,
-    Kind,
-    RefChange,
-    WebhookEvent,
-    check_token,
-    dig,
-    is_zero_sha,
-    load_json,
-    ref_change,
-    ref_text,
-    sha,
-    split_ref,
-    text,
-    urls,
-)
+from integrations.webhooks import events
+from integrations.webhooks.events import Kind, WebhookEvent
 
 NAME = "gitlab"
 TOKEN_HEADER = "X-Gitlab-Token"
@@ -44,37 +30,31 @@ PUSH_EVENTS = frozenset({"Push Hook", "Tag Push Hook"})
 BUILD_ACTIONS = frozenset({"open", "reopen"})
 
 
-def delivery_id(headers: Mapping[str, str]) -> str:
-    return headers.get(DELIVERY_HEADER, "")
+delivery_id = events.header_reader(DELIVERY_HEADER)
 
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    check_token(TOKEN_HEADER, headers.get(TOKEN_HEADER), secret)
+    events.check_token(TOKEN_HEADER, headers.get(TOKEN_HEADER), secret)
 
 
 def parse(headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-    event = text(headers.get(EVENT_HEADER, ""), 100)
-    if not event:
-        raise BadPayload(f"{EVENT_HEADER} is missing")
-    payload = load_json(body)
-    project, repo = dig(payload, "project"), dig(payload, "repository")
-    result = WebhookEvent(
-        provider=NAME,
-        event=event,
-        kind=Kind.UNSUPPORTED,
-        delivery_id=delivery_id(headers),
-        repository_name=text(dig(project, "path_with_namespace")),
-        repository_urls=urls(
-            dig(project, "git_http_url"),
-            dig(project, "git_ssh_url"),
-            dig(project, "web_url"),
-            dig(repo, "git_http_url"),
-            dig(repo, "git_ssh_url"),
-            dig(repo, "homepage"),
-        ),
-        sender=text(payload.get("user_username")) or text(dig(payload, "user", "username")),
-        sender_email=text(payload.get("user_email")),
+    result = events.start_event(NAME, headers, EVENT_HEADER, DELIVERY_HEADER)
+    payload = events.load_json(body)
+    event = result.event
+    project, repo = events.dig(payload, "project"), events.dig(payload, "repository")
+    result.repository_name = events.text(events.dig(project, "path_with_namespace"))
+    result.repository_urls = events.urls(
+        events.dig(project, "git_http_url"),
+        events.dig(project, "git_ssh_url"),
+        events.dig(project, "web_url"),
+        events.dig(repo, "git_http_url"),
+        events.dig(repo, "git_ssh_url"),
+        events.dig(repo, "homepage"),
     )
+    result.sender = events.text(payload.get("user_username")) or events.text(
+        events.dig(payload, "user", "username")
+    )
+    result.sender_email = events.text(payload.get("user_email"))
     if event in PUSH_EVENTS:
         _read_push(payload, result)
     elif event == "Merge Request Hook":
@@ -85,44 +65,31 @@ def parse(headers: Mapping[str, str], body: bytes) -> WebhookEvent:
 
 
 def _read_push(payload: dict, result: WebhookEvent) -> None:
-    ref = ref_text(payload.get("ref"))
-    if not ref:
-        raise BadPayload("the push has no ref")
-    kind, name = split_ref(ref)
-    before, after = sha(payload.get("before")), payload.get("after")
-    if is_zero_sha(after):
-        result.kind = Kind.DELETE
-        result.changes = [ref_change(Kind.DELETE, kind, name, "", before)]
-        return
-    if kind == Kind.UNSUPPORTED:
-        result.reason = f"{ref[:200]} is neither a branch nor a tag"
-        return
-    commit = sha(payload.get("checkout_sha")) or sha(after)
-    if not commit:
-        raise BadPayload("the push has no valid commit in checkout_sha or after")
-    result.kind = kind
-    result.changes = [ref_change(kind, kind, name, commit, before)]
+    after = payload.get("after")
+    events.read_ref_push(
+        result,
+        events.ref_text(payload.get("ref")),
+        before=events.sha(payload.get("before")),
+        commit=events.sha(payload.get("checkout_sha")) or events.sha(after),
+        deleted=events.is_zero_sha(after),
+        no_commit="the push has no valid commit in checkout_sha or after",
+    )
 
 
 def _read_merge_request(payload: dict, result: WebhookEvent) -> None:
     result.kind = Kind.PULL_REQUEST
-    attrs = dig(payload, "object_attributes")
-    number, action = dig(attrs, "iid"), text(dig(attrs, "action"))
-    if not isinstance(number, int) or isinstance(number, bool):
-        raise BadPayload("the merge request has no iid")
-    brings_commits = action == "update" and bool(sha(dig(attrs, "oldrev")))
+    attrs = events.dig(payload, "object_attributes")
+    number, action = events.dig(attrs, "iid"), events.text(events.dig(attrs, "action"))
+    number = events.request_number(number, missing="the merge request has no iid")
+    brings_commits = action == "update" and bool(events.sha(events.dig(attrs, "oldrev")))
     if action not in BUILD_ACTIONS and not brings_commits:
         result.reason = f'merge request !{number} "{action[:50]}": nothing new to build'
         return
-    commit = sha(dig(attrs, "last_commit", "id"))
-    if not commit:
-        raise BadPayload("the merge request has no last commit")
-    result.changes = [
-        RefChange(
-            kind=Kind.PULL_REQUEST,
-            branch=ref_text(dig(attrs, "source_branch")),
-            commit=commit,
-            pull_request=number,
-            target_branch=ref_text(dig(attrs, "target_branch")),
-        )
-    ]
+    change = events.pull_request_change(
+        number,
+        commit=events.sha(events.dig(attrs, "last_commit", "id")),
+        branch=events.ref_text(events.dig(attrs, "source_branch")),
+        target_branch=events.ref_text(events.dig(attrs, "target_branch")),
+        no_commit="the merge request has no last commit",
+    )
+    result.changes = [change]

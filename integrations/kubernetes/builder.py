@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from kubernetes import client
 
-from executions.runners.source import ASKPASS
+from integrations.git.config import ASKPASS
 
 WORKSPACE = "/workspace"
 CREDENTIALS = "/credentials"

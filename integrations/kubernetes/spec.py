@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from executions.runners.base import StageError
-from executions.runners.engine_client import LOCAL_HOSTS, one_line
 from integrations.kubernetes.manifests import (
     DIGEST_ANNOTATION,
     ENVIRONMENT_LABEL,
@@ -15,6 +13,7 @@ from integrations.kubernetes.manifests import (
     make_labels,
     pinned_image,
 )
+from integrations.podman.engine import LOCAL_HOSTS, one_line
 from integrations.registries import RegistryAuth, RegistryError, get_provider
 
 
@@ -41,7 +40,7 @@ def pull_auth(workflow, image: str) -> RegistryAuth | None:
     try:
         auth = get_provider(connection.provider).login(connection)
     except RegistryError as exc:
-        raise StageError(f"registry login for the image pull failed: {one_line(exc)}") from exc
+        raise RegistryError(f"registry login for the image pull failed: {one_line(exc)}") from exc
     return auth if auth.host == image_host(image) else None
 
 
@@ -94,5 +93,5 @@ def deploy_spec(
         secret_env={k: v for k, v in runtime_env.items() if k in secret_keys},
         pull_auth=pull_auth(workflow, image),
         registry_insecure=registry_insecure(workflow, image),
-        progress_deadline_seconds=getattr(settings, "DEPLOY_PROGRESS_DEADLINE_SECONDS", 600),
+        progress_deadline_seconds=settings.DEPLOY_PROGRESS_DEADLINE_SECONDS,
     )

@@ -24,7 +24,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from executions.runners.base import StageError, Terminated
+from integrations.errors import Cancelled, ProviderError
 from integrations.kubernetes.manifests import (
     EXECUTION_LABEL,
     DeploySpec,
@@ -33,6 +33,7 @@ from integrations.kubernetes.manifests import (
     object_name,
     workload,
 )
+from integrations.targets import RolloutFailed
 
 FIELD_MANAGER = "workflows"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -75,8 +76,8 @@ def new_api_client(kubeconfig: str, in_cluster: bool = False) -> client.ApiClien
     return config.new_client_from_config_dict(data, client_configuration=configuration)
 
 
-class RolloutFailed(StageError):
-    """Applied, but the new release did not become healthy: a case for automatic rollback."""
+class KubernetesError(ProviderError):
+    """The cluster refused, could not be reached, or its credentials cannot be used."""
 
 
 def api_message(exc: ApiException) -> str:
@@ -101,7 +102,7 @@ class KubernetesTarget:
         self.namespace = environment.namespace
         self.log = log
         self.cancelled = cancelled
-        self.poll = getattr(settings, "DEPLOY_POLL_SECONDS", 0.5)
+        self.poll = settings.DEPLOY_POLL_SECONDS
         self.api = self.connect()
         self.address = self.api.configuration.host
 
@@ -111,7 +112,7 @@ class KubernetesTarget:
             return new_api_client(self.environment.kubeconfig, self.environment.in_cluster)
         except CONFIG_ERRORS as exc:
             how = "in-cluster credentials" if self.environment.in_cluster else "kubeconfig"
-            raise StageError(f"the {how} of environment {name} cannot be used: {exc}") from exc
+            raise KubernetesError(f"the {how} of environment {name} cannot be used: {exc}") from exc
 
     def describe(self) -> str:
         return f"Kubernetes at {self.address}, namespace {self.namespace}"
@@ -122,7 +123,7 @@ class KubernetesTarget:
         nodes are cluster-scoped), which is logged."""
         try:
             nodes = self.call("list nodes", client.CoreV1Api(self.api).list_node)
-        except StageError as exc:
+        except KubernetesError as exc:
             if exc.system:
                 raise
             self.log(f"Architecture not checked: {exc.message}")
@@ -138,7 +139,7 @@ class KubernetesTarget:
         service = workflow.service.name
         return service if workflow.is_default else object_name(service, workflow.name)
 
-    def prepare(self, spec: DeploySpec, current) -> DeploySpec:
+    def prepare(self, spec: DeploySpec, current, others) -> DeploySpec:
         return spec
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -148,15 +149,15 @@ class KubernetesTarget:
         except ApiException as exc:
             message = api_message(exc)
             if exc.status and exc.status >= 500:
-                raise StageError(
+                raise KubernetesError(
                     f"the Kubernetes API at {self.address} failed to {what}: {message}",
                     system=True,
                     retryable=True,
                 ) from exc
-            raise StageError(f"Kubernetes refused to {what}: {message}") from exc
+            raise KubernetesError(f"Kubernetes refused to {what}: {message}") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             reason = getattr(exc, "reason", None) or exc
-            raise StageError(
+            raise KubernetesError(
                 f"cannot reach the Kubernetes API at {self.address}: {reason}",
                 system=True,
                 retryable=True,
@@ -207,13 +208,13 @@ class KubernetesTarget:
                 self.log(f"Removed {kind}/{name}")
             except ApiException as exc:
                 if exc.status != 404:
-                    raise StageError(
+                    raise KubernetesError(
                         f"Kubernetes refused to remove {kind}/{name}: {api_message(exc)}"
                     ) from exc
 
     def check_cancelled(self) -> None:
         if self.cancelled.is_set():
-            raise Terminated()
+            raise Cancelled()
 
     def wait_for_rollout(self, spec: DeploySpec) -> None:
         apps = client.AppsV1Api(self.api)

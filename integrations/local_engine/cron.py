@@ -24,7 +24,7 @@ from django.utils import timezone
 from integrations.kubernetes.manifests import object_name
 from workflows.validators import CRON_HORIZON_YEARS
 
-TASK = "integrations.local_engine.cron.run_cron_job"
+TASK = "executions.cron_jobs.run_cron_job"
 TICK = "integrations.local_engine.cron.fire_due_jobs"
 TICK_NAME = "workflows-cron-tick"
 JOB_LABEL = "workflows.atmosly.io/cron-job"
@@ -171,36 +171,19 @@ def _on_clock(wall: datetime, zone: ZoneInfo) -> datetime:
     return high.replace(second=0, microsecond=0).astimezone(zone)
 
 
-def run_cron_job(workflow_id: int, environment_id: int) -> dict[str, Any]:
-    """The scheduled task: one run of the job that environment's current release defines."""
-    from executions.models import Release
+def run_job(details: dict[str, Any], workflow) -> dict[str, Any]:
+    """One run of the job a local Cron CD release defines (`details` holds its `job_pod` and
+    `concurrency` policy), pulling with `workflow`'s registry credentials: a pod played, waited
+    for (DEPLOY_CRON_JOB_SECONDS at most), its last 50 log lines read, then removed. Called by
+    the scheduled task (executions/cron_jobs.py); raises EngineError when podman is down."""
     from integrations.kubernetes.spec import pull_auth, registry_insecure
     from integrations.local_engine.podman import Podman, PodmanError
 
-    release = (
-        Release.objects.filter(workflow_id=workflow_id, environment_id=environment_id)
-        .select_related("workflow__service", "environment")
-        .first()
-    )
-    if release is None or "job_pod" not in release.details:
-        return {"skipped": "nothing is deployed there"}
-    # Each occurrence passes the same check as any run: it pulls with the workflow's registry
-    # credentials, which must still be its own project's.
-    from rest_framework.exceptions import ValidationError
-
-    from atmosly.api_errors import flatten_errors
-    from executions.services import check_can_run
-
-    try:
-        check_can_run(None, release.workflow)
-    except ValidationError as exc:
-        problems = "; ".join(e["message"] for e in flatten_errors(exc.detail)[:2])
-        return {"skipped": f"{release.workflow} cannot run: {problems}"}
     podman = Podman()
-    pod = copy.deepcopy(release.details["job_pod"])
+    pod = copy.deepcopy(details["job_pod"])
     job = pod["metadata"]["labels"][JOB_LABEL]
     running = [p for p in podman.pods(f"{JOB_LABEL}={job}") if p.get("Status") == "Running"]
-    policy = release.details.get("concurrency", "Forbid")
+    policy = details.get("concurrency", "Forbid")
     if running and policy == "Forbid":
         return {"skipped": f"the previous run of {job} is still running (Forbid)"}
     if policy == "Replace":
@@ -209,7 +192,6 @@ def run_cron_job(workflow_id: int, environment_id: int) -> dict[str, Any]:
             podman.remove_pod(old["Id"])
     pod["metadata"]["name"] = object_name(job, timezone.now().strftime("%Y%m%d%H%M%S%f"))
     image = pod["spec"]["containers"][0]["image"]
-    workflow = release.workflow
     try:
         report = podman.play(
             pod, pull_auth(workflow, image), not registry_insecure(workflow, image)
@@ -218,7 +200,7 @@ def run_cron_job(workflow_id: int, environment_id: int) -> dict[str, Any]:
         return {"pod": pod["metadata"]["name"], "error": str(exc)}
     pod_id = report["Pods"][0]["ID"]
     container_id = report["Pods"][0]["Containers"][0]
-    deadline = time.monotonic() + getattr(settings, "DEPLOY_CRON_JOB_SECONDS", 3600)
+    deadline = time.monotonic() + settings.DEPLOY_CRON_JOB_SECONDS
     state: dict[str, Any] = {}
     while time.monotonic() < deadline:
         state = podman.container(container_id).get("State", {})
@@ -230,7 +212,6 @@ def run_cron_job(workflow_id: int, environment_id: int) -> dict[str, Any]:
     podman.remove_pod(pod_id)
     return {
         "pod": pod["metadata"]["name"],
-        "release": release.pk,
         "exit_code": None if state.get("Running") else state.get("ExitCode"),
         "logs": logs,
     }

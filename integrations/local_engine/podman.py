@@ -21,8 +21,13 @@ import docker
 import requests
 from django.conf import settings
 
-from executions.runners.base import StageError
-from executions.runners.engine_client import container_output, decode_output, one_line
+from integrations.podman.engine import (
+    EngineError,
+    container_output,
+    decode_output,
+    one_line,
+    ping,
+)
 from integrations.registries import RegistryAuth
 
 TIMEOUT = 120
@@ -42,22 +47,22 @@ def auth_header(auth: RegistryAuth | None) -> dict[str, str]:
 
 class Podman:
     def __init__(self):
-        # Not executions.runners.engine_client.connect(): its version negotiation asks podman's
+        # Not integrations.podman.engine.connect(): its version negotiation asks podman's
         # GET /version, which takes about 0.35 s here; one GET /_ping says enough, podman
         # answers it with a Libpod-API-Version header Docker Engine does not send.
         self.address = settings.DOCKER_HOST or "unix:///run/podman/podman.sock"
         try:
             self.api = docker.APIClient(base_url=self.address, version=API_VERSION, timeout=TIMEOUT)
-            ping = self.api.get(self.api._url("/_ping", versioned_api=False), timeout=10)
-            ping.raise_for_status()
+            answer = ping(self.api)
+            answer.raise_for_status()
         except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
-            raise StageError(
+            raise EngineError(
                 f"image engine unreachable at {self.address}: {one_line(exc)}",
                 system=True,
                 retryable=True,
             ) from exc
-        if "Libpod-API-Version" not in ping.headers:
-            raise StageError(
+        if "Libpod-API-Version" not in answer.headers:
+            raise EngineError(
                 f"the local target needs podman (kube play); the engine at {self.address} is not",
                 system=True,
             )
@@ -66,7 +71,7 @@ class Podman:
         try:
             return self.api.request(method, self.api._url(path), timeout=TIMEOUT, **kwargs)
         except requests.RequestException as exc:
-            raise StageError(
+            raise EngineError(
                 f"image engine unreachable at {self.address}: {one_line(exc)}", system=True
             ) from exc
 

@@ -27,13 +27,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
 
-from executions.runners.base import StageError, Terminated
+from integrations.errors import Cancelled, ProviderError
 from integrations.kubernetes.manifests import (
     INSTANCE_LABEL,
     DeploySpec,
@@ -42,12 +42,16 @@ from integrations.kubernetes.manifests import (
     object_name,
     workload,
 )
-from integrations.kubernetes.target import RolloutFailed
 from integrations.local_engine.podman import Podman, PodmanError
+from integrations.targets import RolloutFailed
 
 STOP_GRACE_SECONDS = 1
 WORKER_SETTLE_SECONDS = 1.0
 PORT_SEARCH = 200
+
+
+class LocalEngineError(ProviderError):
+    """podman refused the deploy, or no host port is free for it."""
 
 
 def local_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -73,15 +77,9 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def ports_in_use(workflow, environment) -> set[int]:
+def ports_in_use(others: Iterable[Any]) -> set[int]:
     """Host ports of what the other local releases run now."""
-    from executions.models import Release
-
-    latest: dict[tuple[int, int], Release] = {}
-    for release in Release.objects.filter(target="local").order_by("created_at", "id"):
-        latest[(release.workflow_id, release.environment_id)] = release
-    latest.pop((workflow.pk, environment.pk), None)
-    return {r.details["host_port"] for r in latest.values() if r.details.get("host_port")}
+    return {r.details["host_port"] for r in others if r.details.get("host_port")}
 
 
 class LocalTarget:
@@ -94,7 +92,7 @@ class LocalTarget:
         self.cancelled: threading.Event = cancelled
         self.podman = Podman()
         self.address = self.podman.address
-        self.ready_seconds = getattr(settings, "DEPLOY_LOCAL_READY_SECONDS", 120)
+        self.ready_seconds = settings.DEPLOY_LOCAL_READY_SECONDS
 
     def describe(self) -> str:
         return f"the local engine (podman at {self.address})"
@@ -104,27 +102,30 @@ class LocalTarget:
         try:
             return {self.podman.architecture()} - {""}
         except PodmanError as exc:
-            raise StageError(f"the local engine did not say its architecture: {exc}") from exc
+            raise LocalEngineError(f"the local engine did not say its architecture: {exc}") from exc
 
     def object_name(self, workflow, environment) -> str:
         service = workflow.service
         base = service.name if workflow.is_default else object_name(service.name, workflow.name)
         return object_name(service.project.name, base, environment.name)
 
-    def prepare(self, spec: DeploySpec, current) -> DeploySpec:
+    def prepare(
+        self, spec: DeploySpec, current: Any, others: Callable[[], Iterable[Any]]
+    ) -> DeploySpec:
         if not spec.port:
             return spec
         if spec.replicas > 1:
             self.log(f"The local engine runs 1 replica, not {spec.replicas}: one host port")
-        port = (current.details.get("host_port") if current else None) or self.free_port(spec)
+        port = (current.details.get("host_port") if current else None) or self.free_port(
+            spec, ports_in_use(others())
+        )
         return replace(spec, replicas=1, host_port=port)
 
-    def free_port(self, spec: DeploySpec) -> int:
-        taken = ports_in_use(self.workflow, self.environment)
+    def free_port(self, spec: DeploySpec, taken: set[int]) -> int:
         for port in range(spec.port, min(spec.port + PORT_SEARCH, 65536)):
             if port not in taken and port_is_free(port):
                 return port
-        raise StageError(f"no free host port from {spec.port} for {spec.name}")
+        raise LocalEngineError(f"no free host port from {spec.port} for {spec.name}")
 
     def deploy(self, spec: DeploySpec) -> dict[str, Any]:
         manifests = build_manifests(spec)
@@ -133,7 +134,7 @@ class LocalTarget:
                 spec.image, spec.pull_auth, not spec.registry_insecure
             )
         except PodmanError as exc:
-            raise StageError(f"ErrImagePull: {exc}; nothing was changed") from exc
+            raise LocalEngineError(f"ErrImagePull: {exc}; nothing was changed") from exc
         if pulled:
             self.log(f"Pulled {spec.image}")
         self.check_cancelled()
@@ -183,7 +184,7 @@ class LocalTarget:
 
     def check_cancelled(self) -> None:
         if self.cancelled.is_set():
-            raise Terminated()
+            raise Cancelled()
 
     def wait_ready(self, spec: DeploySpec, containers: list[str]) -> None:
         deadline = time.monotonic() + self.ready_seconds

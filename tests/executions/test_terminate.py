@@ -16,6 +16,7 @@ from executions.services import do_terminate
 from executions.status import ExecutionStatus as S
 from executions.status import StageStatus
 from tests import base
+from tests.base import wait_for
 from tests.executions import (
     leftovers,
     log_text,
@@ -62,16 +63,6 @@ def processes_named(*words: str) -> set[int]:
         except OSError:
             continue
     return found
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def terminate_and_wait(execution: Execution) -> float:

@@ -10,7 +10,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from executions.runners.base import StageError
 from integrations.gcp_secrets import client
 
 TOKEN = "ya29.test-token"
@@ -55,19 +54,19 @@ def test_reads_the_latest_version(double, monkeypatch):
 
 def test_missing_secret_and_bad_token_are_clear(double, monkeypatch):
     monkeypatch.setenv("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)
-    with pytest.raises(StageError) as missing:
+    with pytest.raises(client.GcpSecretsError) as missing:
         client.read_secret("projects/p1/secrets/nope")
     assert missing.value.message == (
         "GCP Secret Manager: cannot read 'projects/p1/secrets/nope' (HTTP 404)"
     )
     assert not missing.value.system
     monkeypatch.setenv("GOOGLE_OAUTH_ACCESS_TOKEN", "wrong")
-    with pytest.raises(StageError, match=r"HTTP 401"):
+    with pytest.raises(client.GcpSecretsError, match=r"HTTP 401"):
         client.read_secret("projects/p1/secrets/npm")
 
 
 def test_no_token_is_a_system_error(monkeypatch):
     monkeypatch.delenv("GOOGLE_OAUTH_ACCESS_TOKEN", raising=False)
-    with pytest.raises(StageError) as error:
+    with pytest.raises(client.GcpSecretsError) as error:
         client.read_secret("projects/p1/secrets/npm")
     assert error.value.system

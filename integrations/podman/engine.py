@@ -1,4 +1,4 @@
-"""The image engine as the runners see it: Docker Engine, or podman's Docker-compatible API.
+"""The image engine client: Docker Engine, or podman's Docker-compatible API.
 
 Both speak the Docker API through the docker SDK; the few places where podman behaves
 differently (build termination, distribution inspect) ask `is_podman()`.
@@ -19,12 +19,16 @@ import requests
 from django.conf import settings
 from docker.types.daemon import CancellableStream
 
-from executions.runners.base import StageError
+from integrations.errors import ProviderError
 
 # Plain API calls (ping, inspect, tag, create) answer in well under this; builds and log
 # streams are long and silent at times, so they pass timeout=None per call instead.
 API_TIMEOUT_SECONDS = 120
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+class EngineError(ProviderError):
+    """The image engine (or a registry it asked) refused or could not be reached."""
 
 
 def one_line(error: object, limit: int = 300) -> str:
@@ -50,18 +54,22 @@ def connect(timeout: int = API_TIMEOUT_SECONDS) -> docker.DockerClient:
         client.ping()
     except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
         where = host or "the default socket"
-        raise StageError(
+        raise EngineError(
             f"image engine unreachable at {where}: {one_line(exc)}", system=True, retryable=True
         ) from exc
     _api_versions[host] = client.api.api_version
     return client
 
 
+def ping(api: docker.APIClient) -> requests.Response:
+    """The engine's answer to GET /_ping (unversioned). podman sends a Libpod-API-Version
+    header with it, Docker Engine does not: cheaper to tell them apart than GET /version."""
+    return api.get(api._url("/_ping", versioned_api=False), timeout=10)
+
+
 def is_podman(client: docker.DockerClient) -> bool:
-    """podman answers GET /_ping with a Libpod-API-Version header, Docker Engine does not
-    (cheaper than GET /version, see `connect`)."""
-    ping = client.api.get(client.api._url("/_ping", versioned_api=False), timeout=10)
-    return "Libpod-API-Version" in ping.headers
+    """podman, not Docker Engine (see `ping`)."""
+    return "Libpod-API-Version" in ping(client.api).headers
 
 
 def is_local_socket(client: docker.DockerClient) -> bool:
@@ -203,7 +211,7 @@ def resolve_digest(ref: str, connection: Any = None) -> str:
     try:
         auth = get_provider(connection.provider).login(connection) if connection else None
     except RegistryError as exc:
-        raise StageError(f"registry login failed: {one_line(exc)}") from exc
+        raise EngineError(f"registry login failed: {one_line(exc)}") from exc
     if auth is not None and auth.host != host:
         auth = None  # never hand one registry's credentials to another
     client = connect()
@@ -217,13 +225,13 @@ def resolve_digest(ref: str, connection: Any = None) -> str:
         digest = None
     except (docker.errors.APIError, RegistryError) as exc:
         explanation = getattr(exc, "explanation", None) or exc
-        raise StageError(f"registry refused to resolve {ref}: {one_line(explanation)}") from exc
+        raise EngineError(f"registry refused to resolve {ref}: {one_line(explanation)}") from exc
     except requests.RequestException as exc:
-        raise StageError(
+        raise EngineError(
             f"cannot reach registry {host}: {one_line(exc)}", system=True, retryable=True
         ) from exc
     if not digest:
-        raise StageError(f"image {ref} not found in its registry")
+        raise EngineError(f"image {ref} not found in its registry")
     return digest
 
 
