@@ -15,7 +15,7 @@ reach the database or the interpreter unchecked:
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from django.conf import settings
@@ -59,7 +59,15 @@ def query_id(request, name: str) -> int | None:
     return value
 
 
-class BoundedLookupMixin:
+if TYPE_CHECKING:  # the mixin sees the view it is mixed into
+    from rest_framework.generics import GenericAPIView
+
+    _ViewBase = GenericAPIView[Any]
+else:
+    _ViewBase = object
+
+
+class BoundedLookupMixin(_ViewBase):
     """Answers 404 for a path id that cannot be a row (not a number, or out of range) instead of
     passing it to the database."""
 

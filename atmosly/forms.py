@@ -12,8 +12,9 @@ from atmosly.api_errors import flatten_errors
 def add_api_errors(form: forms.Form, exc: APIException) -> list[dict[str, str]]:
     """Puts each `{field, message}` the API would answer on the form field of that path (the
     form's own fields are named like the API's), the rest on the form itself with its path."""
-    if isinstance(form, forms.Form) and not form.is_bound and form._errors is None:
-        form._errors, form.cleaned_data = ErrorDict(), {}  # errors on a form shown empty
+    # Errors on a form shown empty: Django has no public way, and its stubs omit `_errors`.
+    if isinstance(form, forms.Form) and not form.is_bound and form._errors is None:  # type: ignore[attr-defined]
+        form._errors, form.cleaned_data = ErrorDict(), {}  # type: ignore[attr-defined]
     if isinstance(exc, ValidationError):
         errors = flatten_errors(exc.detail)
     else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
+from typing import Any
 
 from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
@@ -55,7 +56,11 @@ class NewestFirst(BasePagination):
     page_size = 50
     max_page_size = 200
 
-    def paginate_queryset(self, queryset: QuerySet, request: Request, view=None) -> list:
+    # Narrower than DRF's base (which also takes a list): this keyset cursor needs a
+    # QuerySet (it filters and orders by `(created_at, id)`).
+    def paginate_queryset(  # type: ignore[override]
+        self, queryset: QuerySet[Any], request: Request, view: object = None
+    ) -> list[Any]:
         self.request = request
         self.size = self.page_size
         limit = request.query_params.get("limit", "")
@@ -155,6 +160,7 @@ class CappedCountPaginator(Paginator):
     CAP's last page (narrow the filters to go further)."""
 
     CAP = 10_000
+    object_list: QuerySet[Any]  # the admin's changelist always passes a QuerySet
 
     @cached_property
     def count(self) -> int:
