@@ -13,6 +13,7 @@ import copy
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -92,6 +93,7 @@ def fire_due_jobs(now: datetime | None = None) -> dict[str, Any]:
         "pk", "workflow_id", "environment_id", "cron", "time_zone", "next_run_at"
     ):
         pk, workflow_id, environment_id, cron, zone, due_at = job
+        assert due_at is not None  # the filter above
         try:
             following = next_runs(cron, zone, max(now, due_at), 1)[0]
         except CronScheduleError as exc:
@@ -108,9 +110,10 @@ def fire_due_jobs(now: datetime | None = None) -> dict[str, Any]:
             )
             if claimed == 1:
                 started.append(pk)
+                group = f"workflows-cron-{workflow_id}-{environment_id}"
                 transaction.on_commit(
-                    lambda w=workflow_id, e=environment_id: async_task(
-                        TASK, w, e, q_options={"group": f"workflows-cron-{w}-{e}"}
+                    partial(
+                        async_task, TASK, workflow_id, environment_id, q_options={"group": group}
                     )
                 )
     return {"started": started, "failed": failed}

@@ -48,7 +48,9 @@ class Podman:
         self.address = settings.DOCKER_HOST or "unix:///run/podman/podman.sock"
         try:
             self.api = docker.APIClient(base_url=self.address, version=API_VERSION, timeout=TIMEOUT)
-            ping = self.api.get(self.api._url("/_ping", versioned_api=False), timeout=10)
+            # docker-py's private URL builder (not in its stubs): /_ping is unversioned.
+            url = self.api._url("/_ping", versioned_api=False)  # type: ignore[attr-defined]
+            ping = self.api.get(url, timeout=10)
             ping.raise_for_status()
         except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
             raise StageError(
@@ -64,7 +66,8 @@ class Podman:
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         try:
-            return self.api.request(method, self.api._url(path), timeout=TIMEOUT, **kwargs)
+            url = self.api._url(path)  # type: ignore[attr-defined]  # docker-py's private builder
+            return self.api.request(method, url, timeout=TIMEOUT, **kwargs)
         except requests.RequestException as exc:
             raise StageError(
                 f"image engine unreachable at {self.address}: {one_line(exc)}", system=True

@@ -120,6 +120,7 @@ class LocalTarget:
         return replace(spec, replicas=1, host_port=port)
 
     def free_port(self, spec: DeploySpec) -> int:
+        assert spec.port is not None  # prepare() asks only for a spec with a port
         taken = ports_in_use(self.workflow, self.environment)
         for port in range(spec.port, min(spec.port + PORT_SEARCH, 65536)):
             if port not in taken and port_is_free(port):

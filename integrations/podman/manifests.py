@@ -30,7 +30,8 @@ class ManifestError(Exception):
 
 
 def _url(client: docker.DockerClient, path: str) -> str:
-    return client.api._url(f"{LIBPOD}/{path}", versioned_api=False)
+    # docker-py's private URL builder: its session and base URL reach podman's libpod API.
+    return client.api._url(f"{LIBPOD}/{path}", versioned_api=False)  # type: ignore[attr-defined]
 
 
 def _explain(response) -> str:

@@ -14,6 +14,7 @@ objects are 404.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.conf import settings
 from django.http import Http404
@@ -88,7 +89,7 @@ class RunSerializer(serializers.Serializer):
 class WebhookDeliverySerializer(serializers.ModelSerializer):
     runs = RunSerializer(source="executions", many=True, read_only=True)
     summary = serializers.SerializerMethodField()
-    redelivered_by = serializers.SlugRelatedField(
+    redelivered_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
 
@@ -211,7 +212,7 @@ def hook_info(workflow: Workflow, endpoint: WebhookEndpoint, secret: str | None 
             "provider": value,
             "name": label,
             "url": f"{base}/hooks/{value}/{endpoint.hook_id}/",
-            **SETUP[value],
+            **SETUP[Provider(value)],
         }
         for value, label in Provider.choices
     ]

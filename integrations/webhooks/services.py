@@ -98,7 +98,7 @@ def check_delivery(
             .filter(hook_id=hook_id)
             .first()
         )
-    if endpoint is None:
+    if provider is None or endpoint is None:  # no endpoint is looked up without a provider
         return Reply(404, {"detail": "no such webhook"})
     workflow = endpoint.workflow
     row = WebhookDelivery(
