@@ -24,6 +24,9 @@ class StageError(Exception):
         self.system = system
         self.retryable = retryable
 
+    # Set by the scan stage when it fails; the engine saves them with the failed stage.
+    reports: list[dict[str, Any]]
+
 
 class Terminated(Exception):
     """Raised inside a runner when the user asked to terminate the run."""

@@ -93,6 +93,7 @@ class Build(Runner):
         podman = is_podman(client)
         # Derived from the stage run, so a worker recovering this run can stop the build if
         # this one dies; it keeps two installations (or test sessions) sharing an engine apart.
+        assert ctx.stage.started_at is not None  # set when the stage moved to Running
         token = buildsteps.build_token(execution.pk, ctx.stage.pk, ctx.stage.started_at)
         tag = f"localhost/workflows/exec-{execution.pk}:build-{token[-8:]}"
         sha = ctx.outputs.get("commit_sha") or execution.commit_sha

@@ -45,7 +45,8 @@ class Deploy(Runner):
 
     def run(self, ctx: Context) -> dict[str, Any]:
         self.ctx = ctx
-        env = Environment.objects.filter(pk=ctx.stage.environment_id).first()
+        env_id = ctx.stage.environment_id
+        env = Environment.objects.filter(pk=env_id).first() if env_id is not None else None
         if env is None or not env.is_active:
             name = env.name if env else "(deleted)"
             raise StageError(f"environment {name} is inactive: activate it to deploy there")
@@ -166,7 +167,10 @@ class Deploy(Runner):
     def roll_back(self, error: StageError) -> None:
         """After a failed rollout: back to the previous release if the step says so. Raises."""
         ctx, env, previous = self.ctx, self.env, self.current
-        step = WorkflowEnvironment.objects.filter(pk=ctx.stage.workflow_environment_id).first()
+        step_id = ctx.stage.workflow_environment_id
+        step = (
+            WorkflowEnvironment.objects.filter(pk=step_id).first() if step_id is not None else None
+        )
         if previous is None:
             raise StageError(f"{error.message}; there is no earlier release to roll back to")
         if step is None or not step.auto_rollback:

@@ -60,7 +60,9 @@ def connect(timeout: int = API_TIMEOUT_SECONDS) -> docker.DockerClient:
 def is_podman(client: docker.DockerClient) -> bool:
     """podman answers GET /_ping with a Libpod-API-Version header, Docker Engine does not
     (cheaper than GET /version, see `connect`)."""
-    ping = client.api.get(client.api._url("/_ping", versioned_api=False), timeout=10)
+    # docker-py's private URL builder (not in its stubs): /_ping is unversioned.
+    url = client.api._url("/_ping", versioned_api=False)  # type: ignore[attr-defined]
+    ping = client.api.get(url, timeout=10)
     return "Libpod-API-Version" in ping.headers
 
 
@@ -187,7 +189,8 @@ class StreamCloser:
     def close(self) -> None:
         for response in self.responses:
             try:
-                raw = self.client.api._get_raw_response_socket(response)
+                # docker-py's own way to the socket under a streamed response (private).
+                raw = self.client.api._get_raw_response_socket(response)  # type: ignore[attr-defined]
                 getattr(raw, "_sock", raw).shutdown(socket.SHUT_RDWR)
             except Exception:  # already closed, or not a streamed response
                 pass

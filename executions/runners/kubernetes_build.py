@@ -89,6 +89,7 @@ class KubernetesBuild:
             build_args=dict(ctx.build_args),
         )
         # Unique per installation and stage run, as the local build's step token is.
+        assert ctx.stage.started_at is not None  # set when the stage moved to Running
         token = buildsteps.build_token(execution.pk, ctx.stage.pk, ctx.stage.started_at)[-6:]
         for attempt in range(1, ATTEMPTS + 1):
             spec.name = f"workflows-build-{execution.pk}-{ctx.stage.pk}-{token}-{attempt}"
@@ -236,7 +237,9 @@ def delete_build_pods(stage) -> int:
     selector = f"{STAGE_LABEL}={stage.pk}"
     pods = core.list_namespaced_pod(env.namespace, label_selector=selector).items
     for pod in pods:
-        core.delete_namespaced_pod(pod.metadata.name, env.namespace, grace_period_seconds=0)
+        if pod.metadata and pod.metadata.name:  # listed objects always have one
+            core.delete_namespaced_pod(pod.metadata.name, env.namespace, grace_period_seconds=0)
     for secret in core.list_namespaced_secret(env.namespace, label_selector=selector).items:
-        core.delete_namespaced_secret(secret.metadata.name, env.namespace)
+        if secret.metadata and secret.metadata.name:
+            core.delete_namespaced_secret(secret.metadata.name, env.namespace)
     return len(pods)

@@ -171,7 +171,7 @@ class Push(Runner):
         """Streams one push; podman and Docker both report errors inside the stream."""
         digest, seen = "", set()
         # podman reports nothing while a layer uploads: no read timeout (the stage has one).
-        client.api.timeout = None
+        client.api.timeout = None  # type: ignore[assignment]  # requests takes None; stubs say int
         stream = client.api.push(repo, tag=tag, stream=True, auth_config=auth.auth_config())
         for chunk in json_messages(stream):
             if "error" in chunk or "errorDetail" in chunk:

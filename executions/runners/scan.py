@@ -47,7 +47,8 @@ class Scan(Runner):
         sonar = SonarQube.from_settings() if workflow.scan_sonarqube else None
         if sonar and sonar.token:
             ctx.log.add_secrets([sonar.token])
-        self.ctx, self.proc, self.lock = ctx, None, threading.Lock()
+        self.ctx, self.lock = ctx, threading.Lock()
+        self.proc: subprocess.Popen[str] | None = None
         ctx.on_cancel(self.kill)
         scans = [
             (name, partial(scan, src, self.process))
@@ -130,7 +131,7 @@ class Scan(Runner):
         path = os.environ.get("PATH", "/usr/bin:/bin")
         with self.lock:
             self.ctx.check_cancelled()
-            self.proc = subprocess.Popen(
+            proc = self.proc = subprocess.Popen(
                 argv,
                 cwd=cwd,
                 env={"PATH": path, "HOME": str(home), "LANG": "C.UTF-8", **env},
@@ -141,10 +142,10 @@ class Scan(Runner):
                 errors="replace",
                 start_new_session=True,
             )
-        out, err = self.proc.communicate()
+        out, err = proc.communicate()
         if self.ctx.cancelled.is_set():
             raise Terminated()
-        return self.proc.returncode, out, err
+        return proc.returncode, out, err
 
     def kill(self) -> None:
         with self.lock:

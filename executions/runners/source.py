@@ -4,6 +4,7 @@ a deploy-only workflow, pins its pre-built image to the digest the registry hold
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import shutil
@@ -11,7 +12,7 @@ import signal
 import subprocess
 import threading
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from executions.models import RefKind
@@ -108,7 +109,7 @@ class Source(Runner):
         self.ref = execution.commit_sha or execution.ref
         self.ctx, self.url = ctx, service.repo_url
         self.ref_missing = False
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.lock = threading.Lock()
         ctx.on_cancel(self.kill)
         ctx.workspace.mkdir(parents=True, exist_ok=True)
@@ -267,7 +268,7 @@ class Source(Runner):
             self.ctx.log.line("$ git " + " ".join(public_url(a) for a in args))
         with self.lock:
             self.ctx.check_cancelled()
-            self.proc = subprocess.Popen(
+            proc = self.proc = subprocess.Popen(
                 ["git", *SAFE_CONFIG, *args],
                 cwd=cwd,
                 env=self.env,
@@ -277,15 +278,16 @@ class Source(Runner):
                 start_new_session=True,  # its own process group, killed as one on terminate
             )
         errors, pending = [], b""
-        for block in iter(lambda: self.proc.stderr.read1(4096), b""):
+        stderr = cast(io.BufferedReader, proc.stderr)  # a binary PIPE, asked for above
+        for block in iter(lambda: stderr.read1(4096), b""):
             *lines, pending = re.split(rb"[\r\n]", pending + block)
             for line in (x.decode(errors="replace").strip() for x in lines):
                 if line and (not PROGRESS_RE.match(line) or "done" in line):
                     self.ctx.log.line(line)
                     errors.append(line)
-        stdout = self.proc.stdout.read().decode(errors="replace")
+        stdout = cast(IO[bytes], proc.stdout).read().decode(errors="replace")
         with self.lock:
-            code = self.proc.wait()
+            code = proc.wait()
         if self.ctx.cancelled.is_set():
             raise Terminated()
         if code != 0 and check:
