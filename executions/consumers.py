@@ -109,10 +109,11 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         self.user = self.scope.get("user")
-        self.projects = await self.project_ids()
-        if self.projects is None:
+        projects = await self.project_ids()
+        if projects is None:
             await self.close(code=4403)
             return
+        self.projects: list[int] = projects
         self.wake = asyncio.Event()
         self.signature: tuple | None = None
         for project_id in self.projects:

@@ -40,7 +40,7 @@ def workflow_rows(user) -> list[dict]:
         for execution in last_runs(ids[start : start + UNION_TERMS]):
             recent[execution.workflow_id].append(execution)
     return [
-        {"workflow": w, "last": (recent[w.pk] or [None])[0], "recent": recent[w.pk]}
+        {"workflow": w, "last": recent[w.pk][0] if recent[w.pk] else None, "recent": recent[w.pk]}
         for w in workflows
     ]
 
@@ -103,7 +103,8 @@ class RunFilters(forms.Form):
             raise forms.ValidationError(str(exc)) from exc
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         since, until = data.get("since"), data.get("until")
         if since and until and since > until:
             self.add_error("until", "must be on or after the start day")

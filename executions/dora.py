@@ -88,13 +88,13 @@ def dora_metrics(service, environment, until: datetime, days: int = 30) -> dict:
         if stage.status == StageStatus.SUCCEEDED:
             continue
         failures += 1
-        back = next_release_after(stage.started_at or stage.finished_at)
+        failed_at = stage.started_at or stage.finished_at
+        assert failed_at is not None  # finished_at is filtered on above
+        back = next_release_after(failed_at)
         if back is None:
             unrestored += 1
         else:
-            restore.append(
-                (back.created_at - (stage.started_at or stage.finished_at)).total_seconds()
-            )
+            restore.append((back.created_at - failed_at).total_seconds())
     for release in releases:
         nxt = following.get(release.pk)
         if nxt is not None and nxt.is_rollback:
@@ -143,7 +143,8 @@ def releases_by_environment(service, environment=None) -> list[dict]:
                 seen.add(release.workflow_id)
                 current_of.add(release.pk)
         for release in history:
-            release.current = release.pk in current_of
+            # For the page and the API, not a field.
+            release.current = release.pk in current_of  # type: ignore[attr-defined]
         rows.append({"environment": env, "history": history})
     return rows
 

@@ -6,6 +6,8 @@ both make the same move: the second finds the row count 0 and is refused.
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -73,7 +75,7 @@ def do_change_stage_status(stage: StageRun, new: str, error: str = "", **output)
 
     error = mask_text(stage.execution_id, error)[:500]
     current = StageRun.objects.filter(pk=stage.pk).values_list("status", flat=True).first()
-    if new not in STAGE_TRANSITIONS.get(current, frozenset()):
+    if current is None or new not in STAGE_TRANSITIONS.get(current, frozenset()):
         raise ValueError(f"stage {stage.name} cannot move from {current} to {new}")
     now = timezone.now()
     fields: dict = {"status": new, "error": error}
@@ -311,10 +313,10 @@ def do_create_execution(
                 from executions.queue import enqueue_execution
 
                 if enqueue:
-                    transaction.on_commit(lambda pk=execution.pk: enqueue_execution(pk))
+                    transaction.on_commit(partial(enqueue_execution, execution.pk))
                 from executions.live import publish_project
 
-                transaction.on_commit(lambda pk=execution.pk: publish_project(pk, "created"))
+                transaction.on_commit(partial(publish_project, execution.pk, "created"))
             return execution
         except IntegrityError:
             continue  # another run took the same number at the same moment
