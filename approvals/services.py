@@ -60,7 +60,8 @@ def is_self_approval(user, execution: Execution) -> bool:
     (webhook runs, and re-runs and rollbacks, which carry the pusher over), so a re-run,
     re-run from the failed stage, redeliver, rollback or API run of the same commit changes
     nothing; whoever started a run this one repeats counts as its starter. Pushers are matched by login or e-mail (no Django user may exist for them)."""
-    run, seen = execution, set()
+    run: Execution | None = execution
+    seen: set[int] = set()
     while run is not None and run.pk not in seen:  # this run and the runs it repeats
         if run.triggered_by_id == user.pk:
             return True
@@ -87,6 +88,7 @@ def is_self_approval(user, execution: Execution) -> bool:
 def do_open_request(execution: Execution, stage: StageRun) -> ApprovalRequest:
     """Called when a run reaches a gate that needs approval."""
     step = stage.workflow_environment
+    assert step is not None  # only a deploy stage of a workflow step reaches a gate
     request = ApprovalRequest.objects.create(
         stage_run=stage,
         execution=execution,
@@ -353,7 +355,9 @@ def waiting_for(user):
     return [
         r
         for r in candidates
-        if r.workflow_environment.allow_self_approval or not is_self_approval(user, r.execution)
+        # A step deleted since (SET_NULL) allows no self-approval.
+        if (r.workflow_environment is not None and r.workflow_environment.allow_self_approval)
+        or not is_self_approval(user, r.execution)
     ]
 
 
