@@ -93,7 +93,7 @@ class BoundedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
         return super().to_internal_value(data)
 
 
-class BoundedModelSerializer(serializers.ModelSerializer):
+class BoundedModelSerializer(serializers.ModelSerializer[Any]):
     serializer_related_field = BoundedPrimaryKeyRelatedField
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, Protocol
+
 from django import forms
 from django.forms.utils import ErrorDict
 from rest_framework.exceptions import APIException, ValidationError
@@ -9,7 +12,16 @@ from rest_framework.exceptions import APIException, ValidationError
 from atmosly.api_errors import flatten_errors
 
 
-def add_api_errors(form: forms.Form, exc: APIException) -> list[dict[str, str]]:
+class ErrorTarget(Protocol):
+    """A form, or what puts errors on one under other names (setup_views.ItemErrors)."""
+
+    @property
+    def fields(self) -> Mapping[str, Any]: ...
+
+    def add_error(self, field: str | None, error: str) -> None: ...
+
+
+def add_api_errors(form: ErrorTarget, exc: APIException) -> list[dict[str, str]]:
     """Puts each `{field, message}` the API would answer on the form field of that path (the
     form's own fields are named like the API's), the rest on the form itself with its path."""
     # Errors on a form shown empty: Django has no public way, and its stubs omit `_errors`.

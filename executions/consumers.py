@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -19,6 +20,9 @@ from executions.models import Execution, LogChunk, StageRun, StatusChange
 from executions.run_page import run_state
 from executions.status import ACTIVE, TERMINAL, WAITING
 from workflows.permissions import VIEW, is_member, visible_projects
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 POLL_SECONDS = 0.25
 REPLAY_BATCH = 500
@@ -108,7 +112,8 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
     runs that have not ended."""
 
     async def connect(self) -> None:
-        self.user = self.scope.get("user")
+        # Channels' lazy user stands for a User or an AnonymousUser.
+        self.user = cast("User | AnonymousUser | None", self.scope.get("user"))
         projects = await self.project_ids()
         if projects is None:
             await self.close(code=4403)
