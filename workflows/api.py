@@ -105,7 +105,7 @@ class ProjectScopedViewSet(BoundedLookupMixin, viewsets.ModelViewSet):
     }
 
     def get_queryset(self):
-        qs = self.queryset.filter(project__in=visible_projects(self.request.user))
+        qs = super().get_queryset().filter(project__in=visible_projects(self.request.user))
         project = self.request.query_params.get("project", "")
         if project.isdigit():
             qs = qs.filter(project_id=query_id(self.request, "project"))
@@ -166,12 +166,14 @@ class WorkflowViewSet(
             service__project__in=visible_projects(self.request.user)
         ).select_related("service__project", "registry")
         service = self.request.query_params.get("service", "")
-        if service.isdigit():
-            qs = qs.filter(service_id=query_id(self.request, "service"))
+        service_id = query_id(self.request, "service") if service.isdigit() else None
+        if service_id is not None:
+            qs = qs.filter(service_id=service_id)
         return qs
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
+        assert page is not None  # PAGE_SIZE is set, so every list is paged
         return self.get_paginated_response([workflow_document(w) for w in page])
 
     def retrieve(self, request, *args, **kwargs):

@@ -57,10 +57,9 @@ def _django_to_drf(validator):
     return run
 
 
-def validate_relative_path(value: str) -> str:
+def validate_relative_path(value: str) -> None:
     if value.startswith("/") or ".." in value.split("/") or "\x00" in value:
         raise serializers.ValidationError("must be a path inside the repository")
-    return value
 
 
 def as_schema_says(field: serializers.Field, value: Any) -> Any:
@@ -147,7 +146,9 @@ class BuildSerializer(StrictSerializer):
     dockerfile = serializers.CharField(
         max_length=500, default="Dockerfile", validators=[validate_relative_path]
     )
-    context = serializers.CharField(
+    # DRF's metaclass takes declared fields out of the class, so this does not shadow
+    # Serializer.context; mypy sees only the class body.
+    context = serializers.CharField(  # type: ignore[assignment]
         max_length=500, default=".", validators=[validate_relative_path]
     )
     platform = serializers.ChoiceField(choices=Platform.choices, default=Platform.AMD64)
@@ -299,7 +300,8 @@ class WorkflowDocumentSerializer(StrictSerializer):
 
     name = serializers.CharField(max_length=63, validators=[_django_to_drf(validate_name)])
     pipeline_type = serializers.ChoiceField(choices=PipelineType.choices, default=PipelineType.CI)
-    source = SourceSerializer(required=False, default=dict)
+    # A declared field, not Field.source (DRF's metaclass takes it out of the class).
+    source = SourceSerializer(required=False, default=dict)  # type: ignore[assignment]
     build = BuildSerializer(required=False, default=dict)
     push = PushSerializer(required=False, default=dict)
     deploy = DeploySerializer(required=False, default=dict)

@@ -6,7 +6,7 @@ only the projects they are a member of, superusers see all.
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 from rest_framework.permissions import BasePermission
 
@@ -44,7 +44,7 @@ METHOD_PERMISSIONS = {
 }
 
 
-def visible_projects(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Project]:
+def visible_projects(user: User | AnonymousUser) -> QuerySet[Project]:
     if not user.is_authenticated:
         return Project.objects.none()
     if user.is_superuser:

@@ -70,8 +70,8 @@ def check_add_member(actor, project: Project, username: str, role: str = "") -> 
 
     if not administers(actor, project):
         raise PermissionDenied("Only an administrator of this project can change its members.")
-    user = get_user_model().objects.filter(username=(username or "").strip(), is_active=True)
-    user = user.first()
+    users = get_user_model().objects.filter(username=(username or "").strip(), is_active=True)
+    user = users.first()
     if user is None:
         raise DRFValidationError({"username": [f'no active user named "{username}"']})
     group = None
@@ -150,7 +150,7 @@ class VersionConflict(APIException):
     def __init__(self, workflow: Workflow):
         who = workflow.updated_by.username if workflow.updated_by else "someone"
         when = workflow.updated_at.isoformat(timespec="seconds") if workflow.updated_at else ""
-        self.body = {
+        self.body: dict[str, Any] = {
             "detail": f"{who} saved this workflow (version {workflow.version}) at {when} "
             "since you opened it. Reload to see their change, or overwrite it.",
             "version": workflow.version,
@@ -322,7 +322,7 @@ def validate_for_run(workflow: Workflow) -> None:
     this run. Raises a DRF ValidationError keyed by field path."""
     project_id = workflow.service.project_id
     errors: dict[str, str] = {}
-    if workflow.registry_id and workflow.registry.project_id != project_id:
+    if workflow.registry is not None and workflow.registry.project_id != project_id:
         errors["push.registry"] = "the registry belongs to another project"
     image_registry = workflow.service.image_registry
     if image_registry is not None and image_registry.project_id != project_id:

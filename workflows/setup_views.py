@@ -141,7 +141,7 @@ def project_settings(request, pk: int):
 def project_members(request, pk: int):
     """POST `username` + `role` adds a member; `remove=<username>` removes one."""
     project = project_for(request.user, pk)
-    form = MemberForm(request.POST, roles=grantable_roles(request.user))
+    form: MemberForm | None = MemberForm(request.POST, roles=grantable_roles(request.user))
     try:
         if request.POST.get("remove"):
             check_remove_member(request.user, project, request.POST["remove"])
@@ -149,6 +149,7 @@ def project_members(request, pk: int):
             check_add_member(request.user, project, **form_data(request, form))
             form = None
     except API_ERRORS as exc:
+        assert form is not None  # it is dropped only after the last call that raises
         add_api_errors(form, exc)
     context = settings_context(request, project, member_form=form)
     return section(request, "members", context, bool(form and form.errors))
@@ -209,7 +210,8 @@ def service_test(request, pk: int):
         )
         field = "repo_url"
     elif post.get("image"):
-        registry = project.registries.filter(pk=post.get("image_registry") or None).first()
+        registry_id = post.get("image_registry")
+        registry = project.registries.filter(pk=registry_id).first() if registry_id else None
         probe_id = start_probe(
             probes.image_tags,
             post["image"].strip(),
@@ -252,7 +254,7 @@ def environment_add(request, pk: int):
     """Adds an environment at the end of the order (needs "Change workflow", as the API)."""
     project = project_for(request.user, pk)
     require(request.user, CHANGE)
-    form = EnvironmentForm(request.POST, request.FILES)
+    form: EnvironmentForm | None = EnvironmentForm(request.POST, request.FILES)
     data = form_data(request, form)
     data.pop("kubeconfig")
     kubeconfig = uploaded_kubeconfig(request)
@@ -363,7 +365,7 @@ def move_environment(request, project: Project, environment: Environment, step: 
 def registry_add(request, pk: int):
     project = project_for(request.user, pk)
     require(request.user, CHANGE)
-    form = RegistryForm(request.POST)
+    form: RegistryForm | None = RegistryForm(request.POST)
     data = {**form_data(request, form), "project": project.pk}
     data["insecure"] = bool(request.POST.get("insecure"))
     if save_serializer(request, RegistryConnectionSerializer, data, form):
@@ -416,7 +418,7 @@ def workflow_variables(request, pk: int):
     `secret_manager`, `secret_ref`) or removes one (`remove=<key>`), as a PATCH of the
     workflow document's `variables` through `check_save_workflow`; secrets never come back."""
     workflow = workflow_for_change(request, pk)
-    form = VariableForm(request.POST or None)
+    form: VariableForm | None = VariableForm(request.POST or None)
     if request.method == "POST":
         require(request.user, CHANGE)
         current = [v for v in workflow_document(workflow)["variables"]]
