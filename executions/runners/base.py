@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,7 +48,7 @@ class Context:
     # Set by the engine when the user asks to terminate; runners poll `check_cancelled()` or
     # register a `on_cancel` callback that stops what the engine is doing right now.
     cancelled: threading.Event = field(default_factory=threading.Event)
-    cancel_callbacks: list = field(default_factory=list)
+    cancel_callbacks: list[Callable[[], object]] = field(default_factory=list)
     # What earlier stages produced (commit sha, image id, digest ...), read by later ones.
     outputs: dict[str, Any] = field(default_factory=dict)
 
@@ -55,7 +56,7 @@ class Context:
         if self.cancelled.is_set():
             raise Terminated()
 
-    def on_cancel(self, callback) -> None:
+    def on_cancel(self, callback: Callable[[], object]) -> None:
         self.cancel_callbacks.append(callback)
         if self.cancelled.is_set():
             callback()

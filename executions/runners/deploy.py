@@ -8,7 +8,7 @@ environment is always left on a release the log and the error name.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -29,8 +29,12 @@ from integrations.podman.distribution import split_reference
 from integrations.registries import RegistryError
 from workflows.models import Environment, TargetKind, WorkflowEnvironment
 
+if TYPE_CHECKING:
+    from integrations.kubernetes.target import KubernetesTarget
+    from integrations.local_engine.target import LocalTarget
 
-def target_for(environment: Environment, ctx: Context):
+
+def target_for(environment: Environment, ctx: Context) -> KubernetesTarget | LocalTarget:
     if environment.target == TargetKind.KUBERNETES:
         from integrations.kubernetes.target import KubernetesTarget
 
@@ -146,7 +150,14 @@ class Deploy(Runner):
             + (f" (no image for its {', '.join(sorted(missing))} nodes)" if missing else "")
         )
 
-    def record(self, image, digest, commit, details, rollback_of=None) -> Release:
+    def record(
+        self,
+        image: str,
+        digest: str,
+        commit: str,
+        details: dict[str, Any],
+        rollback_of: Release | None = None,
+    ) -> Release:
         return do_record_release(
             stage=self.ctx.stage,
             environment=self.env,

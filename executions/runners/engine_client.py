@@ -12,7 +12,7 @@ import json
 import socket
 import struct
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Literal, overload
 
 import docker
 import requests
@@ -90,7 +90,17 @@ def _frames(read: Any) -> Iterator[tuple[str, bytes]]:
         yield STREAM_NAMES.get(kind, "stdout"), data
 
 
-def container_output(client: Any, cid: str, follow: bool, tail: int | str = "all"):
+@overload
+def container_output(
+    client: Any, cid: str, follow: Literal[True], tail: int | str = ...
+) -> CancellableStream: ...
+@overload
+def container_output(
+    client: Any, cid: str, follow: Literal[False], tail: int | str = ...
+) -> list[tuple[str, bytes]]: ...
+def container_output(
+    client: Any, cid: str, follow: bool, tail: int | str = "all"
+) -> list[tuple[str, bytes]] | CancellableStream:
     """A container's output (not a tty) as (stream name, bytes) frames, stdout and stderr kept
     apart so each is decoded on its own. The docker SDK's `logs()` drops the stream type.
     Following, it returns a CancellableStream that another thread may `close()`; otherwise a

@@ -13,7 +13,8 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from kubernetes import client
@@ -26,13 +27,18 @@ from integrations.kubernetes.builder import DIGEST_MARKER, BuildPod
 from integrations.podman import buildsteps
 from integrations.registries import RegistryError, get_provider, image_name
 
+if TYPE_CHECKING:
+    from executions.models import StageRun
+    from integrations.kubernetes.target import KubernetesTarget
+    from workflows.models import Workflow
+
 STAGE_LABEL = "workflows.atmosly.io/build-stage"
 EXECUTION_LABEL = "workflows.atmosly.io/execution"
 ATTEMPTS = 2  # a pod lost to a spot interruption is built again once
 LOST_REASONS = ("Terminated", "NodeShutdown", "Shutdown", "NodeLost", "Evicted")
 
 
-def target_for(workflow, ctx: Context):
+def target_for(workflow: Workflow, ctx: Context) -> KubernetesTarget:
     from integrations.kubernetes.target import KubernetesTarget
 
     env = workflow.builder_environment
@@ -108,7 +114,7 @@ class KubernetesBuild:
             "pushed_by": "kubernetes",
         }
 
-    def attempt(self, ctx: Context, target, spec: BuildPod) -> str:
+    def attempt(self, ctx: Context, target: KubernetesTarget, spec: BuildPod) -> str:
         """One pod: Secret and pod applied, logs streamed, outcome read; both deleted after."""
         core = client.CoreV1Api(target.api)
         ns = spec.namespace
@@ -132,8 +138,9 @@ class KubernetesBuild:
             raise StageError("the build pod did not report the pushed digest", system=True)
         return digest
 
-    def read(self, target, core, spec: BuildPod):
-        """The pod now, or None when the cluster deleted it."""
+    def read(self, target: KubernetesTarget, core: client.CoreV1Api, spec: BuildPod) -> Any:
+        """The pod now (a V1Pod, as Any: the client types every field optional, though one
+        read from the API server has its status and name), or None when the cluster deleted it."""
         try:
             return target.call(
                 f"read pod {spec.name}", core.read_namespaced_pod, spec.name, spec.namespace
@@ -143,7 +150,14 @@ class KubernetesBuild:
                 return None
             raise
 
-    def wait_started(self, ctx, target, core, spec: BuildPod, container: str) -> bool:
+    def wait_started(
+        self,
+        ctx: Context,
+        target: KubernetesTarget,
+        core: client.CoreV1Api,
+        spec: BuildPod,
+        container: str,
+    ) -> bool:
         """Until `container` runs or ended; False when the pod ended without running it."""
         while True:
             ctx.check_cancelled()
@@ -165,8 +179,9 @@ class KubernetesBuild:
             time.sleep(getattr(settings, "DEPLOY_POLL_SECONDS", 0.5))
 
     @staticmethod
-    def log_lines(core, ns: str, name: str, container: str):
-        response = core.read_namespaced_pod_log(
+    def log_lines(core: client.CoreV1Api, ns: str, name: str, container: str) -> Iterator[str]:
+        # Not preloaded, the client answers the HTTP response (its stubs say str).
+        response: Any = core.read_namespaced_pod_log(
             name, ns, container=container, follow=True, _preload_content=False
         )
         pending = b""
@@ -179,7 +194,9 @@ class KubernetesBuild:
         if pending:
             yield pending.decode(errors="replace")
 
-    def outcome(self, ctx, target, core, spec: BuildPod) -> None:
+    def outcome(
+        self, ctx: Context, target: KubernetesTarget, core: client.CoreV1Api, spec: BuildPod
+    ) -> None:
         """Raises unless the pod Succeeded; a pod lost to its node is retryable."""
         while True:
             pod = self.read(target, core, spec)
@@ -198,7 +215,7 @@ class KubernetesBuild:
             time.sleep(getattr(settings, "DEPLOY_POLL_SECONDS", 0.5))
 
     @staticmethod
-    def delete(core, ns: str, spec: BuildPod) -> None:
+    def delete(core: client.CoreV1Api, ns: str, spec: BuildPod) -> None:
         with contextlib.suppress(Exception):
             core.delete_namespaced_pod(spec.name, ns, grace_period_seconds=0)
         with contextlib.suppress(Exception):
@@ -213,7 +230,7 @@ def lost(spec: BuildPod, why: str) -> StageError:
     )
 
 
-def failure(pod) -> str:
+def failure(pod: Any) -> str:  # a V1Pod read back: see `read`
     for status in (pod.status.init_container_statuses or []) + (
         pod.status.container_statuses or []
     ):
@@ -224,7 +241,7 @@ def failure(pod) -> str:
     return f"build pod {pod.metadata.name} failed: {pod.status.reason or pod.status.phase}"
 
 
-def delete_build_pods(stage) -> int:
+def delete_build_pods(stage: StageRun) -> int:
     """Recovery: the pods and Secrets of a lost worker's Kubernetes build. Returns pods deleted."""
     from integrations.kubernetes.target import KubernetesTarget
 

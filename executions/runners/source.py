@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -76,7 +77,7 @@ def ssh_command(home: Path, with_key: bool) -> str:
 
 
 @contextlib.contextmanager
-def ssh_key_file(home: Path, key: str):
+def ssh_key_file(home: Path, key: str) -> Iterator[None]:
     """The service's SSH key as a file readable by this user alone (ssh refuses others) for
     the time git runs; removed after, whatever happened."""
     if not key:
