@@ -7,7 +7,10 @@ connection into the registry host and the credentials the docker SDK logs in wit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from workflows.models import RegistryConnection
 
 
 class RegistryError(Exception):
@@ -29,7 +32,7 @@ class RegistryAuth:
 class RegistryProvider(Protocol):
     def validate(self, settings: dict) -> dict[str, str]: ...
 
-    def login(self, connection) -> RegistryAuth: ...
+    def login(self, connection: RegistryConnection) -> RegistryAuth: ...
 
 
 def get_provider(kind: str) -> RegistryProvider:

@@ -14,7 +14,7 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
@@ -25,6 +25,9 @@ from django.utils import timezone
 from integrations.kubernetes.manifests import object_name
 from workflows.validators import CRON_HORIZON_YEARS
 
+if TYPE_CHECKING:
+    from workflows.models import Environment, Workflow
+
 TASK = "integrations.local_engine.cron.run_cron_job"
 TICK = "integrations.local_engine.cron.fire_due_jobs"
 TICK_NAME = "workflows-cron-tick"
@@ -32,11 +35,13 @@ JOB_LABEL = "workflows.atmosly.io/cron-job"
 logger = logging.getLogger(__name__)
 
 
-def schedule_name(workflow, environment) -> str:
+def schedule_name(workflow: Workflow, environment: Environment) -> str:
     return f"workflows-cron-{workflow.pk}-{environment.pk}"
 
 
-def schedule_job(workflow, environment, cron: str, time_zone: str = "UTC") -> str:
+def schedule_job(
+    workflow: Workflow, environment: Environment, cron: str, time_zone: str = "UTC"
+) -> str:
     """Schedules the job of (workflow, environment) on `cron` in `time_zone`. The first run time
     is worked out before anything is written: a schedule that never fires raises
     CronScheduleError and leaves any previous schedule as it was."""
@@ -70,7 +75,7 @@ def ensure_tick() -> None:
         tick.save()
 
 
-def unschedule_job(workflow, environment) -> None:
+def unschedule_job(workflow: Workflow, environment: Environment) -> None:
     from integrations.models import ScheduledJob
 
     ScheduledJob.objects.filter(workflow=workflow, environment=environment).delete()

@@ -41,7 +41,7 @@ def auth_header(auth: RegistryAuth | None) -> dict[str, str]:
 
 
 class Podman:
-    def __init__(self):
+    def __init__(self) -> None:
         # Not executions.runners.engine_client.connect(): its version negotiation asks podman's
         # GET /version, which takes about 0.35 s here; one GET /_ping says enough, podman
         # answers it with a Libpod-API-Version header Docker Engine does not send.

@@ -29,7 +29,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
@@ -44,6 +44,10 @@ from integrations.kubernetes.manifests import (
 )
 from integrations.kubernetes.target import RolloutFailed
 from integrations.local_engine.podman import Podman, PodmanError
+
+if TYPE_CHECKING:
+    from executions.models import Release
+    from workflows.models import Environment, Workflow
 
 STOP_GRACE_SECONDS = 1
 WORKER_SETTLE_SECONDS = 1.0
@@ -73,7 +77,7 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def ports_in_use(workflow, environment) -> set[int]:
+def ports_in_use(workflow: Workflow, environment: Environment) -> set[int]:
     """Host ports of what the other local releases run now."""
     from executions.models import Release
 
@@ -87,7 +91,13 @@ def ports_in_use(workflow, environment) -> set[int]:
 class LocalTarget:
     kind = "local"
 
-    def __init__(self, environment, workflow, log: Callable[[str], None], cancelled):
+    def __init__(
+        self,
+        environment: Environment,
+        workflow: Workflow,
+        log: Callable[[str], None],
+        cancelled: threading.Event,
+    ) -> None:
         self.environment = environment
         self.workflow = workflow
         self.log = log
@@ -106,12 +116,12 @@ class LocalTarget:
         except PodmanError as exc:
             raise StageError(f"the local engine did not say its architecture: {exc}") from exc
 
-    def object_name(self, workflow, environment) -> str:
+    def object_name(self, workflow: Workflow, environment: Environment) -> str:
         service = workflow.service
         base = service.name if workflow.is_default else object_name(service.name, workflow.name)
         return object_name(service.project.name, base, environment.name)
 
-    def prepare(self, spec: DeploySpec, current) -> DeploySpec:
+    def prepare(self, spec: DeploySpec, current: Release | None) -> DeploySpec:
         if not spec.port:
             return spec
         if spec.replicas > 1:

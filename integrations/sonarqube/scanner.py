@@ -26,6 +26,7 @@ from integrations.sonarqube.client import SonarQube
 
 if TYPE_CHECKING:
     from executions.runners.base import Context
+    from workflows.models import Workflow
 
 TOOL = "sonarqube"
 COMPARATORS = {"GT": ">", "LT": "<", "EQ": "=", "NE": "!="}
@@ -33,7 +34,7 @@ COMPARATORS = {"GT": ">", "LT": "<", "EQ": "=", "NE": "!="}
 Run = Callable[..., tuple[int, str, str]]
 
 
-def project_key(workflow) -> str:
+def project_key(workflow: Workflow) -> str:
     service = workflow.service
     return f"{slugify(service.project.name)}_{slugify(service.name)}"
 
