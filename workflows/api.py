@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -69,7 +70,9 @@ class ProjectViewSet(BoundedLookupMixin, viewsets.ModelViewSet):
         return visible_projects(self.request.user).prefetch_related("members")
 
     def perform_create(self, serializer):
-        serializer.instance = do_create_project(serializer.validated_data, self.request.user)
+        user = self.request.user
+        assert isinstance(user, User)  # WorkflowPermission lets only signed-in users in
+        serializer.instance = do_create_project(serializer.validated_data, user)
 
     @extend_schema(request=MemberSerializer, responses=ProjectSerializer)
     @action(detail=True, methods=["post"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import F
@@ -21,11 +21,14 @@ from workflows.models import (
 )
 from workflows.permissions import ADD_APPROVER, administers
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import Group, User
+
 DEFAULT_WORKFLOW_NAME = "default"
 ADD_PROJECT = "workflows.add_project"
 
 
-def check_create_project(user, data: dict[str, Any]) -> Project:
+def check_create_project(user: User, data: dict[str, Any]) -> Project:
     """Validates `name` and `description` as `POST /api/projects/` does (needs "Can add
     project"), then creates the project with `user` as its first member."""
     from workflows.serializers import ProjectSerializer
@@ -38,14 +41,14 @@ def check_create_project(user, data: dict[str, Any]) -> Project:
 
 
 @transaction.atomic
-def do_create_project(data: dict[str, Any], creator=None) -> Project:
+def do_create_project(data: dict[str, Any], creator: User | None = None) -> Project:
     project = Project.objects.create(**data)
     if creator is not None:
         project.members.add(creator)
     return project
 
 
-def grantable_roles(actor):
+def grantable_roles(actor: User) -> list[Group]:
     """The roles (groups) `actor` may give: all for a superuser; otherwise the groups whose
     permissions `actor` holds too, so no one hands out more than they have. Roles are Django
     groups and so apply in every project the member belongs to."""
@@ -62,7 +65,7 @@ def grantable_roles(actor):
     ]
 
 
-def check_add_member(actor, project: Project, username: str, role: str = "") -> Any:
+def check_add_member(actor: User, project: Project, username: str, role: str = "") -> Any:
     """Adds the active user `username` to `project`, with the role (group) named `role` if
     given. Only who administers the project may (`administers`); 400 names the field
     (`username`, `role`)."""
@@ -86,13 +89,13 @@ def check_add_member(actor, project: Project, username: str, role: str = "") -> 
 
 
 @transaction.atomic
-def do_add_member(project: Project, user, group=None) -> None:
+def do_add_member(project: Project, user: User, group: Group | None = None) -> None:
     project.members.add(user)
     if group is not None:
         user.groups.add(group)
 
 
-def check_remove_member(actor, project: Project, username: str) -> None:
+def check_remove_member(actor: User, project: Project, username: str) -> None:
     """Removes `username` from the project's members (their roles stay: they are global).
     An administrator cannot remove themself, so a project always keeps one."""
     if not administers(actor, project):
@@ -179,7 +182,7 @@ def approvers_of(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_workflow_document(
-    user,
+    user: User,
     service: Service,
     data: dict[str, Any],
     workflow: Workflow | None = None,
@@ -208,7 +211,7 @@ def check_workflow_document(
 
 
 def check_save_workflow(
-    user,
+    user: User,
     service: Service,
     data: dict[str, Any],
     workflow: Workflow | None = None,
@@ -229,7 +232,7 @@ def do_save_workflow(
     service: Service,
     doc: dict[str, Any],
     workflow: Workflow | None = None,
-    actor=None,
+    actor: User | None = None,
     expected_version: int | None = None,
 ) -> Workflow:
     """Writes a validated document: the workflow row, its deploy steps and its variables.
@@ -346,7 +349,9 @@ def validate_for_run(workflow: Workflow) -> None:
     serializer.is_valid(raise_exception=True)
 
 
-def save_deploy_steps(workflow: Workflow, steps: list[dict[str, Any]], actor=None) -> None:
+def save_deploy_steps(
+    workflow: Workflow, steps: list[dict[str, Any]], actor: User | None = None
+) -> None:
     """Updates deploy steps in place, matched by environment: runs waiting at a step keep
     pointing at it, and a change of its approvers is audited and applies to their next decision."""
     from approvals.services import record_approvers_changed
