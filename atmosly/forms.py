@@ -44,5 +44,5 @@ class WriteOnlyTextarea(forms.Textarea):
     """A multi-line secret (an SSH key, a kubeconfig): typed in, never rendered back, not even
     when the form is shown again with errors. (A password input would drop its newlines.)"""
 
-    def format_value(self, value):
+    def format_value(self, value: Any) -> None:
         return None

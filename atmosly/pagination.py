@@ -30,7 +30,7 @@ from rest_framework.utils.urls import replace_query_param
 BAD_CURSOR = "not a cursor: use the next or previous link of an earlier page"
 
 
-def encode_cursor(direction: str, row) -> str:
+def encode_cursor(direction: str, row: Any) -> str:  # a row with `created_at`
     raw = f"{direction}|{row.created_at.isoformat()}|{row.pk}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
@@ -107,7 +107,7 @@ class NewestFirst(BasePagination):
     def get_previous_link(self) -> str | None:
         return self.link(self.previous)
 
-    def get_paginated_response(self, data) -> Response:
+    def get_paginated_response(self, data: Any) -> Response:
         return Response(
             {"next": self.get_next_link(), "previous": self.get_previous_link(), "results": data}
         )
@@ -120,7 +120,7 @@ class NewestFirst(BasePagination):
             "properties": {"next": link, "previous": link, "results": schema},
         }
 
-    def get_schema_operation_parameters(self, view) -> list[dict]:
+    def get_schema_operation_parameters(self, view: object) -> list[dict[str, Any]]:
         return [
             {
                 "name": "cursor",

@@ -31,10 +31,12 @@ REPLAY_BATCH = 500
 class ExecutionConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.execution_id = int(self.scope["url_route"]["kwargs"]["pk"])
-        user = self.user = self.scope.get("user")
-        if not await self.allowed(user):
+        # Channels' lazy user stands for a User or an AnonymousUser.
+        user = cast("User | AnonymousUser | None", self.scope.get("user"))
+        if user is None or not await self.allowed(user):
             await self.close(code=4403)
             return
+        self.user = user
         query = parse_qs(self.scope.get("query_string", b"").decode())
         try:
             self.after = int(query.get("after", ["-1"])[0])
@@ -57,8 +59,8 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):
         self.wake.set()
 
     @database_sync_to_async
-    def allowed(self, user) -> bool:
-        if user is None or not user.is_authenticated or not user.has_perm(VIEW):
+    def allowed(self, user: User | AnonymousUser) -> bool:
+        if not user.is_authenticated or not user.has_perm(VIEW):
             return False
         execution = (
             Execution.objects.select_related("workflow__service__project")

@@ -20,11 +20,15 @@ from __future__ import annotations
 
 import statistics
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q
 
 from executions.models import Release, StageKind, StageRun, Trigger
 from executions.status import StageStatus
+
+if TYPE_CHECKING:
+    from workflows.models import Environment, Service
 
 PERIOD_DAYS = {"7d": 7, "30d": 30, "90d": 90}
 
@@ -49,7 +53,9 @@ def commit_times(releases: list[Release]) -> dict[int, datetime]:
     return found
 
 
-def dora_metrics(service, environment, until: datetime, days: int = 30) -> dict:
+def dora_metrics(
+    service: Service, environment: Environment, until: datetime, days: int = 30
+) -> dict[str, Any]:
     """The four metrics for `service` in `environment` over the `days` before `until`:
     `period` {since, until, days}; `deployments`, `successful_deployments`,
     `deployment_frequency_per_day`; `lead_time_seconds` (median) with `lead_time_samples`;
@@ -123,7 +129,9 @@ def dora_metrics(service, environment, until: datetime, days: int = 30) -> dict:
     }
 
 
-def releases_by_environment(service, environment=None) -> list[dict]:
+def releases_by_environment(
+    service: Service, environment: Environment | None = None
+) -> list[dict[str, Any]]:
     """Per environment of the service's project (or just `environment`): its releases newest
     first (up to 50), each marked `current` when it is what its workflow runs there now."""
     environments = service.project.environments.order_by("order", "name")
@@ -149,7 +157,9 @@ def releases_by_environment(service, environment=None) -> list[dict]:
     return rows
 
 
-def dora_for_service(service, until: datetime, days: int, environment=None) -> list[dict]:
+def dora_for_service(
+    service: Service, until: datetime, days: int, environment: Environment | None = None
+) -> list[dict[str, Any]]:
     """`dora_metrics` for each environment of the service's project that it has deployed to."""
     deployed = Release.objects.filter(service=service).values("environment_id")
     environments = service.project.environments.filter(

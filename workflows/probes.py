@@ -9,7 +9,7 @@ import requests
 
 from integrations.git.remote import list_remote_refs
 from integrations.podman.distribution import check_login, list_tags, split_reference
-from integrations.registries import RegistryError, get_provider
+from integrations.registries import RegistryAuth, RegistryError, get_provider
 from workflows.models import RegistryConnection
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -38,7 +38,7 @@ def connection_settings(registry: RegistryConnection | None) -> dict[str, Any] |
     return {field: getattr(registry, field) for field in SETTINGS}
 
 
-def login(settings: dict[str, Any]):
+def login(settings: dict[str, Any]) -> tuple[RegistryAuth, bool]:
     connection = RegistryConnection(
         **{k: settings.get(k) or "" for k in SETTINGS if k != "insecure"}
     )
