@@ -36,7 +36,9 @@ def find_workflow(ref: str) -> Workflow:
 class Follower:
     """Prints stage changes and log lines of a run as they are written, like `gh run watch`."""
 
-    def __init__(self, execution: Execution, out: TextIO | TextIOBase = sys.stdout, poll: float = 0.2) -> None:
+    def __init__(
+        self, execution: Execution, out: TextIO | TextIOBase = sys.stdout, poll: float = 0.2
+    ) -> None:
         self.execution = execution
         self.out = out
         self.poll = poll
