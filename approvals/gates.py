@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from executions.status import ExecutionStatus
 from workflows.models import DeployMode, WorkflowEnvironment
+
+if TYPE_CHECKING:
+    from executions.models import Execution, StageRun
 
 
 def waiting_status_for(step: WorkflowEnvironment) -> str | None:
@@ -14,7 +19,7 @@ def waiting_status_for(step: WorkflowEnvironment) -> str | None:
     return None
 
 
-def on_gate_reached(execution, stage, waiting: str) -> None:
+def on_gate_reached(execution: Execution, stage: StageRun, waiting: str) -> None:
     """An approval gate opens a request and notifies its approvers; a manual deploy only waits
     for someone with "change workflow" to press Deploy."""
     if waiting == ExecutionStatus.APPROVAL_PENDING:

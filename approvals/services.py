@@ -5,13 +5,16 @@ two approvers deciding at the same moment give exactly one outcome."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from rest_framework.exceptions import APIException, PermissionDenied
 
@@ -39,7 +42,7 @@ class Conflict(APIException):
     default_code = "conflict"
 
 
-def designated_approvers(step: WorkflowEnvironment):
+def designated_approvers(step: WorkflowEnvironment) -> list[User]:
     """Active members of the workflow's project, designated directly or through a group, who
     hold "approve pipeline" (superusers count as members of every project)."""
     User = get_user_model()
@@ -54,13 +57,14 @@ def designated_approvers(step: WorkflowEnvironment):
     return [user for user in candidates if user.has_perm(APPROVE)]
 
 
-def is_self_approval(user, execution: Execution) -> bool:
+def is_self_approval(user: User, execution: Execution) -> bool:
     """Whether `user` started this run or pushed its code. The code decides, not the button:
     whoever's push brought the commit is found on every run of the service at that commit
     (webhook runs, and re-runs and rollbacks, which carry the pusher over), so a re-run,
     re-run from the failed stage, redeliver, rollback or API run of the same commit changes
     nothing; whoever started a run this one repeats counts as its starter. Pushers are matched by login or e-mail (no Django user may exist for them)."""
-    run, seen = execution, set()
+    run: Execution | None = execution
+    seen: set[int] = set()
     while run is not None and run.pk not in seen:  # this run and the runs it repeats
         if run.triggered_by_id == user.pk:
             return True
@@ -87,6 +91,7 @@ def is_self_approval(user, execution: Execution) -> bool:
 def do_open_request(execution: Execution, stage: StageRun) -> ApprovalRequest:
     """Called when a run reaches a gate that needs approval."""
     step = stage.workflow_environment
+    assert step is not None  # only a deploy stage of a workflow step reaches a gate
     request = ApprovalRequest.objects.create(
         stage_run=stage,
         execution=execution,
@@ -106,7 +111,7 @@ def do_open_request(execution: Execution, stage: StageRun) -> ApprovalRequest:
     return request
 
 
-def notify(request: ApprovalRequest, users, what: str) -> None:
+def notify(request: ApprovalRequest, users: Iterable[User], what: str) -> None:
     execution = request.execution
     environment = request.stage_run.environment.name if request.stage_run.environment else ""
     link = f"{settings.SITE_URL}/api/approvals/{request.pk}/"
@@ -131,7 +136,9 @@ def notify(request: ApprovalRequest, users, what: str) -> None:
             logger.exception("could not send approval mail for %s", request)
 
 
-def decide_refusal(user, request: ApprovalRequest, approvers=None) -> APIException | None:
+def decide_refusal(
+    user: User, request: ApprovalRequest, approvers: list[User] | None = None
+) -> APIException | None:
     """Why `user` may not decide on `request` now (the error check_decide raises), or None."""
     if not user.has_perm(APPROVE):
         return PermissionDenied('Deciding on approvals needs the "Approve pipeline" permission.')
@@ -149,7 +156,7 @@ def decide_refusal(user, request: ApprovalRequest, approvers=None) -> APIExcepti
 
 
 def check_decide(
-    user, request: ApprovalRequest, decision: str, comment: str = ""
+    user: User, request: ApprovalRequest, decision: str, comment: str = ""
 ) -> ApprovalRequest:
     refusal = decide_refusal(user, request)
     if refusal is not None:
@@ -161,7 +168,7 @@ def check_decide(
     return do_decide(user, request, decision, comment)
 
 
-def do_decide(user, request: ApprovalRequest, decision: str, comment: str) -> ApprovalRequest:
+def do_decide(user: User, request: ApprovalRequest, decision: str, comment: str) -> ApprovalRequest:
     with transaction.atomic():
         # The lock serializes deciders (PostgreSQL); SQLite's IMMEDIATE transactions already do.
         request = ApprovalRequest.objects.select_for_update().get(pk=request.pk)
@@ -288,7 +295,7 @@ def do_cancel_requests(execution: Execution, reason: str) -> None:
         )
 
 
-def check_deploy(user, execution: Execution) -> Execution:
+def check_deploy(user: User, execution: Execution) -> Execution:
     """The Deploy button of a manual environment: Deployment Pending → Running."""
     if not user.has_perm(CHANGE):
         raise PermissionDenied('Deploying needs the "Change workflow" permission.')
@@ -309,7 +316,9 @@ def check_deploy(user, execution: Execution) -> Execution:
     return execution
 
 
-def record_approvers_changed(step: WorkflowEnvironment, before: dict, after: dict, user) -> None:
+def record_approvers_changed(
+    step: WorkflowEnvironment, before: dict[str, Any], after: dict[str, Any], user: User | None
+) -> None:
     """Audits a change of designated approvers, also on every run waiting at that step."""
     detail = {"before": before, "after": after, "environment": step.environment.name}
     ApprovalEvent.objects.create(
@@ -328,9 +337,11 @@ def record_approvers_changed(step: WorkflowEnvironment, before: dict, after: dic
         )
 
 
-def waiting_for(user):
+def waiting_for(
+    user: User | AnonymousUser | None,
+) -> list[ApprovalRequest] | QuerySet[ApprovalRequest]:
     """Open requests this user may decide on now (the in-app "waiting for me" list)."""
-    if not user.has_perm(APPROVE):
+    if not isinstance(user, User) or not user.has_perm(APPROVE):  # None, anonymous: none
         return ApprovalRequest.objects.none()
     candidates = (
         ApprovalRequest.objects.filter(
@@ -353,11 +364,13 @@ def waiting_for(user):
     return [
         r
         for r in candidates
-        if r.workflow_environment.allow_self_approval or not is_self_approval(user, r.execution)
+        # A step deleted since (SET_NULL) allows no self-approval.
+        if (r.workflow_environment is not None and r.workflow_environment.allow_self_approval)
+        or not is_self_approval(user, r.execution)
     ]
 
 
-def approval_card(user, request: ApprovalRequest) -> dict:
+def approval_card(user: User, request: ApprovalRequest) -> dict[str, Any]:
     """What an approver needs to decide, for the run page's approval card:
 
     - `environment`, `status`, `required` (N), `approvers` (the M designated approvers'

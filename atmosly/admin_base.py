@@ -8,11 +8,18 @@ for the same action (workflows.permissions).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django import forms
 from django.contrib import admin
 from django.db.models import Q, QuerySet
 
 from workflows.permissions import PROJECT_PATHS, scoped, visible_projects
+
+if TYPE_CHECKING:  # mixins see the class they are mixed into
+    _InlineBase = admin.options.InlineModelAdmin[Any, Any]
+else:
+    _InlineBase = object
 
 
 class ProjectScopedAdmin(admin.ModelAdmin):
@@ -74,13 +81,15 @@ class ProjectScopedAdmin(admin.ModelAdmin):
 def scope_choices(field: forms.Field | None, request) -> forms.Field | None:
     """Limits a choice of projects, services, environments, registries or workflows to the
     user's projects, so no form offers (or accepts) another project's object."""
-    queryset = getattr(field, "queryset", None)
+    if not isinstance(field, forms.ModelChoiceField):  # only these offer rows
+        return field
+    queryset = field.queryset
     if queryset is not None and queryset.model._meta.label_lower in PROJECT_PATHS:
         field.queryset = scoped(queryset, request.user)
     return field
 
 
-class ScopedInlineMixin:
+class ScopedInlineMixin(_InlineBase):
     """Inline rows choose only objects of the user's projects."""
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):

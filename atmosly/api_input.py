@@ -15,7 +15,8 @@ reach the database or the interpreter unchecked:
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import IO, TYPE_CHECKING, Any
 
 import yaml
 from django.conf import settings
@@ -47,7 +48,7 @@ def parse_id(value: Any) -> int | None:
     return None
 
 
-def query_id(request, name: str) -> int | None:
+def query_id(request: Request, name: str) -> int | None:
     """An id filter from the query string: None when absent, 400 naming the parameter when it
     is not an id."""
     raw = request.query_params.get(name, "")
@@ -59,11 +60,22 @@ def query_id(request, name: str) -> int | None:
     return value
 
 
-class BoundedLookupMixin:
+if TYPE_CHECKING:  # the mixin sees the view it is mixed into
+    from django.http.response import HttpResponseBase
+    from rest_framework.generics import GenericAPIView
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
+
+    _ViewBase = GenericAPIView[Any]
+else:
+    _ViewBase = object
+
+
+class BoundedLookupMixin(_ViewBase):
     """Answers 404 for a path id that cannot be a row (not a number, or out of range) instead of
     passing it to the database."""
 
-    def get_object(self):
+    def get_object(self) -> Any:
         lookup = self.lookup_url_kwarg or self.lookup_field
         if lookup in self.kwargs and parse_id(self.kwargs[lookup]) is None:
             raise NotFound("No such object.")
@@ -73,7 +85,7 @@ class BoundedLookupMixin:
 class BoundedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
     """A primary key field that checks the id's type and range before querying."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, bool) or not isinstance(data, (int, float, str)):
             self.fail("incorrect_type", data_type=type(data).__name__)
         if isinstance(data, float):
@@ -85,7 +97,7 @@ class BoundedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
         return super().to_internal_value(data)
 
 
-class BoundedModelSerializer(serializers.ModelSerializer):
+class BoundedModelSerializer(serializers.ModelSerializer[Any]):
     serializer_related_field = BoundedPrimaryKeyRelatedField
 
 
@@ -111,7 +123,7 @@ def check_shape(data: Any, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODE
     return data
 
 
-def _read_body(stream, parser_context: dict | None) -> bytes:
+def _read_body(stream: IO[bytes], parser_context: Mapping[str, Any] | None) -> bytes:
     """The body, refusing it past the view's cap even when no Content-Length announced it."""
     limit = body_limit((parser_context or {}).get("view"))
     data = stream.read(limit + 1)
@@ -133,7 +145,12 @@ class YAMLRenderer(BaseRenderer):
     format = "yaml"
     charset = "utf-8"
 
-    def render(self, data, accepted_media_type=None, renderer_context=None):
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
+    ) -> bytes:
         # Through JSON first: error details and dates become plain strings YAML can write.
         plain = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
         return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True).encode()
@@ -149,13 +166,19 @@ class BodyLimitMiddleware:
     view takes, before any parser or middleware reads it. Non-API views keep Django's own
     limits (DATA_UPLOAD_MAX_MEMORY_SIZE); the webhook receiver keeps its 5 MB cap."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         return self.get_response(request)
 
-    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> JsonResponse | None:
         # Imported here: DRF's views read the parser setting, which names this module.
         from rest_framework.views import APIView
 
@@ -182,10 +205,12 @@ class Metadata(SimpleMetadata):
     """DRF's OPTIONS answer, also for views whose body is not described by one serializer (the
     workflow document): those list no field details instead of failing."""
 
-    def determine_actions(self, request, view):
+    def determine_actions(self, request: Request, view: APIView) -> dict[str, Any]:
         from rest_framework.generics import GenericAPIView
 
+        # DRF asks only views that have get_serializer: GenericAPIView's kind.
+        view_type: Any = type(view)
         described = getattr(view, "serializer_class", None) is not None or (
-            type(view).get_serializer_class is not GenericAPIView.get_serializer_class
+            view_type.get_serializer_class is not GenericAPIView.get_serializer_class
         )
         return super().determine_actions(request, view) if described else {}

@@ -86,7 +86,9 @@ def error_codes(method: str, operation: dict[str, Any]) -> list[str]:
     return codes
 
 
-def document_error_responses(result: dict, generator, request, public) -> dict:
+def document_error_responses(
+    result: dict[str, Any], generator: object, request: object, public: bool
+) -> dict[str, Any]:
     """drf-spectacular POSTPROCESSING_HOOKS entry: adds the error answers to each operation."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault("Error", ERROR)

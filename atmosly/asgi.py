@@ -4,6 +4,7 @@ by the Django session."""
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -20,9 +21,10 @@ from django.urls import path  # noqa: E402
 
 from executions.consumers import DashboardConsumer, ExecutionConsumer  # noqa: E402
 
-websocket_urlpatterns = [
-    path("ws/executions/<int:pk>/", ExecutionConsumer.as_asgi()),
-    path("ws/dashboard/", DashboardConsumer.as_asgi()),
+# Channels routes ASGI apps with Django's path(); django-stubs types path() for views only.
+websocket_urlpatterns: list[Any] = [
+    path("ws/executions/<int:pk>/", ExecutionConsumer.as_asgi()),  # type: ignore[arg-type]
+    path("ws/dashboard/", DashboardConsumer.as_asgi()),  # type: ignore[arg-type]
 ]
 
 application = ProtocolTypeRouter(

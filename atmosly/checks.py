@@ -31,7 +31,7 @@ def refuse_development_keys() -> None:
 
 
 @register(Tags.security, deploy=True)
-def check_dev_keys(app_configs, **kwargs) -> list[Warning]:
+def check_dev_keys(app_configs: object, **kwargs: object) -> list[Warning]:
     warnings = []
     if settings.SECRET_KEY == settings.DEV_SECRET_KEY:
         warnings.append(

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import IO, Any
 
 import yaml
 from rest_framework.exceptions import ParseError, ValidationError
@@ -223,7 +224,12 @@ class StrictJSONParser(BaseParser):
 
     media_type = "application/json"
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(
+        self,
+        stream: IO[Any],
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
         raw = _read_body(stream, parser_context)
         try:
             data = load_json(raw)
@@ -242,7 +248,12 @@ class YAMLParser(BaseParser):
 
     media_type = "application/yaml"
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(
+        self,
+        stream: IO[Any],
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
         try:
             text = _read_body(stream, parser_context).decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, Protocol
+
 from django import forms
 from django.forms.utils import ErrorDict
 from rest_framework.exceptions import APIException, ValidationError
@@ -9,11 +12,21 @@ from rest_framework.exceptions import APIException, ValidationError
 from atmosly.api_errors import flatten_errors
 
 
-def add_api_errors(form: forms.Form, exc: APIException) -> list[dict[str, str]]:
+class ErrorTarget(Protocol):
+    """A form, or what puts errors on one under other names (setup_views.ItemErrors)."""
+
+    @property
+    def fields(self) -> Mapping[str, Any]: ...
+
+    def add_error(self, field: str | None, error: str) -> None: ...
+
+
+def add_api_errors(form: ErrorTarget, exc: APIException) -> list[dict[str, str]]:
     """Puts each `{field, message}` the API would answer on the form field of that path (the
     form's own fields are named like the API's), the rest on the form itself with its path."""
-    if isinstance(form, forms.Form) and not form.is_bound and form._errors is None:
-        form._errors, form.cleaned_data = ErrorDict(), {}  # errors on a form shown empty
+    # Errors on a form shown empty: Django has no public way, and its stubs omit `_errors`.
+    if isinstance(form, forms.Form) and not form.is_bound and form._errors is None:  # type: ignore[attr-defined]
+        form._errors, form.cleaned_data = ErrorDict(), {}  # type: ignore[attr-defined]
     if isinstance(exc, ValidationError):
         errors = flatten_errors(exc.detail)
     else:
@@ -31,5 +44,5 @@ class WriteOnlyTextarea(forms.Textarea):
     """A multi-line secret (an SSH key, a kubeconfig): typed in, never rendered back, not even
     when the form is shown again with errors. (A password input would drop its newlines.)"""
 
-    def format_value(self, value):
+    def format_value(self, value: Any) -> None:
         return None

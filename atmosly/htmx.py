@@ -12,7 +12,7 @@ from django.shortcuts import render
 def htmx_partial(request: HttpRequest) -> bool:
     """True when the request came from an hx-* attribute and wants only a fragment."""
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted
+    return htmx is not None and bool(htmx) and not htmx.boosted
 
 
 def render_page_or_partial(

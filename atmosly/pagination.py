@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
+from typing import Any
 
 from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
@@ -29,7 +30,7 @@ from rest_framework.utils.urls import replace_query_param
 BAD_CURSOR = "not a cursor: use the next or previous link of an earlier page"
 
 
-def encode_cursor(direction: str, row) -> str:
+def encode_cursor(direction: str, row: Any) -> str:  # a row with `created_at`
     raw = f"{direction}|{row.created_at.isoformat()}|{row.pk}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
@@ -55,7 +56,11 @@ class NewestFirst(BasePagination):
     page_size = 50
     max_page_size = 200
 
-    def paginate_queryset(self, queryset: QuerySet, request: Request, view=None) -> list:
+    # Narrower than DRF's base (which also takes a list): this keyset cursor needs a
+    # QuerySet (it filters and orders by `(created_at, id)`).
+    def paginate_queryset(  # type: ignore[override]
+        self, queryset: QuerySet[Any], request: Request, view: object = None
+    ) -> list[Any]:
         self.request = request
         self.size = self.page_size
         limit = request.query_params.get("limit", "")
@@ -102,7 +107,7 @@ class NewestFirst(BasePagination):
     def get_previous_link(self) -> str | None:
         return self.link(self.previous)
 
-    def get_paginated_response(self, data) -> Response:
+    def get_paginated_response(self, data: Any) -> Response:
         return Response(
             {"next": self.get_next_link(), "previous": self.get_previous_link(), "results": data}
         )
@@ -115,7 +120,7 @@ class NewestFirst(BasePagination):
             "properties": {"next": link, "previous": link, "results": schema},
         }
 
-    def get_schema_operation_parameters(self, view) -> list[dict]:
+    def get_schema_operation_parameters(self, view: object) -> list[dict[str, Any]]:
         return [
             {
                 "name": "cursor",
@@ -155,6 +160,7 @@ class CappedCountPaginator(Paginator):
     CAP's last page (narrow the filters to go further)."""
 
     CAP = 10_000
+    object_list: QuerySet[Any]  # the admin's changelist always passes a QuerySet
 
     @cached_property
     def count(self) -> int:

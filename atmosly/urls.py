@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
-from rest_framework.renderers import JSONRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.routers import DefaultRouter
 
 from approvals import views as approval_views
@@ -27,7 +27,7 @@ class SwaggerView(SpectacularSwaggerView):
     """Swagger UI. OPTIONS answers JSON like every API endpoint: the page's template renderer
     has nothing to render for it."""
 
-    def get_renderers(self):
+    def get_renderers(self) -> list[BaseRenderer]:
         if self.request.method == "OPTIONS":
             return [JSONRenderer()]
         return super().get_renderers()

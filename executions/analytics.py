@@ -71,7 +71,9 @@ def record_finished_run(execution_id: int) -> None:
         DailyStat.objects.filter(**key).update(**bump)
 
 
-def rebuild_daily_stats(execution_model=Execution, stat_model=DailyStat) -> int:
+def rebuild_daily_stats(
+    execution_model: type[Execution] = Execution, stat_model: type[DailyStat] = DailyStat
+) -> int:
     """Recomputes every DailyStat row from the history (a migration, or history loaded
     without the lifecycle, e.g. bench/history.py); returns the number of rows written. The
     models are parameters so a migration can pass its historical ones."""
@@ -180,7 +182,7 @@ def execution_stats(workflow_ids: list[int], statuses: list[str] | None, period:
     }
 
 
-def as_seconds(delta) -> float | None:
+def as_seconds(delta: timedelta | None) -> float | None:
     return round(delta.total_seconds(), 3) if delta is not None else None
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
+from io import TextIOBase
+from typing import TextIO
 
 from django.core.management.base import CommandError
 
@@ -34,7 +36,9 @@ def find_workflow(ref: str) -> Workflow:
 class Follower:
     """Prints stage changes and log lines of a run as they are written, like `gh run watch`."""
 
-    def __init__(self, execution: Execution, out=sys.stdout, poll: float = 0.2):
+    def __init__(
+        self, execution: Execution, out: TextIO | TextIOBase = sys.stdout, poll: float = 0.2
+    ) -> None:
         self.execution = execution
         self.out = out
         self.poll = poll

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -20,6 +21,9 @@ from executions.run_page import run_state
 from executions.status import ACTIVE, TERMINAL, WAITING
 from workflows.permissions import VIEW, is_member, visible_projects
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
 POLL_SECONDS = 0.25
 REPLAY_BATCH = 500
 
@@ -27,10 +31,12 @@ REPLAY_BATCH = 500
 class ExecutionConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.execution_id = int(self.scope["url_route"]["kwargs"]["pk"])
-        user = self.user = self.scope.get("user")
-        if not await self.allowed(user):
+        # Channels' lazy user stands for a User or an AnonymousUser.
+        user = cast("User | AnonymousUser | None", self.scope.get("user"))
+        if user is None or not await self.allowed(user):
             await self.close(code=4403)
             return
+        self.user = user
         query = parse_qs(self.scope.get("query_string", b"").decode())
         try:
             self.after = int(query.get("after", ["-1"])[0])
@@ -53,8 +59,8 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):
         self.wake.set()
 
     @database_sync_to_async
-    def allowed(self, user) -> bool:
-        if user is None or not user.is_authenticated or not user.has_perm(VIEW):
+    def allowed(self, user: User | AnonymousUser) -> bool:
+        if not user.is_authenticated or not user.has_perm(VIEW):
             return False
         execution = (
             Execution.objects.select_related("workflow__service__project")
@@ -108,11 +114,13 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
     runs that have not ended."""
 
     async def connect(self) -> None:
-        self.user = self.scope.get("user")
-        self.projects = await self.project_ids()
-        if self.projects is None:
+        # Channels' lazy user stands for a User or an AnonymousUser.
+        self.user = cast("User | AnonymousUser | None", self.scope.get("user"))
+        projects = await self.project_ids()
+        if projects is None:
             await self.close(code=4403)
             return
+        self.projects: list[int] = projects
         self.wake = asyncio.Event()
         self.signature: tuple | None = None
         for project_id in self.projects:

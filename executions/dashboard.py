@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.db.models import Q, QuerySet, prefetch_related_objects
@@ -20,12 +21,15 @@ from executions.status import ExecutionStatus
 from workflows.models import Workflow
 from workflows.permissions import visible_projects
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
 RECENT_PER_WORKFLOW = 10
 UNION_TERMS = 400  # SQLite allows 500 terms in one compound SELECT
 PAGE_SIZE = 25
 
 
-def workflow_rows(user) -> list[dict]:
+def workflow_rows(user: User | AnonymousUser) -> list[dict[str, Any]]:
     """One row per workflow `user` can see, in project/service/workflow order: `workflow`,
     `last` (its latest run or None) and `recent` (its last 10 runs, newest first). Three
     queries (per 400 workflows), whatever the number of runs."""
@@ -40,7 +44,7 @@ def workflow_rows(user) -> list[dict]:
         for execution in last_runs(ids[start : start + UNION_TERMS]):
             recent[execution.workflow_id].append(execution)
     return [
-        {"workflow": w, "last": (recent[w.pk] or [None])[0], "recent": recent[w.pk]}
+        {"workflow": w, "last": recent[w.pk][0] if recent[w.pk] else None, "recent": recent[w.pk]}
         for w in workflows
     ]
 
@@ -103,14 +107,15 @@ class RunFilters(forms.Form):
             raise forms.ValidationError(str(exc)) from exc
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         since, until = data.get("since"), data.get("until")
         if since and until and since > until:
             self.add_error("until", "must be on or after the start day")
         return data
 
 
-def filtered_runs(user, data: dict) -> QuerySet[Execution]:
+def filtered_runs(user: User | AnonymousUser, data: dict[str, Any]) -> QuerySet[Execution]:
     """Runs of `user`'s projects matching cleaned RunFilters data, newest first."""
     # A list of workflow ids rather than a join to projects: the database can then walk the
     # (created_at, id) order and stop after a page instead of sorting every visible run.
@@ -135,7 +140,9 @@ def filtered_runs(user, data: dict) -> QuerySet[Execution]:
     return runs.order_by("-created_at", "-id")
 
 
-def runs_page(user, data: dict, size: int = PAGE_SIZE) -> tuple[list[Execution], str]:
+def runs_page(
+    user: User | AnonymousUser, data: dict[str, Any], size: int = PAGE_SIZE
+) -> tuple[list[Execution], str]:
     """One page of the runs list after the cursor `data["after"]`, and the next page's cursor
     ("" on the last page). Keyset: (created_at, id) < the cursor's, newest first."""
     runs = filtered_runs(user, data)

@@ -20,11 +20,15 @@ from __future__ import annotations
 
 import statistics
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q
 
 from executions.models import Release, StageKind, StageRun, Trigger
 from executions.status import StageStatus
+
+if TYPE_CHECKING:
+    from workflows.models import Environment, Service
 
 PERIOD_DAYS = {"7d": 7, "30d": 30, "90d": 90}
 
@@ -49,7 +53,9 @@ def commit_times(releases: list[Release]) -> dict[int, datetime]:
     return found
 
 
-def dora_metrics(service, environment, until: datetime, days: int = 30) -> dict:
+def dora_metrics(
+    service: Service, environment: Environment, until: datetime, days: int = 30
+) -> dict[str, Any]:
     """The four metrics for `service` in `environment` over the `days` before `until`:
     `period` {since, until, days}; `deployments`, `successful_deployments`,
     `deployment_frequency_per_day`; `lead_time_seconds` (median) with `lead_time_samples`;
@@ -88,13 +94,13 @@ def dora_metrics(service, environment, until: datetime, days: int = 30) -> dict:
         if stage.status == StageStatus.SUCCEEDED:
             continue
         failures += 1
-        back = next_release_after(stage.started_at or stage.finished_at)
+        failed_at = stage.started_at or stage.finished_at
+        assert failed_at is not None  # finished_at is filtered on above
+        back = next_release_after(failed_at)
         if back is None:
             unrestored += 1
         else:
-            restore.append(
-                (back.created_at - (stage.started_at or stage.finished_at)).total_seconds()
-            )
+            restore.append((back.created_at - failed_at).total_seconds())
     for release in releases:
         nxt = following.get(release.pk)
         if nxt is not None and nxt.is_rollback:
@@ -123,7 +129,9 @@ def dora_metrics(service, environment, until: datetime, days: int = 30) -> dict:
     }
 
 
-def releases_by_environment(service, environment=None) -> list[dict]:
+def releases_by_environment(
+    service: Service, environment: Environment | None = None
+) -> list[dict[str, Any]]:
     """Per environment of the service's project (or just `environment`): its releases newest
     first (up to 50), each marked `current` when it is what its workflow runs there now."""
     environments = service.project.environments.order_by("order", "name")
@@ -143,12 +151,15 @@ def releases_by_environment(service, environment=None) -> list[dict]:
                 seen.add(release.workflow_id)
                 current_of.add(release.pk)
         for release in history:
-            release.current = release.pk in current_of
+            # For the page and the API, not a field.
+            release.current = release.pk in current_of  # type: ignore[attr-defined]
         rows.append({"environment": env, "history": history})
     return rows
 
 
-def dora_for_service(service, until: datetime, days: int, environment=None) -> list[dict]:
+def dora_for_service(
+    service: Service, until: datetime, days: int, environment: Environment | None = None
+) -> list[dict[str, Any]]:
     """`dora_metrics` for each environment of the service's project that it has deployed to."""
     deployed = Release.objects.filter(service=service).values("environment_id")
     environments = service.project.environments.filter(

@@ -9,9 +9,13 @@ consumers in the web process notice the worker's writes by polling (executions/c
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+
+if TYPE_CHECKING:
+    from executions.models import Execution, LogChunk, StageRun
 
 logger = logging.getLogger(__name__)
 
@@ -52,15 +56,15 @@ def publish_project(execution_id: int, what: str) -> None:
         _group_send(project_group(project_id), {"type": "project.wake", "what": what})
 
 
-def publish_log(chunk) -> None:
+def publish_log(chunk: LogChunk) -> None:
     _send(chunk.execution_id, {"type": "execution.wake", "what": "log", "seq": chunk.seq})
 
 
-def publish_status(execution) -> None:
+def publish_status(execution: Execution) -> None:
     _send(execution.pk, {"type": "execution.wake", "what": "status"})
     publish_project(execution.pk, "status")
 
 
-def publish_stage(stage) -> None:
+def publish_stage(stage: StageRun) -> None:
     _send(stage.execution_id, {"type": "execution.wake", "what": "stage"})
     publish_project(stage.execution_id, "stage")

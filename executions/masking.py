@@ -33,7 +33,7 @@ def unregister(execution_id: int) -> None:
 def stored_secrets(workflow: Workflow) -> list[str]:
     """Values the database keeps encrypted for this workflow's runs (decrypted here)."""
     values = [workflow.service.git_token, workflow.service.git_ssh_key]
-    if workflow.registry_id:
+    if workflow.registry is not None:  # no query when registry_id is None
         values.append(workflow.registry.password)
     values += [
         v.secret_value for v in workflow.variables.filter(is_secret=True) if not v.secret_manager

@@ -141,7 +141,7 @@ def prune_kept_workspaces() -> int:
     return pruned
 
 
-def start_recovery_loop(**kwargs) -> None:
+def start_recovery_loop(**kwargs: object) -> None:
     """Connected to django-q2's post_spawn: one checking thread per worker process."""
     if _started.is_set():
         return

@@ -14,7 +14,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -35,6 +36,12 @@ from executions.runners.base import StageError, Terminated
 from executions.status import ExecutionStatus, StageStatus
 from workflows.permissions import CHANGE, is_member
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from integrations.kubernetes.manifests import DeploySpec
+    from workflows.models import Environment, Service, Workflow
+
 LOCK_POLL_SECONDS = 0.2
 ALIVE = (ExecutionStatus.RUNNING, ExecutionStatus.TERMINATING)
 
@@ -45,7 +52,7 @@ class RollbackRefused(APIException):
     default_code = "conflict"
 
 
-def current_release(workflow, environment) -> Release | None:
+def current_release(workflow: Workflow, environment: Environment) -> Release | None:
     """The release of `workflow` that `environment` runs now: the row marked current."""
     return Release.objects.filter(
         workflow=workflow, environment=environment, is_current=True
@@ -59,7 +66,7 @@ def short(version: str) -> str:
 # --- the deploy lock --------------------------------------------------------------------------
 
 
-def lease_cutoff():
+def lease_cutoff() -> datetime:
     return timezone.now() - timedelta(seconds=settings.WORKER_LEASE_SECONDS)
 
 
@@ -70,7 +77,7 @@ def is_stale(lock: DeployLock) -> bool:
     )
 
 
-def older_waiting(stage: StageRun, service, environment) -> StageRun | None:
+def older_waiting(stage: StageRun, service: Service, environment: Environment) -> StageRun | None:
     """A deploy of an older run to the same place that is running and not holding the lock:
     it goes first."""
     execution = stage.execution
@@ -95,7 +102,7 @@ def older_waiting(stage: StageRun, service, environment) -> StageRun | None:
     )
 
 
-def try_lock(stage: StageRun, service, environment) -> DeployLock | None:
+def try_lock(stage: StageRun, service: Service, environment: Environment) -> DeployLock | None:
     """Takes the lock with an INSERT; None if another deploy holds it (the constraint says)."""
     try:
         with transaction.atomic():
@@ -112,8 +119,8 @@ def try_lock(stage: StageRun, service, environment) -> DeployLock | None:
 @contextmanager
 def deploy_lock(
     stage: StageRun,
-    service,
-    environment,
+    service: Service,
+    environment: Environment,
     cancelled: threading.Event,
     log: Callable[[str], None],
 ) -> Iterator[float]:
@@ -152,11 +159,17 @@ def deploy_lock(
 # --- older commits ----------------------------------------------------------------------------
 
 
-def first_released(service, field: str, value: str) -> Release | None:
+def first_released(service: Service, field: str, value: str) -> Release | None:
     return Release.objects.filter(service=service, **{field: value}).order_by("created_at").first()
 
 
-def check_not_older(execution: Execution, environment, current: Release | None, commit, digest):
+def check_not_older(
+    execution: Execution,
+    environment: Environment,
+    current: Release | None,
+    commit: str,
+    digest: str,
+) -> None:
     """Refuses to put a commit (or, deploy-only, an image) that was first released before the
     one the environment runs now over it; only an explicit rollback may go back."""
     if current is None or execution.trigger == Trigger.ROLLBACK:
@@ -181,13 +194,13 @@ def check_not_older(execution: Execution, environment, current: Release | None, 
 def do_record_release(
     *,
     stage: StageRun,
-    environment,
-    workflow,
+    environment: Environment,
+    workflow: Workflow,
     image: str,
     digest: str,
     commit: str,
     target: str,
-    details: dict,
+    details: dict[str, Any],
     rollback_of: Release | None = None,
 ) -> Release:
     """Records a successful deploy (or rollback) as the release `environment` now runs for the
@@ -218,7 +231,7 @@ def do_record_release(
 # --- rollback ---------------------------------------------------------------------------------
 
 
-def check_rollback(user, release: Release) -> Execution:
+def check_rollback(user: User | None, release: Release) -> Execution:
     """Checks the user may roll back and that the release's environment can still be deployed
     to, then starts the rollback run."""
     if user is not None:
@@ -242,7 +255,7 @@ def check_rollback(user, release: Release) -> Execution:
     return do_rollback(user, release)
 
 
-def do_rollback(user, release: Release) -> Execution:
+def do_rollback(user: User | None, release: Release) -> Execution:
     """A new run of trigger "rollback" with only the deploy stage of the release's environment,
     redeploying its image digest (no build), through the same gates as any deploy."""
     from executions.services import do_create_execution
@@ -275,7 +288,7 @@ def do_rollback(user, release: Release) -> Execution:
 # --- what runs where --------------------------------------------------------------------------
 
 
-def what_runs_where(service) -> list[dict]:
+def what_runs_where(service: Service) -> list[dict[str, Any]]:
     """Per environment of the service's project, in order: the release each of the service's
     workflows runs there now (the rows marked current; two queries at any history size)."""
     current = (
@@ -295,7 +308,7 @@ def what_runs_where(service) -> list[dict]:
 # --- manifests, for the approval card's diff ------------------------------------------------
 
 
-def public_manifest(spec) -> str:
+def public_manifest(spec: DeploySpec) -> str:
     """The manifests a deploy applies, as YAML, with every Secret's values shown as `***`
     (registry credentials and secret variables never leave the worker)."""
     import yaml

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
@@ -23,7 +25,7 @@ class ReleaseSerializer(serializers.ModelSerializer):
     service_name = serializers.CharField(source="service.name", read_only=True)
     workflow_name = serializers.CharField(source="workflow.name", read_only=True)
     execution_number = serializers.IntegerField(source="execution.number", read_only=True)
-    deployed_by = serializers.SlugRelatedField(
+    deployed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
     url = serializers.SerializerMethodField()

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from executions.models import Execution, LogChunk, Release
@@ -24,7 +25,7 @@ TASK = "executions.retention.purge_expired_runs"
 SCHEDULE_NAME = "workflows-retention"
 
 
-def expired_runs(days: int):
+def expired_runs(days: int) -> QuerySet[Execution]:
     """Runs created more than `days` days ago that may be deleted, oldest first."""
     cutoff = timezone.now() - timedelta(days=days)
     current = Release.objects.filter(is_current=True).values("execution_id")
@@ -61,7 +62,7 @@ def purge_expired_runs(
     return done
 
 
-def ensure_schedule(**_kwargs) -> None:
+def ensure_schedule(**_kwargs: object) -> None:
     """Registers the hourly retention task with django-q2 (after every `migrate`)."""
     from django_q.models import Schedule
 

@@ -4,9 +4,14 @@ appears exactly when the service function behind it would accept the click."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from executions.models import Execution, StageRun
 from executions.status import STAGE_TERMINAL, TERMINAL, WAITING, ExecutionStatus, StageStatus
 from workflows.permissions import APPROVE, CHANGE
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 S = ExecutionStatus
 
@@ -70,7 +75,7 @@ def stage_rows(execution: Execution) -> list[dict]:
     return rows
 
 
-def run_state(execution: Execution, user) -> dict:
+def run_state(execution: Execution, user: User | AnonymousUser) -> dict[str, Any]:
     """Everything about the run that changes while it runs, as the websocket's `status` message
     and the page's first state: status, reason, ref name, commit, image, timings, stages,
     the actions this user may take and the ids of its approval requests (not cancelled)."""
@@ -107,7 +112,7 @@ def run_state(execution: Execution, user) -> dict:
     }
 
 
-def page_config(execution: Execution, user) -> dict:
+def page_config(execution: Execution, user: User | AnonymousUser) -> dict[str, Any]:
     """The run page's first state (the JSON its script starts from): who and what started the
     run, links, and `run_state`."""
     from django.urls import reverse

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -12,11 +13,10 @@ from workflows.validators import quoted, ref_name_problem
 COMMIT_RE = re.compile(r"^[0-9a-fA-F]{7,64}$")
 
 
-def _ref_name(value: str) -> str:
+def _ref_name(value: str) -> None:
     problem = ref_name_problem(value)
     if problem:
         raise serializers.ValidationError(f"{quoted(value)} is not a valid name: it {problem}")
-    return value
 
 
 # The Docker distribution spec's tag grammar.
@@ -74,7 +74,9 @@ class RunRequestSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
     def validate_ref(self, value: str) -> str:
-        return _ref_name(value) if value else value
+        if value:
+            _ref_name(value)
+        return value
 
     def validate_commit(self, value: str) -> str:
         value = value.strip()
@@ -119,7 +121,9 @@ class RunRequestSerializer(serializers.Serializer):
 
 
 class StageRunSerializer(serializers.ModelSerializer):
-    environment = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    environment: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, allow_null=True
+    )
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
 
     class Meta:
@@ -140,7 +144,7 @@ class StageRunSerializer(serializers.ModelSerializer):
 
 class ExecutionSerializer(serializers.ModelSerializer):
     status_display = serializers.CharField(source="get_status_display", read_only=True)
-    triggered_by = serializers.SlugRelatedField(
+    triggered_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
     stages = StageRunSerializer(many=True, read_only=True)

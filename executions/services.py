@@ -6,6 +6,9 @@ both make the same move: the second finds the row count 0 and is refused.
 
 from __future__ import annotations
 
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -17,6 +20,11 @@ from executions.status import TERMINAL, WAITING, ExecutionStatus, StageStatus, c
 from workflows.models import Workflow
 from workflows.permissions import CHANGE, is_member
 from workflows.services import validate_for_run
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from workflows.models import Environment
 
 S = ExecutionStatus
 
@@ -66,14 +74,14 @@ def do_change_status(execution: Execution, new: str, reason: str = "") -> Execut
     return execution
 
 
-def do_change_stage_status(stage: StageRun, new: str, error: str = "", **output) -> StageRun:
+def do_change_stage_status(stage: StageRun, new: str, error: str = "", **output: Any) -> StageRun:
     """Moves a stage run to `new`; its error is masked like the log before it is cut to 500
     characters and stored."""
     from executions.status import STAGE_TRANSITIONS
 
     error = mask_text(stage.execution_id, error)[:500]
     current = StageRun.objects.filter(pk=stage.pk).values_list("status", flat=True).first()
-    if new not in STAGE_TRANSITIONS.get(current, frozenset()):
+    if current is None or new not in STAGE_TRANSITIONS.get(current, frozenset()):
         raise ValueError(f"stage {stage.name} cannot move from {current} to {new}")
     now = timezone.now()
     fields: dict = {"status": new, "error": error}
@@ -98,7 +106,9 @@ def do_change_stage_status(stage: StageRun, new: str, error: str = "", **output)
     return stage
 
 
-def plan_stages(workflow: Workflow, only_environment=None) -> list[dict]:
+def plan_stages(
+    workflow: Workflow, only_environment: Environment | None = None
+) -> list[dict[str, Any]]:
     """The stage runs a workflow's definition makes, in order. With `only_environment` (a
     rollback): just the deploy to that environment, as the image is already known."""
     if only_environment is not None:
@@ -140,7 +150,7 @@ def plan_stages(workflow: Workflow, only_environment=None) -> list[dict]:
     return stages
 
 
-def check_can_run(user, workflow: Workflow, doing: str = "Running a workflow") -> None:
+def check_can_run(user: User | None, workflow: Workflow, doing: str = "Running a workflow") -> None:
     """The one check before anything of `workflow` runs, whatever the door: the API, the page
     and the CLI (`check_run_workflow`), a webhook delivery and its redelivery (`user` None: the
     signature is the authority), a re-run, a rollback, and each occurrence of a Cron CD job.
@@ -157,7 +167,9 @@ def check_can_run(user, workflow: Workflow, doing: str = "Running a workflow") -
     validate_for_run(workflow)
 
 
-def check_run_request(user, workflow: Workflow, data: dict, trigger: str = Trigger.MANUAL):
+def check_run_request(
+    user: User | None, workflow: Workflow, data: dict[str, Any], trigger: str = Trigger.MANUAL
+) -> Execution:
     """The Run button and `POST /api/workflows/<id>/run/`: validates the body
     (`RunRequestSerializer`: `branch`, `tag`, `ref`, `commit`, `image_tag`; 400 with field
     paths), then `check_run_workflow`.
@@ -217,7 +229,7 @@ def image_repository(reference: str) -> str:
 
 
 def check_run_workflow(
-    user,
+    user: User | None,
     workflow: Workflow,
     *,
     ref: str = "",
@@ -255,7 +267,7 @@ def do_create_execution(
     *,
     ref: str,
     trigger: str,
-    triggered_by=None,
+    triggered_by: User | None = None,
     trigger_detail: str = "",
     image: str = "",
     rerun_of: Execution | None = None,
@@ -265,7 +277,7 @@ def do_create_execution(
     commit_sha: str = "",
     actor_login: str = "",
     actor_email: str = "",
-    only_environment=None,
+    only_environment: Environment | None = None,
     enqueue: bool = True,
 ) -> Execution:
     """Creates a Pending execution with its planned stages and enqueues it after commit.
@@ -311,25 +323,26 @@ def do_create_execution(
                 from executions.queue import enqueue_execution
 
                 if enqueue:
-                    transaction.on_commit(lambda pk=execution.pk: enqueue_execution(pk))
+                    transaction.on_commit(partial(enqueue_execution, execution.pk))
                 from executions.live import publish_project
 
-                transaction.on_commit(lambda pk=execution.pk: publish_project(pk, "created"))
+                transaction.on_commit(partial(publish_project, execution.pk, "created"))
             return execution
         except IntegrityError:
             continue  # another run took the same number at the same moment
     raise RuntimeError("could not allocate an execution number")
 
 
-def check_terminate(user, execution: Execution) -> Execution:
+def check_terminate(user: User | None, execution: Execution) -> Execution:
     if user is not None and not user.has_perm(CHANGE):
         raise PermissionDenied('Terminating a run needs the "Change workflow" permission.')
     return do_terminate(execution, by=user)
 
 
-def do_terminate(execution: Execution, by=None) -> Execution:
+def do_terminate(execution: Execution, by: User | str | None = None) -> Execution:
     """Pending and waiting runs have nothing running and end Terminated at once; a Running one
-    goes to Terminating and its worker stops the engine work (executions.engine)."""
+    goes to Terminating and its worker stops the engine work (executions.engine). `by` (a user,
+    or what a newer webhook delivery was) is named in the reason; None is the system."""
     who = f"by {by}" if by else "by the system"
     execution.refresh_from_db(fields=["status"])
     if execution.status == S.PENDING or execution.status in WAITING:
@@ -350,7 +363,7 @@ def do_terminate(execution: Execution, by=None) -> Execution:
 RERUN_NEEDS_CHECKOUT = {StageKind.SCRIPT, StageKind.SCAN, StageKind.BUILD}
 
 
-def check_rerun(user, execution: Execution, from_failed: bool = False) -> Execution:
+def check_rerun(user: User | None, execution: Execution, from_failed: bool = False) -> Execution:
     """Runs the same commit again. `from_failed` keeps the stages that succeeded before the
     failure (their outputs, the checkout and the built image) and starts at the failed one."""
     check_can_run(user, execution.workflow, "Re-running")
@@ -359,7 +372,7 @@ def check_rerun(user, execution: Execution, from_failed: bool = False) -> Execut
     return do_rerun(execution, by=user, from_failed=from_failed)
 
 
-def do_rerun(execution: Execution, by=None, from_failed: bool = False) -> Execution:
+def do_rerun(execution: Execution, by: User | None = None, from_failed: bool = False) -> Execution:
     from executions.engine import workspace_of
 
     with transaction.atomic():

@@ -8,7 +8,10 @@ connection into the registry host and the credentials the docker SDK logs in wit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from workflows.models import RegistryConnection
 
 from atmosly.plugins import Registry
 from integrations.errors import ProviderError
@@ -33,7 +36,7 @@ class RegistryAuth:
 class RegistryProvider(Protocol):
     def validate(self, settings: dict) -> dict[str, str]: ...
 
-    def login(self, connection) -> RegistryAuth: ...
+    def login(self, connection: RegistryConnection) -> RegistryAuth: ...
 
 
 # Keys are workflows.models.RegistryProvider values.

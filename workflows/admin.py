@@ -14,6 +14,7 @@ import yaml
 from django import forms
 from django.contrib import admin
 from django.db.models import Model
+from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
@@ -65,7 +66,7 @@ class SerializerForm(RequestForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.serializer = None
+        self.serializer: serializers.BaseSerializer[Any] | None = None
         api_fields = self.serializer_class().fields
         for name in self.write_only:
             if name in self.fields:
@@ -79,7 +80,8 @@ class SerializerForm(RequestForm):
                     self.fields[name].help_text = "Set. Leave blank to keep it."
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         for name in self.write_only:
             if self.instance.pk and not data.get(name):
                 data[name] = getattr(self.instance, name)
@@ -107,12 +109,15 @@ class SerializerForm(RequestForm):
 
     def apply_validated(self, obj: Model) -> Model:
         """What the serializer accepted, as the API would write it."""
+        assert self.serializer is not None  # set by clean(), which ran: the form is valid
         for name, value in self.serializer.validated_data.items():
             setattr(obj, name, value)
         return obj
 
 
-def serializer_form(serializer: type, *, write_only: tuple[str, ...] = ()) -> type:
+def serializer_form(
+    serializer: type[serializers.ModelSerializer[Any]], *, write_only: tuple[str, ...] = ()
+) -> type:
     """A SerializerForm whose fields are exactly the serializer's writable ones: the admin
     cannot write a field the API does not validate."""
     model = serializer.Meta.model
@@ -132,10 +137,10 @@ class ApiValidatedAdmin(ProjectScopedAdmin):
     project_paths = ("project",)
     # Environments and registries are part of a project's workflow configuration (as in the API).
     spec_perms = {"view": VIEW, "add": CHANGE, "change": CHANGE, "delete": CHANGE}
-    list_filter: list = [("project", admin.RelatedOnlyFieldListFilter)]
+    list_filter = [("project", admin.RelatedOnlyFieldListFilter)]
 
-    def get_form(self, request, obj=None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
         return type(form.__name__, (form,), {"request": request})
 
     def get_readonly_fields(self, request, obj=None):
@@ -187,7 +192,7 @@ class ProjectAdmin(ProjectScopedAdmin):
             form.instance.members.add(request.user)
 
     def get_deleted_objects(self, objs, request):
-        """The API's rule (`check_delete_project`): runs not yet ended protect their project."""
+        """The API's rule (`do_delete_project`): runs not yet ended protect their project."""
         return with_unfinished_runs(
             super().get_deleted_objects(objs, request), project__in=[o.pk for o in objs]
         )
@@ -209,7 +214,7 @@ class ServiceAdmin(ApiValidatedAdmin):
             do_create_service(obj)
 
     def get_deleted_objects(self, objs, request):
-        """The API's rule (`check_delete_service`): runs not yet ended protect their service."""
+        """The API's rule (`do_delete_service`): runs not yet ended protect their service."""
         return with_unfinished_runs(
             super().get_deleted_objects(objs, request), pk__in=[o.pk for o in objs]
         )
@@ -269,7 +274,8 @@ class WorkflowDocumentForm(RequestForm):
         self.validated: dict[str, Any] | None = None
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         service = self.instance.service if self.instance.pk else data.get("service")
         text = data.get("document")
         if service is None or text is None:

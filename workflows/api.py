@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -39,14 +40,14 @@ from workflows.serializers import (
 from workflows.services import (
     VersionConflict,
     check_add_member,
-    check_delete_environment,
-    check_delete_project,
-    check_delete_registry,
-    check_delete_service,
     check_remove_member,
     check_save_workflow,
     do_create_project,
     do_create_service,
+    do_delete_environment,
+    do_delete_project,
+    do_delete_registry,
+    do_delete_service,
     editable_part,
 )
 
@@ -73,11 +74,13 @@ class ProjectViewSet(BoundedLookupMixin, viewsets.ModelViewSet):
         return visible_projects(self.request.user).prefetch_related("members")
 
     def perform_create(self, serializer):
-        serializer.instance = do_create_project(serializer.validated_data, self.request.user)
+        user = self.request.user
+        assert isinstance(user, User)  # WorkflowPermission lets only signed-in users in
+        serializer.instance = do_create_project(serializer.validated_data, user)
 
     def perform_destroy(self, instance):
-        """409 while a run in the project has not ended (`check_delete_project`)."""
-        check_delete_project(self.request.user, instance)
+        """409 while a run in the project has not ended (`do_delete_project`)."""
+        do_delete_project(self.request.user, instance)
 
     @extend_schema(request=MemberSerializer, responses=ProjectSerializer)
     @action(detail=True, methods=["post"])
@@ -113,7 +116,7 @@ class ProjectScopedViewSet(BoundedLookupMixin, viewsets.ModelViewSet):
     }
 
     def get_queryset(self):
-        qs = self.queryset.filter(project__in=visible_projects(self.request.user))
+        qs = super().get_queryset().filter(project__in=visible_projects(self.request.user))
         project = self.request.query_params.get("project", "")
         if project.isdigit():
             qs = qs.filter(project_id=query_id(self.request, "project"))
@@ -135,8 +138,8 @@ class ServiceViewSet(ProjectScopedViewSet):
         )
 
     def perform_destroy(self, instance):
-        """409 while a run of the service has not ended (`check_delete_service`)."""
-        check_delete_service(self.request.user, instance)
+        """409 while a run of the service has not ended (`do_delete_service`)."""
+        do_delete_service(self.request.user, instance)
 
 
 class EnvironmentViewSet(ProjectScopedViewSet):
@@ -144,8 +147,8 @@ class EnvironmentViewSet(ProjectScopedViewSet):
     serializer_class = EnvironmentSerializer
 
     def perform_destroy(self, instance):
-        """409 while a workflow deploys to or builds in it (`check_delete_environment`)."""
-        check_delete_environment(self.request.user, instance)
+        """409 while a workflow deploys to or builds in it (`do_delete_environment`)."""
+        do_delete_environment(self.request.user, instance)
 
 
 class RegistryConnectionViewSet(ProjectScopedViewSet):
@@ -153,8 +156,8 @@ class RegistryConnectionViewSet(ProjectScopedViewSet):
     serializer_class = RegistryConnectionSerializer
 
     def perform_destroy(self, instance):
-        """409 while a workflow or a service uses it (`check_delete_registry`)."""
-        check_delete_registry(self.request.user, instance)
+        """409 while a workflow or a service uses it (`do_delete_registry`)."""
+        do_delete_registry(self.request.user, instance)
 
 
 @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
@@ -186,12 +189,14 @@ class WorkflowViewSet(
             service__project__in=visible_projects(self.request.user)
         ).select_related("service__project", "registry")
         service = self.request.query_params.get("service", "")
-        if service.isdigit():
-            qs = qs.filter(service_id=query_id(self.request, "service"))
+        service_id = query_id(self.request, "service") if service.isdigit() else None
+        if service_id is not None:
+            qs = qs.filter(service_id=service_id)
         return qs
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
+        assert page is not None  # PAGE_SIZE is set, so every list is paged
         return self.get_paginated_response([workflow_document(w) for w in page])
 
     def retrieve(self, request, *args, **kwargs):

@@ -10,7 +10,7 @@ workflow (`workflow_document`) and turn a sent document into what `do_save_workf
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -28,6 +28,7 @@ from workflows.models import (
     RunConcurrency,
     ScanThreshold,
     SecretManager,
+    Service,
     SourceKind,
     TriggerMode,
     VariableScope,
@@ -60,10 +61,9 @@ def _django_to_drf(validator):
     return run
 
 
-def validate_relative_path(value: str) -> str:
+def validate_relative_path(value: str) -> None:
     if value.startswith("/") or ".." in value.split("/") or "\x00" in value:
         raise serializers.ValidationError("must be a path inside the repository")
-    return value
 
 
 def as_schema_says(field: serializers.Field, value: Any) -> Any:
@@ -114,14 +114,21 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class BlankAsNull:
+def document_service(field: serializers.Field) -> Service:
+    """The service whose workflow document `field` belongs to (its root serializer's)."""
+    service = cast("WorkflowDocumentSerializer", field.root).service
+    assert service is not None  # a document is always checked within its service
+    return service
+
+
+class BlankAsNull(serializers.Field):
     """A text stored blank that the document shows as null: null is accepted and stored as ""."""
 
-    def run_validation(self, data=serializers.empty):
+    def run_validation(self, data: Any = serializers.empty) -> Any:
         value = super().run_validation(data)
         return "" if value is None else value
 
-    def to_representation(self, value):
+    def to_representation(self, value: Any) -> Any:
         return super().to_representation(value) or None
 
 
@@ -209,7 +216,7 @@ class SourceSerializer(StrictSerializer):
     )
 
     def check(self, doc: dict[str, Any]) -> dict[str, str]:
-        service = self.root.service
+        service = document_service(self)
         ptype, kind = doc["pipeline_type"], doc["source_kind"]
         errors: dict[str, str] = {}
         if kind == SourceKind.GIT:
@@ -237,7 +244,9 @@ class BuildSerializer(StrictSerializer):
     dockerfile = serializers.CharField(
         max_length=500, default="Dockerfile", validators=[validate_relative_path]
     )
-    context = serializers.CharField(
+    # DRF's metaclass takes declared fields out of the class, so this does not shadow
+    # Serializer.context; mypy sees only the class body.
+    context = serializers.CharField(  # type: ignore[assignment]
         source="build_context", max_length=500, default=".", validators=[validate_relative_path]
     )
     platform = serializers.ChoiceField(choices=Platform.choices, default=Platform.AMD64)
@@ -249,7 +258,7 @@ class BuildSerializer(StrictSerializer):
 
     def check(self, doc: dict[str, Any]) -> dict[str, str]:
         """The Kubernetes builder runs in an active Kubernetes environment of the project."""
-        project = self.root.service.project
+        project = document_service(self).project
         errors: dict[str, str] = {}
         name = doc["builder_environment"]
         doc["builder_environment"] = None
@@ -303,7 +312,7 @@ class PushSerializer(StrictSerializer):
 
     def check(self, doc: dict[str, Any]) -> dict[str, str]:
         """A Git source pushes to a registry of the project; a deploy-only one pushes nothing."""
-        project = self.root.service.project
+        project = document_service(self).project
         errors: dict[str, str] = {}
         name = doc["registry"]
         doc["registry"] = None
@@ -416,7 +425,7 @@ class DeploySerializer(StrictSerializer):
                     errors["cron_schedule"] = exc.messages[0]
             elif doc["cron_schedule"]:
                 errors["cron_schedule"] = "only a Cron CD workflow has a schedule"
-        project = self.root.service.project
+        project = document_service(self).project
         env_by_name = {e.name: e for e in project.environments.all()}
         member_ids = set(project.members.values_list("pk", flat=True))
         seen: set[str] = set()
@@ -441,7 +450,7 @@ class DeploySerializer(StrictSerializer):
         self, path: str, step: dict[str, Any], member_ids: set[int]
     ) -> dict[str, str]:
         errors: dict[str, str] = {}
-        project = self.root.service.project
+        project = document_service(self).project
         usernames, groupnames = step["approver_users"], step["approver_groups"]
         users = list(get_user_model().objects.filter(username__in=usernames, is_active=True))
         groups = list(Group.objects.filter(name__in=groupnames))
@@ -497,7 +506,7 @@ class VariableListSerializer(serializers.ListSerializer):
     def check(self, doc: dict[str, Any]) -> dict[str, str]:
         """Keys are unique; a secret has a value (a stored one is kept when none is sent) long
         enough to mask, unless a secret manager holds it, which needs the secret's name."""
-        workflow = self.root.workflow
+        workflow = cast("WorkflowDocumentSerializer", self.root).workflow
         existing = {v.key: v for v in workflow.variables.all()} if workflow else {}
         errors: dict[str, str] = {}
         keys: set[str] = set()
@@ -580,7 +589,8 @@ class WorkflowDocumentSerializer(StrictSerializer):
 
     name = serializers.CharField(max_length=63, validators=[_django_to_drf(validate_name)])
     pipeline_type = serializers.ChoiceField(choices=PipelineType.choices, default=PipelineType.CI)
-    source = SourceSerializer(source="*", required=False, default=dict)
+    # A declared field, not Field.source (DRF's metaclass takes it out of the class).
+    source = SourceSerializer(source="*", required=False, default=dict)  # type: ignore[assignment]
     build = BuildSerializer(source="*", required=False, default=dict)
     push = PushSerializer(source="*", required=False, default=dict)
     deploy = DeploySerializer(source="*", required=False, default=dict)
@@ -605,6 +615,7 @@ class WorkflowDocumentSerializer(StrictSerializer):
         return attrs
 
     def check(self, doc: dict[str, Any]) -> dict[str, str]:
+        assert self.service is not None  # a document is always checked within its service
         others = self.service.workflows.filter(name=doc["name"])
         if self.workflow:
             others = others.exclude(pk=self.workflow.pk)
@@ -635,7 +646,9 @@ class StoredWorkflowSerializer(WorkflowDocumentSerializer):
     created_at = IsoDateTime(read_only=True)
     updated_at = IsoDateTime(read_only=True)
     version = serializers.IntegerField(read_only=True)
-    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    updated_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     # The answer's key order since the first release; a key not listed goes last.
     ANSWER_ORDER = (

@@ -48,7 +48,9 @@ class MemberForm(forms.Form):
 
     def __init__(self, *args, roles, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = [("", "— keep their roles —")] + [
+        role = self.fields["role"]
+        assert isinstance(role, forms.ChoiceField)  # declared above
+        role.choices = [("", "— keep their roles —")] + [
             (group.name, group.name) for group in roles
         ]
 
@@ -88,7 +90,9 @@ class ServiceForm(forms.Form):
 
     def __init__(self, *args, project, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["image_registry"].choices = [("", "— none (public) —")] + [
+        registry = self.fields["image_registry"]
+        assert isinstance(registry, forms.ChoiceField)  # declared above
+        registry.choices = [("", "— none (public) —")] + [
             (str(r.pk), r.name) for r in project.registries.all()
         ]
 

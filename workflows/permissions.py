@@ -6,11 +6,19 @@ only the projects they are a member of, superusers see all.
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from typing import TYPE_CHECKING, TypeVar
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import Model, QuerySet
 from rest_framework.permissions import BasePermission
 
 from workflows.models import Project
+
+if TYPE_CHECKING:
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
+
+_M = TypeVar("_M", bound=Model)
 
 VIEW = "workflows.view_workflow"
 ADD = "workflows.add_workflow"
@@ -44,7 +52,7 @@ METHOD_PERMISSIONS = {
 }
 
 
-def visible_projects(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Project]:
+def visible_projects(user: User | AnonymousUser) -> QuerySet[Project]:
     if not user.is_authenticated:
         return Project.objects.none()
     if user.is_superuser:
@@ -52,11 +60,13 @@ def visible_projects(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Project
     return Project.objects.filter(members=user)
 
 
-def is_member(user, project: Project) -> bool:
-    return user.is_superuser or project.members.filter(pk=user.pk).exists()
+def is_member(user: User | AnonymousUser, project: Project) -> bool:
+    if user.is_superuser:
+        return True
+    return user.pk is not None and project.members.filter(pk=user.pk).exists()
 
 
-def administers(user, project: Project) -> bool:
+def administers(user: User | AnonymousUser, project: Project) -> bool:
     """Who may change a project and its members: a superuser, or a member of that project whose
     role holds "change project" (the Admin role). Roles are global, membership is per project,
     so an Admin of one project administers no other."""
@@ -76,7 +86,9 @@ PROJECT_PATHS: dict[str, str] = {
 }
 
 
-def scoped(queryset: QuerySet, user, path: str | None = None) -> QuerySet:
+def scoped(
+    queryset: QuerySet[_M], user: User | AnonymousUser, path: str | None = None
+) -> QuerySet[_M]:
     """`queryset` limited to the projects `user` is a member of (superusers: all of it).
     `path` is the lookup from the model to its Project; by default the one in PROJECT_PATHS."""
     if user.is_superuser:
@@ -91,7 +103,7 @@ class WorkflowPermission(BasePermission):
 
     message = "You do not have permission to perform this action."
 
-    def required(self, request, view) -> str:
+    def required(self, request: Request, view: APIView) -> str:
         required = getattr(view, "required_perm", None)
         if isinstance(required, dict):
             required = required.get(getattr(view, "action", None))
@@ -100,7 +112,7 @@ class WorkflowPermission(BasePermission):
         method_perms = getattr(view, "method_perms", METHOD_PERMISSIONS)
         return method_perms.get(request.method, CHANGE)
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         if not request.user or not request.user.is_authenticated:
             return False
         perm = self.required(request, view)

@@ -9,7 +9,7 @@ import requests
 
 from integrations.git.remote import list_remote_refs
 from integrations.podman.distribution import check_login, list_tags, split_reference
-from integrations.registries import RegistryError, get_provider
+from integrations.registries import RegistryAuth, RegistryError, get_provider
 from integrations.secret_managers import secret_managers
 from workflows.models import RegistryConnection
 
@@ -39,7 +39,7 @@ def connection_settings(registry: RegistryConnection | None) -> dict[str, Any] |
     return {field: getattr(registry, field) for field in SETTINGS}
 
 
-def login(settings: dict[str, Any]):
+def login(settings: dict[str, Any]) -> tuple[RegistryAuth, bool]:
     connection = RegistryConnection(
         **{k: settings.get(k) or "" for k in SETTINGS if k != "insecure"}
     )

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    # Or the historical models a migration gets from `apps`.
+    from django.contrib.auth.models import Group, Permission
+
 ROLES: dict[str, list[str]] = {
     "Viewer": ["view_workflow"],
     "Developer": ["view_workflow", "add_workflow", "change_workflow"],
@@ -21,7 +27,7 @@ ROLES: dict[str, list[str]] = {
 }
 
 
-def ensure_roles(group_model, permission_model) -> None:
+def ensure_roles(group_model: type[Group], permission_model: type[Permission]) -> None:
     for role, codenames in ROLES.items():
         group, _ = group_model.objects.get_or_create(name=role)
         group.permissions.add(

@@ -6,6 +6,8 @@ whether one is set.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.validators import UniqueTogetherValidator
@@ -22,7 +24,7 @@ from workflows.validators import (
 
 
 class ProjectSerializer(BoundedModelSerializer):
-    members = serializers.SlugRelatedField(
+    members: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username", many=True, read_only=True, help_text="Usernames of the members."
     )
 
@@ -44,8 +46,10 @@ class ProjectScopedSerializer(BoundedModelSerializer):
     def get_fields(self):
         fields = super().get_fields()
         request = self.context.get("request")
-        if "project" in fields and request is not None:
-            fields["project"].queryset = visible_projects(request.user)
+        project_field = fields.get("project")
+        if isinstance(project_field, serializers.RelatedField) and request is not None:
+            # The stubs type `queryset` as QuerySet | Manager, which mypy reads as a descriptor.
+            project_field.queryset = visible_projects(request.user)  # type: ignore[arg-type]
         if (
             self.instance is not None
             and not isinstance(self.instance, list)
@@ -66,7 +70,8 @@ class ProjectScopedSerializer(BoundedModelSerializer):
         project = attrs.get("project") or getattr(self.instance, "project", None)
         name = attrs.get("name", getattr(self.instance, "name", None))
         if project is not None and name:
-            qs = self.Meta.model.objects.filter(project=project, name=name)
+            model: Any = self.Meta.model  # each subclass's own; the stubs cannot say which
+            qs = model.objects.filter(project=project, name=name)
             if self.instance is not None:
                 qs = qs.exclude(pk=self.instance.pk)
             if qs.exists():

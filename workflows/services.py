@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import F
@@ -17,8 +17,10 @@ from workflows.document import (
 )
 from workflows.models import (
     CIVariable,
+    Environment,
     PipelineType,
     Project,
+    RegistryConnection,
     Service,
     SourceKind,
     Workflow,
@@ -26,11 +28,18 @@ from workflows.models import (
 )
 from workflows.permissions import ADD_APPROVER, administers
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, Group, User
+    from rest_framework.request import Request
+    from rest_framework.serializers import ModelSerializer
+
+    from executions.models import Execution
+
 DEFAULT_WORKFLOW_NAME = "default"
 ADD_PROJECT = "workflows.add_project"
 
 
-def check_create_project(user, data: dict[str, Any]) -> Project:
+def check_create_project(user: User, data: dict[str, Any]) -> Project:
     """Validates `name` and `description` as `POST /api/projects/` does (needs "Can add
     project"), then creates the project with `user` as its first member."""
     from workflows.serializers import ProjectSerializer
@@ -43,14 +52,14 @@ def check_create_project(user, data: dict[str, Any]) -> Project:
 
 
 @transaction.atomic
-def do_create_project(data: dict[str, Any], creator=None) -> Project:
+def do_create_project(data: dict[str, Any], creator: User | None = None) -> Project:
     project = Project.objects.create(**data)
     if creator is not None:
         project.members.add(creator)
     return project
 
 
-def grantable_roles(actor):
+def grantable_roles(actor: User) -> list[Group]:
     """The roles (groups) `actor` may give: all for a superuser; otherwise the groups whose
     permissions `actor` holds too, so no one hands out more than they have. Roles are Django
     groups and so apply in every project the member belongs to."""
@@ -67,7 +76,7 @@ def grantable_roles(actor):
     ]
 
 
-def check_add_member(actor, project: Project, username: str, role: str = "") -> Any:
+def check_add_member(actor: User, project: Project, username: str, role: str = "") -> Any:
     """Adds the active user `username` to `project`, with the role (group) named `role` if
     given. Only who administers the project may (`administers`); 400 names the field
     (`username`, `role`)."""
@@ -75,8 +84,8 @@ def check_add_member(actor, project: Project, username: str, role: str = "") -> 
 
     if not administers(actor, project):
         raise PermissionDenied("Only an administrator of this project can change its members.")
-    user = get_user_model().objects.filter(username=(username or "").strip(), is_active=True)
-    user = user.first()
+    users = get_user_model().objects.filter(username=(username or "").strip(), is_active=True)
+    user = users.first()
     if user is None:
         raise DRFValidationError({"username": [f'no active user named "{username}"']})
     group = None
@@ -91,13 +100,13 @@ def check_add_member(actor, project: Project, username: str, role: str = "") -> 
 
 
 @transaction.atomic
-def do_add_member(project: Project, user, group=None) -> None:
+def do_add_member(project: Project, user: User, group: Group | None = None) -> None:
     project.members.add(user)
     if group is not None:
         user.groups.add(group)
 
 
-def check_remove_member(actor, project: Project, username: str) -> None:
+def check_remove_member(actor: User, project: Project, username: str) -> None:
     """Removes `username` from the project's members (their roles stay: they are global).
     An administrator cannot remove themself, so a project always keeps one."""
     if not administers(actor, project):
@@ -139,7 +148,7 @@ class VersionConflict(APIException):
     def __init__(self, workflow: Workflow):
         who = workflow.updated_by.username if workflow.updated_by else "someone"
         when = workflow.updated_at.isoformat(timespec="seconds") if workflow.updated_at else ""
-        self.body = {
+        self.body: dict[str, Any] = {
             "detail": f"{who} saved this workflow (version {workflow.version}) at {when} "
             "since you opened it. Reload to see their change, or overwrite it.",
             "version": workflow.version,
@@ -170,7 +179,7 @@ def approvers_of(steps: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def check_workflow_document(
-    user,
+    user: User,
     service: Service,
     data: dict[str, Any],
     workflow: Workflow | None = None,
@@ -190,10 +199,10 @@ def check_workflow_document(
     serializer = WorkflowDocumentSerializer(data=data, service=service, workflow=workflow)
     serializer.is_valid(raise_exception=True)
     # Both sides in the document's terms: the validated steps hold rows, rendered back to names.
-    proposed = DeployEnvironmentSerializer(many=True).to_representation(
+    proposed: list[dict[str, Any]] = DeployEnvironmentSerializer(many=True).to_representation(  # type: ignore[assignment]  # many=True renders a list
         serializer.validated_data["deploy_steps"]
     )
-    stored = current.get("deploy", {}).get("environments", [])
+    stored: list[dict[str, Any]] = current.get("deploy", {}).get("environments", [])
     if approvers_of(proposed) != approvers_of(stored) and not user.has_perm(ADD_APPROVER):
         raise PermissionDenied(
             'Changing the approvers of a workflow needs the "Add approver to workflows" permission.'
@@ -202,7 +211,7 @@ def check_workflow_document(
 
 
 def check_save_workflow(
-    user,
+    user: User,
     service: Service,
     data: dict[str, Any],
     workflow: Workflow | None = None,
@@ -223,7 +232,7 @@ def do_save_workflow(
     service: Service,
     doc: dict[str, Any],
     workflow: Workflow | None = None,
-    actor=None,
+    actor: User | None = None,
     expected_version: int | None = None,
 ) -> Workflow:
     """Writes a validated document: the workflow row, its deploy steps and its variables.
@@ -289,7 +298,7 @@ def validate_for_run(workflow: Workflow) -> None:
     this run. Raises a DRF ValidationError keyed by field path."""
     project_id = workflow.service.project_id
     errors: dict[str, str] = {}
-    if workflow.registry_id and workflow.registry.project_id != project_id:
+    if workflow.registry is not None and workflow.registry.project_id != project_id:
         errors["push.registry"] = "the registry belongs to another project"
     image_registry = workflow.service.image_registry
     if image_registry is not None and image_registry.project_id != project_id:
@@ -313,7 +322,9 @@ def validate_for_run(workflow: Workflow) -> None:
     serializer.is_valid(raise_exception=True)
 
 
-def save_deploy_steps(workflow: Workflow, steps: list[dict[str, Any]], actor=None) -> None:
+def save_deploy_steps(
+    workflow: Workflow, steps: list[dict[str, Any]], actor: User | None = None
+) -> None:
     """Updates deploy steps in place, matched by environment: runs waiting at a step keep
     pointing at it, and a change of its approvers is audited and applies to their next decision."""
     from approvals.services import record_approvers_changed
@@ -354,7 +365,7 @@ def designation(step: WorkflowEnvironment) -> dict[str, Any]:
 # the same users (403) and the same deletes (409, `ProtectedError` naming what is in the way).
 
 
-def require_project_perm(user, project: Project, perm: str) -> None:
+def require_project_perm(user: User | AnonymousUser, project: Project, perm: str) -> None:
     """The API's rule for objects of a project: a member (or superuser) holding the spec
     permission `perm`, else DRF's PermissionDenied with the API's message (403)."""
     from workflows.permissions import is_member, perm_label
@@ -363,7 +374,7 @@ def require_project_perm(user, project: Project, perm: str) -> None:
         raise PermissionDenied(f'This needs the "{perm_label(perm)}" permission.')
 
 
-def unfinished_runs(**filters: Any) -> list:
+def unfinished_runs(**filters: Any) -> list[Execution]:
     """Runs not yet ended (pending, running, terminating, waiting for a deploy or approval)
     matching `filters`, oldest first."""
     from executions.models import Execution
@@ -373,7 +384,13 @@ def unfinished_runs(**filters: Any) -> list:
     return list(runs.select_related("workflow__service__project").order_by("pk"))
 
 
-def check_update_object(user, instance, serializer_class, data: dict[str, Any], request=None):
+def do_update_object(
+    user: User | AnonymousUser,
+    instance: Service | RegistryConnection | Environment,
+    serializer_class: type[ModelSerializer[Any]],
+    data: dict[str, Any],
+    request: Request | None = None,
+) -> Any:
     """`PATCH /api/<services|registries|environments>/<id>/` for the same data: needs "Change
     workflow" in the object's project; 400 (DRF ValidationError) names the field. Write-only
     secrets left out of `data` keep their stored value."""
@@ -386,7 +403,7 @@ def check_update_object(user, instance, serializer_class, data: dict[str, Any], 
         return serializer.save()
 
 
-def check_delete_service(user, service: Service) -> None:
+def do_delete_service(user: User | AnonymousUser, service: Service) -> None:
     """Deletes a service with its workflows, their runs, logs, reports and releases (the
     rule of `DELETE /api/services/<id>/`: "Delete workflow" in its project).
 
@@ -409,7 +426,7 @@ def check_delete_service(user, service: Service) -> None:
         service.delete()
 
 
-def check_delete_registry(user, registry) -> None:
+def do_delete_registry(user: User | AnonymousUser, registry: RegistryConnection) -> None:
     """Deletes a registry connection (the rule of `DELETE /api/registries/<id>/`: "Change
     workflow" in its project). Refused with ProtectedError (409) while a workflow pushes to it
     or a service pulls its pre-built image through it (the PROTECT foreign keys)."""
@@ -420,7 +437,7 @@ def check_delete_registry(user, registry) -> None:
         registry.delete()
 
 
-def check_delete_environment(user, environment) -> None:
+def do_delete_environment(user: User | AnonymousUser, environment: Environment) -> None:
     """Deletes an environment with its release history (the rule of `DELETE
     /api/environments/<id>/`: "Change workflow" in its project). Refused with ProtectedError
     (409) while a workflow deploys to it or builds in it (the PROTECT foreign keys)."""
@@ -431,7 +448,9 @@ def check_delete_environment(user, environment) -> None:
         environment.delete()
 
 
-def check_update_project(user, project: Project, data: dict[str, Any]) -> Project:
+def do_update_project(
+    user: User | AnonymousUser, project: Project, data: dict[str, Any]
+) -> Project:
     """`PATCH /api/projects/<id>/` for the same data (`name`, `description`): needs "Can change
     project" as a member (`administers`); 400 names the field."""
     from workflows.permissions import CHANGE_PROJECT
@@ -444,7 +463,7 @@ def check_update_project(user, project: Project, data: dict[str, Any]) -> Projec
         return serializer.save()
 
 
-def check_delete_project(user, project: Project) -> None:
+def do_delete_project(user: User | AnonymousUser, project: Project) -> None:
     """Deletes a project with everything in it (the rule of `DELETE /api/projects/<id>/`: "Can
     delete project" as a member). Refused with ProtectedError (409) while a run in it has not
     ended, or while its rows still protect each other (Django's PROTECT foreign keys)."""

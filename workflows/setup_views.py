@@ -69,15 +69,15 @@ from workflows.serializers import (
 from workflows.services import (
     check_add_member,
     check_create_project,
-    check_delete_environment,
-    check_delete_project,
-    check_delete_registry,
-    check_delete_service,
     check_remove_member,
     check_save_workflow,
-    check_update_object,
-    check_update_project,
     do_create_service,
+    do_delete_environment,
+    do_delete_project,
+    do_delete_registry,
+    do_delete_service,
+    do_update_object,
+    do_update_project,
     grantable_roles,
     require_project_perm,
 )
@@ -172,7 +172,7 @@ def project_settings(request, pk: int):
 def project_members(request, pk: int):
     """POST `username` + `role` adds a member; `remove=<username>` removes one."""
     project = project_for(request.user, pk)
-    form = MemberForm(request.POST, roles=grantable_roles(request.user))
+    form: MemberForm | None = MemberForm(request.POST, roles=grantable_roles(request.user))
     try:
         if request.POST.get("remove"):
             check_remove_member(request.user, project, request.POST["remove"])
@@ -180,6 +180,7 @@ def project_members(request, pk: int):
             check_add_member(request.user, project, **form_data(request, form))
             form = None
     except API_ERRORS as exc:
+        assert form is not None  # it is dropped only after the last call that raises
         add_api_errors(form, exc)
     context = settings_context(request, project, member_form=form)
     return section(request, "members", context, bool(form and form.errors))
@@ -247,7 +248,8 @@ def service_test(request, pk: int):
         )
         field = "repo_url"
     elif post.get("image"):
-        registry = project.registries.filter(pk=post.get("image_registry") or None).first()
+        registry_id = post.get("image_registry")
+        registry = project.registries.filter(pk=registry_id).first() if registry_id else None
         probe_id = start_probe(
             probes.image_tags,
             post["image"].strip(),
@@ -290,7 +292,7 @@ def environment_add(request, pk: int):
     """Adds an environment at the end of the order (needs "Change workflow", as the API)."""
     project = project_for(request.user, pk)
     require(request.user, CHANGE)
-    form = EnvironmentForm(request.POST, request.FILES)
+    form: EnvironmentForm | None = EnvironmentForm(request.POST, request.FILES)
     data = form_data(request, form)
     data.pop("kubeconfig")
     kubeconfig = uploaded_kubeconfig(request)
@@ -405,7 +407,7 @@ def move_environment(request, project: Project, environment: Environment, step: 
 def registry_add(request, pk: int):
     project = project_for(request.user, pk)
     require(request.user, CHANGE)
-    form = RegistryForm(request.POST)
+    form: RegistryForm | None = RegistryForm(request.POST)
     data = {**form_data(request, form), "project": project.pk}
     data["insecure"] = bool(request.POST.get("insecure"))
     if save_serializer(request, RegistryConnectionSerializer, data, form):
@@ -463,7 +465,7 @@ def workflow_variables(request, pk: int):
     `secret_manager`, `secret_ref`) or removes one (`remove=<key>`), as a PATCH of the
     workflow document's `variables` through `check_save_workflow`; secrets never come back."""
     workflow = workflow_for_change(request, pk)
-    form = VariableForm(request.POST or None)
+    form: VariableForm | None = VariableForm(request.POST or None)
     if request.method == "POST":
         require(request.user, CHANGE)
         current = [v for v in workflow_document(workflow)["variables"]]
@@ -569,7 +571,7 @@ def variables_test_ref(request, pk: int):
 
 
 # Edit and delete pages. The changes go through the API's service functions
-# (`check_update_object`, `check_delete_*`), so the page refuses whom and what the API refuses.
+# (`do_update_object`, `check_delete_*`), so the page refuses whom and what the API refuses.
 
 
 def write_only(request, data: dict, secrets: dict[str, str]) -> dict:
@@ -607,7 +609,7 @@ def service_edit(request, pk: int, service_pk: int):
         if not data.get("default_branch"):
             data.pop("default_branch", None)
         try:
-            check_update_object(request.user, service, ServiceSerializer, data, request)
+            do_update_object(request.user, service, ServiceSerializer, data, request)
         except API_ERRORS as exc:
             add_api_errors(form, exc)
         else:
@@ -630,7 +632,7 @@ def registry_edit(request, pk: int, registry_pk: int):
         data = write_only(request, form_data(request, form), {"password": "clear_password"})
         data["insecure"] = bool(request.POST.get("insecure"))
         try:
-            check_update_object(request.user, registry, RegistryConnectionSerializer, data, request)
+            do_update_object(request.user, registry, RegistryConnectionSerializer, data, request)
         except API_ERRORS as exc:
             add_api_errors(form, exc)
         else:
@@ -712,7 +714,7 @@ def service_delete(request, pk: int, service_pk: int):
         f"its {runs} run(s), with their logs, reports, approvals and releases",
     ]
     return delete_page(
-        request, project, service, "service", DELETE, check_delete_service, consequences
+        request, project, service, "service", DELETE, do_delete_service, consequences
     )
 
 
@@ -730,7 +732,7 @@ def registry_delete(request, pk: int, registry_pk: int):
         registry,
         "registry connection",
         CHANGE,
-        check_delete_registry,
+        do_delete_registry,
         consequences,
     )
 
@@ -753,7 +755,7 @@ def environment_delete(request, pk: int, env_pk: int):
         environment,
         "environment",
         CHANGE,
-        check_delete_environment,
+        do_delete_environment,
         consequences,
     )
 
@@ -770,7 +772,7 @@ def project_edit(request, pk: int):
     form = ProjectForm(request.POST or None, initial=initial)
     if request.method == "POST":
         try:
-            check_update_project(request.user, project, form_data(request, form))
+            do_update_project(request.user, project, form_data(request, form))
         except API_ERRORS as exc:
             add_api_errors(form, exc)
         else:
@@ -800,7 +802,7 @@ def project_delete(request, pk: int):
         project,
         "project",
         DELETE_PROJECT,
-        check_delete_project,
+        do_delete_project,
         consequences,
         done_url=reverse("home"),
     )
@@ -824,7 +826,7 @@ def environment_edit(request, pk: int, env_pk: int):
         if not data["namespace"]:
             data.pop("namespace")
         try:
-            check_update_object(request.user, environment, EnvironmentSerializer, data, request)
+            do_update_object(request.user, environment, EnvironmentSerializer, data, request)
         except API_ERRORS as exc:
             add_api_errors(form, exc)
         else:

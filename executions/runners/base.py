@@ -29,6 +29,9 @@ class StageError(Exception):
         self.system = system
         self.retryable = retryable
 
+    # Set by the scan stage when it fails; the engine saves them with the failed stage.
+    reports: list[dict[str, Any]]
+
 
 class Terminated(Exception):
     """Raised inside a runner when the user asked to terminate the run."""
@@ -47,7 +50,9 @@ def provider_errors() -> Iterator[None]:
         raise StageError(exc.message, system=exc.system, retryable=exc.retryable) from exc
 
 
-def translating(run: Callable[[Runner, Context], dict[str, Any]]):
+def translating(
+    run: Callable[[Runner, Context], dict[str, Any]],
+) -> Callable[[Runner, Context], dict[str, Any]]:
     """`run` with provider_errors around it."""
 
     @functools.wraps(run)
@@ -73,7 +78,7 @@ class Context:
     # Set by the engine when the user asks to terminate; runners poll `check_cancelled()` or
     # register a `on_cancel` callback that stops what the engine is doing right now.
     cancelled: threading.Event = field(default_factory=threading.Event)
-    cancel_callbacks: list = field(default_factory=list)
+    cancel_callbacks: list[Callable[[], object]] = field(default_factory=list)
     # What earlier stages produced (commit sha, image id, digest ...), read by later ones.
     outputs: dict[str, Any] = field(default_factory=dict)
 
@@ -81,7 +86,7 @@ class Context:
         if self.cancelled.is_set():
             raise Terminated()
 
-    def on_cancel(self, callback) -> None:
+    def on_cancel(self, callback: Callable[[], object]) -> None:
         self.cancel_callbacks.append(callback)
         if self.cancelled.is_set():
             callback()
@@ -95,7 +100,7 @@ class Runner:
         # client error reaches the engine untranslated, whichever call a runner forgot to wrap.
         super().__init_subclass__(**kwargs)
         if "run" in cls.__dict__:
-            cls.run = translating(cls.__dict__["run"])  # type: ignore[method-assign]
+            cls.run = translating(cls.__dict__["run"])  # type: ignore[method-assign,assignment]
 
     def run(self, ctx: Context) -> dict[str, Any]:
         """Does the stage's work, logs through ctx.log, returns what later stages need."""

@@ -93,6 +93,7 @@ class Build(Runner):
         podman = is_podman(client)
         # Derived from the stage run, so a worker recovering this run can stop the build if
         # this one dies; it keeps two installations (or test sessions) sharing an engine apart.
+        assert ctx.stage.started_at is not None  # set when the stage moved to Running
         token = buildsteps.build_token(execution.pk, ctx.stage.pk, ctx.stage.started_at)
         tag = f"localhost/workflows/exec-{execution.pk}:build-{token[-8:]}"
         sha = ctx.outputs.get("commit_sha") or execution.commit_sha
@@ -168,7 +169,15 @@ class Build(Runner):
             "platform_images": images,
         }
 
-    def build_platform(self, ctx, client, options, closer, finished, platform: str) -> str:
+    def build_platform(
+        self,
+        ctx: Context,
+        client: docker.DockerClient,
+        options: dict[str, Any],
+        closer: StreamCloser,
+        finished: threading.Event,
+        platform: str,
+    ) -> str:
         """Builds `options` (one platform) to its tag; returns the image id. `platform` is
         empty for a single-platform build, else named in the log and the cache tag."""
         workflow, tag = ctx.workflow, options["tag"]
@@ -191,7 +200,15 @@ class Build(Runner):
             keep_layer_cache(client, image_id, workflow.pk, platform)
         return image_id
 
-    def stream(self, ctx, client, options, closer, finished, tag) -> tuple[str, str]:
+    def stream(
+        self,
+        ctx: Context,
+        client: docker.DockerClient,
+        options: dict[str, Any],
+        closer: StreamCloser,
+        finished: threading.Event,
+        tag: str,
+    ) -> tuple[str, str]:
         """Runs the build, streaming its output into the log; returns (error, image id)."""
         error, image_id = "", ""
         ctx.check_cancelled()

@@ -8,7 +8,7 @@ environment is always left on a release the log and the error name.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -30,6 +30,9 @@ from integrations.registries import RegistryError
 from integrations.targets import DeployTarget, RolloutFailed, targets
 from workflows.models import Environment, WorkflowEnvironment
 
+if TYPE_CHECKING:
+    pass
+
 
 def target_for(environment: Environment, ctx: Context) -> DeployTarget:
     target = targets.get(environment.target)
@@ -41,7 +44,8 @@ class Deploy(Runner):
 
     def run(self, ctx: Context) -> dict[str, Any]:
         self.ctx = ctx
-        env = Environment.objects.filter(pk=ctx.stage.environment_id).first()
+        env_id = ctx.stage.environment_id
+        env = Environment.objects.filter(pk=env_id).first() if env_id is not None else None
         if env is None or not env.is_active:
             name = env.name if env else "(deleted)"
             raise StageError(f"environment {name} is inactive: activate it to deploy there")
@@ -151,7 +155,14 @@ class Deploy(Runner):
         latest.pop((self.ctx.workflow.pk, self.env.pk), None)
         return list(latest.values())
 
-    def record(self, image, digest, commit, details, rollback_of=None) -> Release:
+    def record(
+        self,
+        image: str,
+        digest: str,
+        commit: str,
+        details: dict[str, Any],
+        rollback_of: Release | None = None,
+    ) -> Release:
         return do_record_release(
             stage=self.ctx.stage,
             environment=self.env,
@@ -172,7 +183,10 @@ class Deploy(Runner):
     def roll_back(self, error: RolloutFailed) -> None:
         """After a failed rollout: back to the previous release if the step says so. Raises."""
         ctx, env, previous = self.ctx, self.env, self.current
-        step = WorkflowEnvironment.objects.filter(pk=ctx.stage.workflow_environment_id).first()
+        step_id = ctx.stage.workflow_environment_id
+        step = (
+            WorkflowEnvironment.objects.filter(pk=step_id).first() if step_id is not None else None
+        )
         if previous is None:
             raise StageError(f"{error.message}; there is no earlier release to roll back to")
         if step is None or not step.auto_rollback:

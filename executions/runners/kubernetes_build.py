@@ -13,7 +13,8 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from kubernetes import client
@@ -28,13 +29,18 @@ from integrations.podman import buildsteps
 from integrations.podman.engine import one_line
 from integrations.registries import RegistryError, get_provider, image_name
 
+if TYPE_CHECKING:
+    from executions.models import StageRun
+    from integrations.kubernetes.target import KubernetesTarget
+    from workflows.models import Workflow
+
 STAGE_LABEL = "workflows.atmosly.io/build-stage"
 EXECUTION_LABEL = "workflows.atmosly.io/execution"
 ATTEMPTS = 2  # a pod lost to a spot interruption is built again once
 LOST_REASONS = ("Terminated", "NodeShutdown", "Shutdown", "NodeLost", "Evicted")
 
 
-def target_for(workflow, ctx: Context):
+def target_for(workflow: Workflow, ctx: Context) -> KubernetesTarget:
     from integrations.kubernetes.target import KubernetesTarget
 
     env = workflow.builder_environment
@@ -91,6 +97,7 @@ class KubernetesBuild:
             build_args=dict(ctx.build_args),
         )
         # Unique per installation and stage run, as the local build's step token is.
+        assert ctx.stage.started_at is not None  # set when the stage moved to Running
         token = buildsteps.build_token(execution.pk, ctx.stage.pk, ctx.stage.started_at)[-6:]
         for attempt in range(1, ATTEMPTS + 1):
             spec.name = f"workflows-build-{execution.pk}-{ctx.stage.pk}-{token}-{attempt}"
@@ -109,7 +116,7 @@ class KubernetesBuild:
             "pushed_by": "kubernetes",
         }
 
-    def attempt(self, ctx: Context, target, spec: BuildPod) -> str:
+    def attempt(self, ctx: Context, target: KubernetesTarget, spec: BuildPod) -> str:
         """One pod: Secret and pod applied, logs streamed, outcome read; both deleted after."""
         core = client.CoreV1Api(target.api)
         ns = spec.namespace
@@ -133,8 +140,9 @@ class KubernetesBuild:
             raise StageError("the build pod did not report the pushed digest", system=True)
         return digest
 
-    def read(self, target, core, spec: BuildPod):
-        """The pod now, or None when the cluster deleted it."""
+    def read(self, target: KubernetesTarget, core: client.CoreV1Api, spec: BuildPod) -> Any:
+        """The pod now (a V1Pod, as Any: the client types every field optional, though one
+        read from the API server has its status and name), or None when the cluster deleted it."""
         try:
             return target.call(
                 f"read pod {spec.name}", core.read_namespaced_pod, spec.name, spec.namespace
@@ -144,7 +152,14 @@ class KubernetesBuild:
                 return None
             raise
 
-    def wait_started(self, ctx, target, core, spec: BuildPod, container: str) -> bool:
+    def wait_started(
+        self,
+        ctx: Context,
+        target: KubernetesTarget,
+        core: client.CoreV1Api,
+        spec: BuildPod,
+        container: str,
+    ) -> bool:
         """Until `container` runs or ended; False when the pod ended without running it."""
         while True:
             ctx.check_cancelled()
@@ -166,8 +181,9 @@ class KubernetesBuild:
             time.sleep(settings.DEPLOY_POLL_SECONDS)
 
     @staticmethod
-    def log_lines(core, ns: str, name: str, container: str):
-        response = core.read_namespaced_pod_log(
+    def log_lines(core: client.CoreV1Api, ns: str, name: str, container: str) -> Iterator[str]:
+        # Not preloaded, the client answers the HTTP response (its stubs say str).
+        response: Any = core.read_namespaced_pod_log(
             name, ns, container=container, follow=True, _preload_content=False
         )
         pending = b""
@@ -180,7 +196,9 @@ class KubernetesBuild:
         if pending:
             yield pending.decode(errors="replace")
 
-    def outcome(self, ctx, target, core, spec: BuildPod) -> None:
+    def outcome(
+        self, ctx: Context, target: KubernetesTarget, core: client.CoreV1Api, spec: BuildPod
+    ) -> None:
         """Raises unless the pod Succeeded; a pod lost to its node is retryable."""
         while True:
             pod = self.read(target, core, spec)
@@ -199,7 +217,7 @@ class KubernetesBuild:
             time.sleep(settings.DEPLOY_POLL_SECONDS)
 
     @staticmethod
-    def delete(core, ns: str, spec: BuildPod) -> None:
+    def delete(core: client.CoreV1Api, ns: str, spec: BuildPod) -> None:
         with contextlib.suppress(Exception):
             core.delete_namespaced_pod(spec.name, ns, grace_period_seconds=0)
         with contextlib.suppress(Exception):
@@ -214,7 +232,7 @@ def lost(spec: BuildPod, why: str) -> StageError:
     )
 
 
-def failure(pod) -> str:
+def failure(pod: Any) -> str:  # a V1Pod read back: see `read`
     for status in (pod.status.init_container_statuses or []) + (
         pod.status.container_statuses or []
     ):
@@ -225,7 +243,7 @@ def failure(pod) -> str:
     return f"build pod {pod.metadata.name} failed: {pod.status.reason or pod.status.phase}"
 
 
-def delete_build_pods(stage) -> int:
+def delete_build_pods(stage: StageRun) -> int:
     """Recovery: the pods and Secrets of a lost worker's Kubernetes build. Returns pods deleted."""
     from integrations.kubernetes.target import KubernetesTarget
 
@@ -238,7 +256,9 @@ def delete_build_pods(stage) -> int:
     selector = f"{STAGE_LABEL}={stage.pk}"
     pods = core.list_namespaced_pod(env.namespace, label_selector=selector).items
     for pod in pods:
-        core.delete_namespaced_pod(pod.metadata.name, env.namespace, grace_period_seconds=0)
+        if pod.metadata and pod.metadata.name:  # listed objects always have one
+            core.delete_namespaced_pod(pod.metadata.name, env.namespace, grace_period_seconds=0)
     for secret in core.list_namespaced_secret(env.namespace, label_selector=selector).items:
-        core.delete_namespaced_secret(secret.metadata.name, env.namespace)
+        if secret.metadata and secret.metadata.name:
+            core.delete_namespaced_secret(secret.metadata.name, env.namespace)
     return len(pods)

@@ -134,7 +134,13 @@ class Push(Runner):
         }
 
     def push_list(
-        self, ctx: Context, client, repo: str, tags: list[str], auth: RegistryAuth, images: dict
+        self,
+        ctx: Context,
+        client: docker.DockerClient,
+        repo: str,
+        tags: list[str],
+        auth: RegistryAuth,
+        images: dict[str, str],
     ) -> str:
         """A multi-arch build: one manifest list of the per-platform images, pushed with them
         under each tag. Returns the index digest (what a pull by digest resolves per platform)."""
@@ -168,11 +174,13 @@ class Push(Runner):
         ctx.log.line(f"Pushed {repo}:{tags[0]} ({digest}) in {time.monotonic() - started:.1f} s")
         return digest
 
-    def push(self, ctx: Context, client: docker.DockerClient, repo: str, tag: str, auth) -> str:
+    def push(
+        self, ctx: Context, client: docker.DockerClient, repo: str, tag: str, auth: RegistryAuth
+    ) -> str:
         """Streams one push; podman and Docker both report errors inside the stream."""
         digest, seen = "", set()
         # podman reports nothing while a layer uploads: no read timeout (the stage has one).
-        client.api.timeout = None
+        client.api.timeout = None  # type: ignore[assignment]  # requests takes None; stubs say int
         stream = client.api.push(repo, tag=tag, stream=True, auth_config=auth.auth_config())
         for chunk in json_messages(stream):
             if "error" in chunk or "errorDetail" in chunk:

@@ -24,7 +24,7 @@ import json
 import secrets as random
 import tarfile
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from django.conf import settings
 from docker.api.build import process_dockerfile
@@ -72,7 +72,7 @@ def split_build_variables(
 
 def secret_context(
     context_dir: Path, dockerfile: Path, build_secrets: dict[str, str]
-) -> tuple[IO[bytes], str, str]:
+) -> tuple[IO[bytes], str | None, str]:
     """The build context as a tar (as the docker SDK makes it, .dockerignore applied) with one
     file per build secret added under a random name; returns (tar file, Dockerfile name in the
     context, the `secrets` query parameter). The checkout on disk never holds the values."""
@@ -83,7 +83,10 @@ def secret_context(
         exclude = [line for line in lines if line and not line.startswith("#")]
     name_and_text = process_dockerfile(str(dockerfile), str(context_dir))
     # A private temporary file (mode 600), removed when closed.
-    context = build_utils.tar(str(context_dir), exclude=exclude, dockerfile=name_and_text)
+    # Without a `fileobj`, tar() makes (and returns) a NamedTemporaryFile.
+    context = cast(
+        IO[bytes], build_utils.tar(context_dir, exclude=exclude, dockerfile=name_and_text)
+    )
     prefix = f".workflows-secret-{random.token_hex(8)}-"
     specs = []
     with tarfile.open(fileobj=context, mode="a") as tar:

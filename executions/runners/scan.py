@@ -106,7 +106,9 @@ class Scan(Runner):
         if len(ordered) > MAX_LOGGED:
             self.ctx.log.line(f"... and {len(ordered) - MAX_LOGGED} more in the reports")
 
-    def process(self, argv: list[str], *, cwd, env: dict[str, str]) -> tuple[int, str, str]:
+    def process(
+        self, argv: list[str], *, cwd: str | os.PathLike[str], env: dict[str, str]
+    ) -> tuple[int, str, str]:
         """Runs a scanner in its own process group, killed as one on terminate, with a small
         environment: the worker's own variables (database, cloud credentials) stay out."""
         home = self.ctx.workspace / "scan-home"

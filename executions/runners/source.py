@@ -4,11 +4,13 @@ a deploy-only workflow, pins its pre-built image to the digest the registry hold
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 from urllib.parse import urlsplit
 
 from executions.models import RefKind
@@ -49,7 +51,7 @@ def ssh_command(home: Path, with_key: bool) -> str:
 
 
 @contextlib.contextmanager
-def ssh_key_file(home: Path, key: str):
+def ssh_key_file(home: Path, key: str) -> Iterator[None]:
     """The service's SSH key as a file readable by this user alone (ssh refuses others) for
     the time git runs; removed after, whatever happened."""
     if not key:
@@ -239,13 +241,14 @@ class Source(Runner):
             self.ctx.log.line("$ git " + " ".join(public_url(a) for a in args))
         proc = self.processes.start(["git", *SAFE_CONFIG, *args], cwd=cwd, env=self.env)
         errors, pending = [], b""
-        for block in iter(lambda: proc.stderr.read1(4096), b""):
+        stderr = cast(io.BufferedReader, proc.stderr)  # a binary PIPE, asked for above
+        for block in iter(lambda: stderr.read1(4096), b""):
             *lines, pending = re.split(rb"[\r\n]", pending + block)
             for line in (x.decode(errors="replace").strip() for x in lines):
                 if line and (not PROGRESS_RE.match(line) or "done" in line):
                     self.ctx.log.line(line)
                     errors.append(line)
-        stdout = proc.stdout.read().decode(errors="replace")
+        stdout = cast(IO[bytes], proc.stdout).read().decode(errors="replace")
         code = self.processes.wait()
         if self.ctx.cancelled.is_set():
             raise Terminated()

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from integrations.registries import RegistryAuth
+
+if TYPE_CHECKING:
+    from workflows.models import RegistryConnection
 
 
 class DockerHub:
@@ -14,5 +19,5 @@ class DockerHub:
             errors["password"] = "Docker Hub needs an access token"
         return errors
 
-    def login(self, connection) -> RegistryAuth:
+    def login(self, connection: RegistryConnection) -> RegistryAuth:
         return RegistryAuth(connection.url or "docker.io", connection.username, connection.password)

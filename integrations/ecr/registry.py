@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from integrations.registries import RegistryAuth, RegistryError
+
+if TYPE_CHECKING:
+    from workflows.models import RegistryConnection
 
 
 class Ecr:
@@ -22,7 +26,7 @@ class Ecr:
             errors["password"] = "ECR needs the secret access key"
         return errors
 
-    def login(self, connection) -> RegistryAuth:
+    def login(self, connection: RegistryConnection) -> RegistryAuth:
         client = boto3.client(
             "ecr",
             region_name=connection.aws_region,

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from integrations.registries import RegistryAuth
+
+if TYPE_CHECKING:
+    from workflows.models import RegistryConnection
 
 
 def validate_json_key(settings: dict) -> dict[str, str]:
@@ -26,5 +30,5 @@ class Gcr:
     def validate(self, settings: dict) -> dict[str, str]:
         return validate_json_key(settings)
 
-    def login(self, connection) -> RegistryAuth:
+    def login(self, connection: RegistryConnection) -> RegistryAuth:
         return RegistryAuth(connection.url or self.default_host, "_json_key", connection.password)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from integrations.registries import RegistryAuth
+
+if TYPE_CHECKING:
+    from workflows.models import RegistryConnection
 
 HOST_RE = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?(/[a-z0-9._/-]+)?$")
 
@@ -20,5 +24,5 @@ class GenericV2:
             return {"password": "give both a username and a password, or neither"}
         return {}
 
-    def login(self, connection) -> RegistryAuth:
+    def login(self, connection: RegistryConnection) -> RegistryAuth:
         return RegistryAuth(connection.url, connection.username, connection.password)

@@ -241,7 +241,8 @@ class BuildPod:
         return {"kubernetes.io/arch": self.platforms[0].rpartition("/")[2]}
 
     def spot_pairs(self) -> list[tuple[str, str]]:
-        return [tuple(label.split("=", 1)) for label in self.spot_labels if "=" in label]
+        parts = (label.partition("=") for label in self.spot_labels)
+        return [(key, value) for key, sep, value in parts if sep]
 
     def affinity(self) -> client.V1Affinity | None:
         if not self.spot or not self.spot_pairs():

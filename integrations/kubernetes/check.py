@@ -12,6 +12,7 @@ The review is what `kubectl auth can-i patch deployments.apps -n <namespace>` as
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import urllib3
@@ -74,7 +75,7 @@ def check_cluster(kubeconfig: str, namespace: str, in_cluster: bool = False) -> 
     }
 
 
-def call(address: str, what: str, fn, *args: Any) -> Any:
+def call(address: str, what: str, fn: Callable[..., Any], *args: Any) -> Any:
     try:
         return fn(*args, _request_timeout=CHECK_TIMEOUT)
     except ApiException as exc:

@@ -140,7 +140,7 @@ def meta(spec: DeploySpec, name: str | None = None) -> client.V1ObjectMeta:
 def env_secret(spec: DeploySpec) -> client.V1Secret | None:
     if not spec.secret_env:
         return None
-    data = {key: b64(value) for key, value in sorted(spec.secret_env.items())}
+    data: dict[str, bytes | str] = {k: b64(v) for k, v in sorted(spec.secret_env.items())}
     return client.V1Secret(
         api_version="v1",
         kind="Secret",
@@ -154,6 +154,7 @@ def pull_secret(spec: DeploySpec) -> client.V1Secret | None:
     if not spec.has_pull_secret:
         return None
     auth = spec.pull_auth
+    assert auth is not None  # has_pull_secret says so
     token = b64(f"{auth.username}:{auth.password}")
     config = {"auths": {auth.host: {"username": auth.username, "password": auth.password}}}
     config["auths"][auth.host]["auth"] = token
@@ -179,10 +180,8 @@ def env_vars(spec: DeploySpec) -> list[client.V1EnvVar]:
 
 def resources(spec: DeploySpec) -> client.V1ResourceRequirements | None:
     values = spec.resources or {}
-    requests = {k: values.get(f"{k}_request") for k in ("cpu", "memory")}
-    limits = {k: values.get(f"{k}_limit") for k in ("cpu", "memory")}
-    requests = {k: v for k, v in requests.items() if v}
-    limits = {k: v for k, v in limits.items() if v}
+    requests = {k: v for k in ("cpu", "memory") if (v := values.get(f"{k}_request"))}
+    limits = {k: v for k in ("cpu", "memory") if (v := values.get(f"{k}_limit"))}
     if not requests and not limits:
         return None
     return client.V1ResourceRequirements(requests=requests or None, limits=limits or None)
@@ -210,6 +209,7 @@ def container(spec: DeploySpec) -> client.V1Container:
                 name="http", container_port=spec.port, host_port=spec.host_port, protocol="TCP"
             )
         ]
+    checks = probes(spec)
     return client.V1Container(
         name="app",
         image=spec.image,
@@ -217,7 +217,8 @@ def container(spec: DeploySpec) -> client.V1Container:
         ports=ports,
         env=env_vars(spec) or None,
         resources=resources(spec),
-        **probes(spec),
+        readiness_probe=checks.get("readiness_probe"),
+        liveness_probe=checks.get("liveness_probe"),
     )
 
 
@@ -251,6 +252,8 @@ def deployment(spec: DeploySpec) -> client.V1Deployment:
 
 
 def service(spec: DeploySpec) -> client.V1Service:
+    if spec.port is None:  # the client's own validation would refuse it the same way
+        raise ValueError("Invalid value for `port`, must not be `None`")
     port = client.V1ServicePort(name="http", port=spec.port, target_port=spec.port, protocol="TCP")
     return client.V1Service(
         api_version="v1",

@@ -3,6 +3,8 @@ run's variables and the registry credentials the image is pulled with."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 
 from integrations.kubernetes.manifests import (
@@ -16,8 +18,11 @@ from integrations.kubernetes.manifests import (
 from integrations.podman.engine import LOCAL_HOSTS, one_line
 from integrations.registries import RegistryAuth, RegistryError, get_provider
 
+if TYPE_CHECKING:
+    from workflows.models import Environment, RegistryConnection, Workflow
 
-def pull_registry(workflow):
+
+def pull_registry(workflow: Workflow) -> RegistryConnection | None:
     """The registry connection the deployed image comes from."""
     if workflow.builds_image:
         return workflow.registry
@@ -30,7 +35,7 @@ def image_host(image: str) -> str:
     return split_reference(image)[0]
 
 
-def pull_auth(workflow, image: str) -> RegistryAuth | None:
+def pull_auth(workflow: Workflow, image: str) -> RegistryAuth | None:
     """Credentials for pulling `image`, only if they are for the image's own registry."""
     connection = pull_registry(workflow)
     if connection is None:
@@ -44,7 +49,7 @@ def pull_auth(workflow, image: str) -> RegistryAuth | None:
     return auth if auth.host == image_host(image) else None
 
 
-def registry_insecure(workflow, image: str) -> bool:
+def registry_insecure(workflow: Workflow, image: str) -> bool:
     connection = pull_registry(workflow)
     return bool(connection and connection.insecure) or image_host(image).split(":")[0] in (
         LOCAL_HOSTS
@@ -53,8 +58,8 @@ def registry_insecure(workflow, image: str) -> bool:
 
 def deploy_spec(
     *,
-    workflow,
-    environment,
+    workflow: Workflow,
+    environment: Environment,
     name: str,
     image: str,
     digest: str,

@@ -15,7 +15,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
 import yaml
@@ -34,6 +34,9 @@ from integrations.kubernetes.manifests import (
     workload,
 )
 from integrations.targets import RolloutFailed
+
+if TYPE_CHECKING:
+    from workflows.models import Environment, Workflow
 
 FIELD_MANAGER = "workflows"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -95,8 +98,12 @@ class KubernetesTarget:
     kind = "kubernetes"
 
     def __init__(
-        self, environment, workflow, log: Callable[[str], None], cancelled: threading.Event
-    ):
+        self,
+        environment: Environment,
+        workflow: Workflow,
+        log: Callable[[str], None],
+        cancelled: threading.Event,
+    ) -> None:
         self.environment = environment
         self.workflow = workflow
         self.namespace = environment.namespace
@@ -135,11 +142,11 @@ class KubernetesTarget:
         }
         return found
 
-    def object_name(self, workflow, environment) -> str:
+    def object_name(self, workflow: Workflow, environment: Environment) -> str:
         service = workflow.service.name
         return service if workflow.is_default else object_name(service, workflow.name)
 
-    def prepare(self, spec: DeploySpec, current, others) -> DeploySpec:
+    def prepare(self, spec: DeploySpec, current: object, others: object) -> DeploySpec:
         return spec
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -242,18 +249,16 @@ class KubernetesTarget:
                 raise RolloutFailed(f"rollout of {spec.name} did not finish: {state}")
             self.cancelled.wait(self.poll)
 
-    def rollout_state(self, deployment) -> tuple[bool, str]:
+    def rollout_state(self, deployment: client.V1Deployment) -> tuple[bool, str]:
         """(done, what it is doing), as `kubectl rollout status` reads a Deployment."""
         status, want = deployment.status, deployment.spec.replicas or 0
-        if status is None or (status.observed_generation or 0) < (
-            deployment.metadata.generation or 0
-        ):
+        meta = deployment.metadata or client.V1ObjectMeta()  # one read back always has it
+        if status is None or (status.observed_generation or 0) < (meta.generation or 0):
             return False, "waiting for the controller to see the new generation"
         for condition in status.conditions or []:
             if condition.type == "Progressing" and condition.reason == "ProgressDeadlineExceeded":
                 raise RolloutFailed(
-                    f"rollout of {deployment.metadata.name} exceeded its progress deadline: "
-                    f"{condition.message}"
+                    f"rollout of {meta.name} exceeded its progress deadline: {condition.message}"
                 )
         updated, total = status.updated_replicas or 0, status.replicas or 0
         available = status.available_replicas or 0

@@ -13,7 +13,8 @@ import copy
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
@@ -24,6 +25,9 @@ from django.utils import timezone
 from integrations.kubernetes.manifests import object_name
 from workflows.validators import CRON_HORIZON_YEARS
 
+if TYPE_CHECKING:
+    from workflows.models import Environment, Workflow
+
 TASK = "executions.cron_jobs.run_cron_job"
 TICK = "integrations.local_engine.cron.fire_due_jobs"
 TICK_NAME = "workflows-cron-tick"
@@ -31,11 +35,13 @@ JOB_LABEL = "workflows.atmosly.io/cron-job"
 logger = logging.getLogger(__name__)
 
 
-def schedule_name(workflow, environment) -> str:
+def schedule_name(workflow: Workflow, environment: Environment) -> str:
     return f"workflows-cron-{workflow.pk}-{environment.pk}"
 
 
-def schedule_job(workflow, environment, cron: str, time_zone: str = "UTC") -> str:
+def schedule_job(
+    workflow: Workflow, environment: Environment, cron: str, time_zone: str = "UTC"
+) -> str:
     """Schedules the job of (workflow, environment) on `cron` in `time_zone`. The first run time
     is worked out before anything is written: a schedule that never fires raises
     CronScheduleError and leaves any previous schedule as it was."""
@@ -69,7 +75,7 @@ def ensure_tick() -> None:
         tick.save()
 
 
-def unschedule_job(workflow, environment) -> None:
+def unschedule_job(workflow: Workflow, environment: Environment) -> None:
     from integrations.models import ScheduledJob
 
     ScheduledJob.objects.filter(workflow=workflow, environment=environment).delete()
@@ -92,6 +98,7 @@ def fire_due_jobs(now: datetime | None = None) -> dict[str, Any]:
         "pk", "workflow_id", "environment_id", "cron", "time_zone", "next_run_at"
     ):
         pk, workflow_id, environment_id, cron, zone, due_at = job
+        assert due_at is not None  # the filter above
         try:
             following = next_runs(cron, zone, max(now, due_at), 1)[0]
         except CronScheduleError as exc:
@@ -108,9 +115,10 @@ def fire_due_jobs(now: datetime | None = None) -> dict[str, Any]:
             )
             if claimed == 1:
                 started.append(pk)
+                group = f"workflows-cron-{workflow_id}-{environment_id}"
                 transaction.on_commit(
-                    lambda w=workflow_id, e=environment_id: async_task(
-                        TASK, w, e, q_options={"group": f"workflows-cron-{w}-{e}"}
+                    partial(
+                        async_task, TASK, workflow_id, environment_id, q_options={"group": group}
                     )
                 )
     return {"started": started, "failed": failed}
@@ -171,7 +179,7 @@ def _on_clock(wall: datetime, zone: ZoneInfo) -> datetime:
     return high.replace(second=0, microsecond=0).astimezone(zone)
 
 
-def run_job(details: dict[str, Any], workflow) -> dict[str, Any]:
+def run_job(details: dict[str, Any], workflow: Workflow) -> dict[str, Any]:
     """One run of the job a local Cron CD release defines (`details` holds its `job_pod` and
     `concurrency` policy), pulling with `workflow`'s registry credentials: a pod played, waited
     for (DEPLOY_CRON_JOB_SECONDS at most), its last 50 log lines read, then removed. Called by

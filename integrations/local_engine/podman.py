@@ -46,7 +46,7 @@ def auth_header(auth: RegistryAuth | None) -> dict[str, str]:
 
 
 class Podman:
-    def __init__(self):
+    def __init__(self) -> None:
         # Not integrations.podman.engine.connect(): its version negotiation asks podman's
         # GET /version, which takes about 0.35 s here; one GET /_ping says enough, podman
         # answers it with a Libpod-API-Version header Docker Engine does not send.
@@ -69,7 +69,8 @@ class Podman:
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         try:
-            return self.api.request(method, self.api._url(path), timeout=TIMEOUT, **kwargs)
+            url = self.api._url(path)  # type: ignore[attr-defined]  # docker-py's private builder
+            return self.api.request(method, url, timeout=TIMEOUT, **kwargs)
         except requests.RequestException as exc:
             raise EngineError(
                 f"image engine unreachable at {self.address}: {one_line(exc)}", system=True

@@ -29,7 +29,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
@@ -44,6 +44,9 @@ from integrations.kubernetes.manifests import (
 )
 from integrations.local_engine.podman import Podman, PodmanError
 from integrations.targets import RolloutFailed
+
+if TYPE_CHECKING:
+    from workflows.models import Environment, Workflow
 
 STOP_GRACE_SECONDS = 1
 WORKER_SETTLE_SECONDS = 1.0
@@ -85,7 +88,13 @@ def ports_in_use(others: Iterable[Any]) -> set[int]:
 class LocalTarget:
     kind = "local"
 
-    def __init__(self, environment, workflow, log: Callable[[str], None], cancelled):
+    def __init__(
+        self,
+        environment: Environment,
+        workflow: Workflow,
+        log: Callable[[str], None],
+        cancelled: threading.Event,
+    ) -> None:
         self.environment = environment
         self.workflow = workflow
         self.log = log
@@ -104,7 +113,7 @@ class LocalTarget:
         except PodmanError as exc:
             raise LocalEngineError(f"the local engine did not say its architecture: {exc}") from exc
 
-    def object_name(self, workflow, environment) -> str:
+    def object_name(self, workflow: Workflow, environment: Environment) -> str:
         service = workflow.service
         base = service.name if workflow.is_default else object_name(service.name, workflow.name)
         return object_name(service.project.name, base, environment.name)
@@ -122,6 +131,7 @@ class LocalTarget:
         return replace(spec, replicas=1, host_port=port)
 
     def free_port(self, spec: DeploySpec, taken: set[int]) -> int:
+        assert spec.port is not None  # prepare() asks only for a spec with a port
         for port in range(spec.port, min(spec.port + PORT_SEARCH, 65536)):
             if port not in taken and port_is_free(port):
                 return port

@@ -12,7 +12,7 @@ import json
 import socket
 import struct
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Literal, overload
 
 import docker
 import requests
@@ -64,7 +64,9 @@ def connect(timeout: int = API_TIMEOUT_SECONDS) -> docker.DockerClient:
 def ping(api: docker.APIClient) -> requests.Response:
     """The engine's answer to GET /_ping (unversioned). podman sends a Libpod-API-Version
     header with it, Docker Engine does not: cheaper to tell them apart than GET /version."""
-    return api.get(api._url("/_ping", versioned_api=False), timeout=10)
+    # docker-py's private URL builder (not in its stubs): /_ping is unversioned.
+    url = api._url("/_ping", versioned_api=False)  # type: ignore[attr-defined]
+    return api.get(url, timeout=10)
 
 
 def is_podman(client: docker.DockerClient) -> bool:
@@ -96,7 +98,17 @@ def _frames(read: Any) -> Iterator[tuple[str, bytes]]:
         yield STREAM_NAMES.get(kind, "stdout"), data
 
 
-def container_output(client: Any, cid: str, follow: bool, tail: int | str = "all"):
+@overload
+def container_output(
+    client: Any, cid: str, follow: Literal[True], tail: int | str = ...
+) -> CancellableStream: ...
+@overload
+def container_output(
+    client: Any, cid: str, follow: Literal[False], tail: int | str = ...
+) -> list[tuple[str, bytes]]: ...
+def container_output(
+    client: Any, cid: str, follow: bool, tail: int | str = "all"
+) -> list[tuple[str, bytes]] | CancellableStream:
     """A container's output (not a tty) as (stream name, bytes) frames, stdout and stderr kept
     apart so each is decoded on its own. The docker SDK's `logs()` drops the stream type.
     Following, it returns a CancellableStream that another thread may `close()`; otherwise a
@@ -195,7 +207,8 @@ class StreamCloser:
     def close(self) -> None:
         for response in self.responses:
             try:
-                raw = self.client.api._get_raw_response_socket(response)
+                # docker-py's own way to the socket under a streamed response (private).
+                raw = self.client.api._get_raw_response_socket(response)  # type: ignore[attr-defined]
                 getattr(raw, "_sock", raw).shutdown(socket.SHUT_RDWR)
             except Exception:  # already closed, or not a streamed response
                 pass

@@ -18,9 +18,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import docker
+
+if TYPE_CHECKING:
+    import requests
 
 LIBPOD = "/v4.0.0/libpod/manifests"
 
@@ -30,10 +34,11 @@ class ManifestError(Exception):
 
 
 def _url(client: docker.DockerClient, path: str) -> str:
-    return client.api._url(f"{LIBPOD}/{path}", versioned_api=False)
+    # docker-py's private URL builder: its session and base URL reach podman's libpod API.
+    return client.api._url(f"{LIBPOD}/{path}", versioned_api=False)  # type: ignore[attr-defined]
 
 
-def _explain(response) -> str:
+def _explain(response: requests.Response) -> str:
     try:
         body = response.json()
     except ValueError:

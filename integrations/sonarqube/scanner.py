@@ -15,7 +15,7 @@ import os
 import shutil
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.utils.text import slugify
@@ -23,12 +23,15 @@ from django.utils.text import slugify
 from integrations.scanners import Run, ScanJob
 from integrations.sonarqube.client import SonarQube, SonarQubeError
 
+if TYPE_CHECKING:
+    from workflows.models import Workflow
+
 TOOL = "sonarqube"
 LABEL = "SonarQube"
 COMPARATORS = {"GT": ">", "LT": "<", "EQ": "=", "NE": "!="}
 
 
-def project_key(workflow) -> str:
+def project_key(workflow: Workflow) -> str:
     service = workflow.service
     return f"{slugify(service.project.name)}_{slugify(service.name)}"
 

@@ -14,12 +14,15 @@ objects are 404.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiTypes, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -88,7 +91,7 @@ class RunSerializer(serializers.Serializer):
 class WebhookDeliverySerializer(serializers.ModelSerializer):
     runs = RunSerializer(source="executions", many=True, read_only=True)
     summary = serializers.SerializerMethodField()
-    redelivered_by = serializers.SlugRelatedField(
+    redelivered_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
 
@@ -137,7 +140,7 @@ class WebhookDeliveryDetailSerializer(WebhookDeliverySerializer):
         read_only_fields = fields
 
     @extend_schema_field(OpenApiTypes.ANY)
-    def get_payload(self, delivery: WebhookDelivery):
+    def get_payload(self, delivery: WebhookDelivery) -> Any:
         body = bytes(delivery.body)
         try:
             return json.loads(body)
@@ -145,7 +148,7 @@ class WebhookDeliveryDetailSerializer(WebhookDeliverySerializer):
             return body[:20000].decode(errors="replace")
 
 
-def delivery_queryset(qs):
+def delivery_queryset(qs: QuerySet[WebhookDelivery]) -> QuerySet[WebhookDelivery]:
     return qs.select_related("redelivered_by").prefetch_related("executions")
 
 
@@ -156,7 +159,7 @@ class WorkflowDeliveryList(generics.ListAPIView):
     permission_classes = [WorkflowPermission]
     required_perm = VIEW
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[WebhookDelivery]:
         workflow = get_workflow_for(self.request.user, self.kwargs["pk"])
         return delivery_queryset(deliveries_for_workflow(workflow))
 
@@ -168,7 +171,7 @@ class ProjectDeliveryList(generics.ListAPIView):
     permission_classes = [WorkflowPermission]
     required_perm = VIEW
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[WebhookDelivery]:
         if parse_id(self.kwargs["pk"]) is None:
             raise Http404("No such project.")
         project = get_object_or_404(visible_projects(self.request.user), pk=self.kwargs["pk"])
@@ -180,7 +183,7 @@ class DeliveryDetail(BoundedLookupMixin, generics.RetrieveAPIView):
     permission_classes = [WorkflowPermission]
     required_perm = VIEW
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[WebhookDelivery]:
         return delivery_queryset(
             WebhookDelivery.objects.filter(project__in=visible_projects(self.request.user))
         )
@@ -194,13 +197,14 @@ class Redeliver(BoundedLookupMixin, generics.GenericAPIView):
     permission_classes = [WorkflowPermission]
     required_perm = CHANGE
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[WebhookDelivery]:
         return WebhookDelivery.objects.filter(project__in=visible_projects(self.request.user))
 
     @extend_schema(request=None, responses={201: WebhookDeliverySerializer})
-    def post(self, request, pk: int):
+    def post(self, request: Request, pk: int) -> Response:
         delivery = check_redeliver(request.user, self.get_object())
-        data = self.get_serializer(delivery_queryset(WebhookDelivery.objects).get(pk=delivery.pk))
+        rows = delivery_queryset(WebhookDelivery.objects.all())
+        data = self.get_serializer(rows.get(pk=delivery.pk))
         return Response(data.data, status=status.HTTP_201_CREATED)
 
 
@@ -211,7 +215,7 @@ def hook_info(workflow: Workflow, endpoint: WebhookEndpoint, secret: str | None 
             "provider": value,
             "name": label,
             "url": f"{base}/hooks/{value}/{endpoint.hook_id}/",
-            **SETUP[value],
+            **SETUP[Provider(value)],
         }
         for value, label in Provider.choices
     ]
@@ -245,7 +249,7 @@ class WorkflowWebhook(APIView):
     required_perm = VIEW
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
-    def get(self, request, pk: int):
+    def get(self, request: Request, pk: int) -> Response:
         workflow = get_workflow_for(request.user, pk)
         return Response(hook_info(workflow, get_endpoint(workflow)))
 
@@ -257,7 +261,7 @@ class RotateSecret(APIView):
     required_perm = CHANGE
 
     @extend_schema(request=None, responses={201: OpenApiTypes.OBJECT})
-    def post(self, request, pk: int):
+    def post(self, request: Request, pk: int) -> Response:
         workflow = get_workflow_for(request.user, pk)
         secret = check_rotate_secret(request.user, workflow)
         info = hook_info(workflow, get_endpoint(workflow), secret=secret)

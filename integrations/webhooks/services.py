@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.datastructures import CaseInsensitiveMapping
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
@@ -94,7 +95,7 @@ def check_delivery(
             .filter(hook_id=hook_id)
             .first()
         )
-    if endpoint is None:
+    if provider is None or endpoint is None:  # no endpoint is looked up without a provider
         return Reply(404, {"detail": "no such webhook"})
     workflow = endpoint.workflow
     row = WebhookDelivery(
@@ -386,7 +387,7 @@ def _trigger_detail(event: WebhookEvent, change: RefChange) -> str:
     return f"{event.provider} {what}{who}"
 
 
-def check_redeliver(user, delivery: WebhookDelivery) -> WebhookDelivery:
+def check_redeliver(user: User | AnonymousUser, delivery: WebhookDelivery) -> WebhookDelivery:
     """Re-runs the matching on a stored delivery's payload, as a new delivery in the log."""
     if not user.has_perm(CHANGE):
         raise PermissionDenied('Redelivering needs the "Change workflow" permission.')
@@ -398,10 +399,11 @@ def check_redeliver(user, delivery: WebhookDelivery) -> WebhookDelivery:
         )
     if delivery.workflow is None:
         raise ValidationError({"delivery": "the workflow whose hook received it was deleted"})
+    assert isinstance(user, User)  # has_perm above refuses an AnonymousUser
     return do_redeliver(delivery, by=user)
 
 
-def do_redeliver(original: WebhookDelivery, by=None) -> WebhookDelivery:
+def do_redeliver(original: WebhookDelivery, by: User | None = None) -> WebhookDelivery:
     provider = webhook_providers.get(original.provider)
     body = bytes(original.body)
     try:
@@ -435,7 +437,7 @@ def get_endpoint(workflow: Workflow) -> WebhookEndpoint:
         return WebhookEndpoint.objects.get(workflow=workflow)
 
 
-def check_rotate_secret(user, workflow: Workflow) -> str:
+def check_rotate_secret(user: User | AnonymousUser, workflow: Workflow) -> str:
     if not user.has_perm(CHANGE):
         raise PermissionDenied(
             'Changing the webhook secret needs the "Change workflow" permission.'
@@ -458,7 +460,7 @@ def do_rotate_secret(workflow: Workflow) -> str:
     return secret
 
 
-def deliveries_for_workflow(workflow: Workflow):
+def deliveries_for_workflow(workflow: Workflow) -> QuerySet[WebhookDelivery]:
     """Deliveries its hook received, and those from other hooks that started it."""
     started = WebhookDelivery.executions.through.objects.filter(execution__workflow=workflow)
     return WebhookDelivery.objects.filter(
@@ -466,5 +468,5 @@ def deliveries_for_workflow(workflow: Workflow):
     )
 
 
-def deliveries_for_project(project: Project):
+def deliveries_for_project(project: Project) -> QuerySet[WebhookDelivery]:
     return WebhookDelivery.objects.filter(project=project)

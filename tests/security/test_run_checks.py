@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from executions.cron_jobs import run_cron_job
 from executions.models import Execution, Release
 from executions.services import do_change_status, do_create_execution
 from executions.status import ExecutionStatus as S
-from integrations.local_engine.cron import run_cron_job
 from integrations.models import WebhookDelivery
 from tests import base
 from tests.base import client_for

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django_q.management.commands.qcluster import Command as QclusterCommand
 
 from atmosly.checks import refuse_development_keys
 
 
 class Command(QclusterCommand):
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         refuse_development_keys()
         return super().handle(*args, **options)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import apps
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from atmosly import crypto
 
@@ -15,14 +17,14 @@ class Command(BaseCommand):
         "any of them. To rotate: put the new key first, run this, then drop the old key."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--from-development-key",
             action="store_true",
             help="also read values encrypted with the development key from the source",
         )
 
-    def handle(self, *args, from_development_key: bool = False, **options):
+    def handle(self, *args: Any, from_development_key: bool = False, **options: Any) -> None:
         if from_development_key and settings.DEV_ENCRYPTION_KEY not in settings.ENCRYPTION_KEYS:
             settings.ENCRYPTION_KEYS = [*settings.ENCRYPTION_KEYS, settings.DEV_ENCRYPTION_KEY]
         crypto._fernet.cache_clear()

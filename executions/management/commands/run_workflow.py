@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rest_framework.exceptions import APIException, ValidationError
 
 from atmosly.api_errors import flatten_errors
@@ -16,7 +18,7 @@ from executions.status import ExecutionStatus
 class Command(BaseCommand):
     help = "Run a workflow (id or project/service[/workflow]) at a branch, tag or commit."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("workflow")
         parser.add_argument("--ref", default="", help="branch, tag or commit (default branch)")
         parser.add_argument("--user", default="", help="run as this user (checks permissions)")
@@ -25,7 +27,7 @@ class Command(BaseCommand):
             "--inline", action="store_true", help="run it in this process instead of a worker"
         )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         workflow = find_workflow(options["workflow"])
         user = None
         if options["user"]:

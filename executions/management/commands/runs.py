@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from executions.cli import find_workflow
 from executions.models import Execution
@@ -12,12 +14,12 @@ from executions.services import IllegalTransition, do_terminate
 class Command(BaseCommand):
     help = "List recent runs, or terminate one."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--workflow", default="")
         parser.add_argument("--limit", type=int, default=20)
         parser.add_argument("--terminate", type=int, metavar="ID", help="terminate this run")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if options["terminate"]:
             execution = Execution.objects.filter(pk=options["terminate"]).first()
             if execution is None:

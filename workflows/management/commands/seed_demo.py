@@ -8,10 +8,11 @@ import secrets
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from workflows.models import Environment, Project, RegistryConnection, Service
 from workflows.services import DEFAULT_WORKFLOW_NAME, do_create_service
@@ -22,14 +23,14 @@ DEMO_APP = Path(__file__).resolve().parents[2] / "demo_app"
 class Command(BaseCommand):
     help = "Create the demo project, services, environments and workflows."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--git-root", default=str(settings.BASE_DIR / ".run" / "git"))
         parser.add_argument("--git-url", default="http://127.0.0.1:8001")
         parser.add_argument("--git-user", default="demo")
         parser.add_argument("--git-password", default=os.environ.get("DEMO_GIT_PASSWORD", ""))
         parser.add_argument("--registry", default="127.0.0.1:5000")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         admin_password = self.ensure_users()
         project, _ = Project.objects.get_or_create(
             name="demo", defaults={"description": "The demo project"}
