@@ -18,7 +18,8 @@ from executions.serializers import (
     ReportSerializer,
     RerunRequestSerializer,
 )
-from executions.services import IllegalTransition, check_rerun, check_terminate
+from executions.services import IllegalTransition, check_terminate
+from triggers.runs import check_rerun
 from workflows.permissions import CHANGE, VIEW, WorkflowPermission, visible_projects
 
 ID_FILTERS = [

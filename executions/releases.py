@@ -20,12 +20,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from rest_framework.exceptions import APIException, PermissionDenied
 
 from executions.models import (
     DeployLock,
     Execution,
-    RefKind,
     Release,
     StageKind,
     StageRun,
@@ -33,16 +31,9 @@ from executions.models import (
 )
 from executions.runners.base import StageError, Terminated
 from executions.status import ExecutionStatus, StageStatus
-from workflows.permissions import CHANGE, is_member
 
 LOCK_POLL_SECONDS = 0.2
 ALIVE = (ExecutionStatus.RUNNING, ExecutionStatus.TERMINATING)
-
-
-class RollbackRefused(APIException):
-    status_code = 409
-    default_detail = "This release cannot be rolled back to."
-    default_code = "conflict"
 
 
 def current_release(workflow, environment) -> Release | None:
@@ -213,63 +204,6 @@ def do_record_release(
             target=target,
             details=details,
         )
-
-
-# --- rollback ---------------------------------------------------------------------------------
-
-
-def check_rollback(user, release: Release) -> Execution:
-    """Checks the user may roll back and that the release's environment can still be deployed
-    to, then starts the rollback run."""
-    if user is not None:
-        if not user.has_perm(CHANGE):
-            raise PermissionDenied('Rolling back needs the "Change workflow" permission.')
-        if not is_member(user, release.service.project):
-            raise PermissionDenied("You are not a member of this project.")
-    environment, workflow = release.environment, release.workflow
-    if not environment.is_active:
-        raise RollbackRefused(f'Environment "{environment.name}" is inactive.')
-    if not workflow.deploy_steps.filter(environment=environment).exists():
-        raise RollbackRefused(
-            f'Workflow "{workflow.name}" no longer deploys to "{environment.name}".'
-        )
-    current = current_release(workflow, environment)
-    if current is not None and current.pk == release.pk:
-        raise RollbackRefused(f"{environment.name} runs release #{release.pk} already.")
-    from executions.services import check_can_run
-
-    check_can_run(user, workflow, "Rolling back")
-    return do_rollback(user, release)
-
-
-def do_rollback(user, release: Release) -> Execution:
-    """A new run of trigger "rollback" with only the deploy stage of the release's environment,
-    redeploying its image digest (no build), through the same gates as any deploy."""
-    from executions.services import do_create_execution
-
-    source = release.execution
-    with transaction.atomic():
-        execution = do_create_execution(
-            release.workflow,
-            ref=source.ref or release.commit_sha,
-            ref_kind=source.ref_kind or RefKind.BRANCH_OR_TAG,
-            branch=source.branch,
-            tag=source.tag,
-            actor_login=source.actor_login,
-            actor_email=source.actor_email,
-            trigger=Trigger.ROLLBACK,
-            triggered_by=user,
-            trigger_detail=f"rollback of {release.environment.name} to release #{release.pk}",
-            image=release.image,
-            commit_sha=release.commit_sha,
-            only_environment=release.environment,
-        )
-        Execution.objects.filter(pk=execution.pk).update(image_digest=release.image_digest)
-        execution.image_digest = release.image_digest
-        StageRun.objects.filter(execution=execution, kind=StageKind.DEPLOY).update(
-            output={"rollback_of": release.pk}
-        )
-    return execution
 
 
 # --- what runs where --------------------------------------------------------------------------

@@ -12,8 +12,9 @@ from rest_framework.response import Response
 from atmosly.api_input import BoundedLookupMixin, query_id
 from atmosly.pagination import NewestFirst
 from executions.models import Release
-from executions.releases import check_rollback, what_runs_where
+from executions.releases import what_runs_where
 from executions.serializers import ExecutionSerializer
+from triggers.runs import check_rollback
 from workflows.models import Service
 from workflows.permissions import CHANGE, VIEW, WorkflowPermission, visible_projects
 

@@ -10,8 +10,10 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.exceptions import APIException
 
+from atmosly.errors import Conflict
 from executions.models import Release
-from executions.releases import check_rollback, what_runs_where
+from executions.releases import what_runs_where
+from triggers.runs import check_rollback
 from workflows.models import Service
 from workflows.permissions import CHANGE, VIEW, visible_projects
 
@@ -30,7 +32,7 @@ def service_where(request, pk: int):
         release = get_object_or_404(Release, pk=request.POST.get("release"), service=service)
         try:
             execution = check_rollback(request.user, release)
-        except APIException as exc:
+        except (APIException, Conflict) as exc:
             messages.error(request, str(exc.detail))
         else:
             messages.success(request, f"Rollback started: {execution}")

@@ -20,6 +20,7 @@ from workflows.models import (
     WorkflowEnvironment,
 )
 from workflows.permissions import ADD_APPROVER, administers
+from workflows.signals import approvers_changed
 
 DEFAULT_WORKFLOW_NAME = "default"
 ADD_PROJECT = "workflows.add_project"
@@ -349,8 +350,6 @@ def validate_for_run(workflow: Workflow) -> None:
 def save_deploy_steps(workflow: Workflow, steps: list[dict[str, Any]], actor=None) -> None:
     """Updates deploy steps in place, matched by environment: runs waiting at a step keep
     pointing at it, and a change of its approvers is audited and applies to their next decision."""
-    from approvals.services import record_approvers_changed
-
     existing = {step.environment_id: step for step in workflow.deploy_steps.all()}
     keep = []
     for order, step in enumerate(steps):
@@ -370,7 +369,7 @@ def save_deploy_steps(workflow: Workflow, steps: list[dict[str, Any]], actor=Non
         row.approver_groups.set(step["_groups"])
         after = designation(row)
         if before is not None and before != after:
-            record_approvers_changed(row, before, after, actor)
+            approvers_changed.send(Workflow, step=row, before=before, after=after, user=actor)
         keep.append(row.pk)
     workflow.deploy_steps.exclude(pk__in=keep).delete()
 

@@ -18,7 +18,7 @@ from atmosly.htmx import htmx_partial, render_page_or_partial
 from atmosly.pagination import newest_first_page
 from atmosly.probes import probe_result, start_probe
 from executions.models import Execution
-from executions.services import check_run_request
+from triggers.runs import check_run_request
 from workflows import probes
 from workflows.forms import RunForm
 from workflows.models import Service, Workflow

@@ -7,10 +7,12 @@ from django.core.management.base import BaseCommand, CommandError
 from rest_framework.exceptions import APIException, ValidationError
 
 from atmosly.api_errors import flatten_errors
+from atmosly.errors import Conflict
 from executions.cli import Follower, find_workflow
 from executions.models import Trigger
-from executions.services import check_run_workflow, do_terminate
+from executions.services import do_terminate
 from executions.status import ExecutionStatus
+from triggers.runs import check_run_workflow
 
 
 class Command(BaseCommand):
@@ -44,7 +46,7 @@ class Command(BaseCommand):
         except ValidationError as exc:
             lines = [f"{e['field']}: {e['message']}" for e in flatten_errors(exc.detail)]
             raise CommandError("the workflow cannot run:\n  " + "\n  ".join(lines)) from exc
-        except APIException as exc:
+        except (APIException, Conflict) as exc:
             raise CommandError(str(exc.detail)) from exc
         self.stdout.write(f"Started {execution} (id {execution.pk}) at {execution.ref}")
         if options["no_watch"]:
