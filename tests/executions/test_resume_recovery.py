@@ -24,8 +24,8 @@ def test_resumed_run_whose_task_was_lost_is_handed_on(
     service,
     environments,
     registry,
-    prebuilt_image,
-    users,  # noqa: F811
+    prebuilt_image,  # noqa: F811 (the approvals tests' fixture, imported above)
+    users,
 ):
     workflow = gated_workflow(service, prebuilt_image, mode="manual")
     execution = start(workflow, users["bob"])
