@@ -9,11 +9,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import ValidationError
 
 from approvals.models import (
     Approval,
@@ -176,8 +177,6 @@ def check_decide(
     if refusal is not None:
         raise refusal
     if decision == Decision.REJECT and not comment.strip():
-        from rest_framework.exceptions import ValidationError
-
         raise ValidationError({"comment": "say why you reject the deployment"})
     return do_decide(user, request, decision, comment)
 
@@ -425,5 +424,5 @@ def approval_card(user, request: ApprovalRequest) -> dict:
         "manifest_diff": manifest_diff(execution, stage, current),
         "scans": scans,
         "can_decide": refusal is None,
-        "refusal": "" if refusal is None else str(refusal.detail),
+        "refusal": "" if refusal is None else str(refusal),
     }

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from django import forms
 from django.forms.utils import ErrorDict
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import ValidationError
 
 from atmosly.api_errors import flatten_errors
 
 
-def add_api_errors(form: forms.Form, exc: APIException) -> list[dict[str, str]]:
+def add_api_errors(form: forms.Form, exc: Exception) -> list[dict[str, str]]:
     """Puts each `{field, message}` the API would answer on the form field of that path (the
     form's own fields are named like the API's), the rest on the form itself with its path."""
     if isinstance(form, forms.Form) and not form.is_bound and form._errors is None:
@@ -17,7 +17,8 @@ def add_api_errors(form: forms.Form, exc: APIException) -> list[dict[str, str]]:
     if isinstance(exc, ValidationError):
         errors = flatten_errors(exc.detail)
     else:
-        errors = [{"field": "", "message": str(exc.detail)}]
+        # An APIException's detail, or a domain error's (PermissionDenied, Conflict) message.
+        errors = [{"field": "", "message": str(getattr(exc, "detail", exc))}]
     for error in errors:
         field, message = error["field"], error["message"]
         if field in form.fields:

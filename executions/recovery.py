@@ -20,12 +20,12 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
+from atmosly.errors import Conflict
 from executions.gates import registered_gates
 from executions.models import Execution, StageKind, StageRun
 from executions.runners.engine_client import local_tags_of, remove_local_image
 from executions.runners.kubernetes_build import delete_build_pods
 from executions.services import (
-    IllegalTransition,
     do_change_stage_status,
     do_end_run,
     requeue_unclaimed,
@@ -83,7 +83,7 @@ def mark_lost(execution: Execution) -> bool:
             for running in execution.stages.filter(status=StageStatus.RUNNING):
                 do_change_stage_status(running, StageStatus.ERROR, "worker lost")
             do_end_run(execution, final, reason, later=StageStatus.SKIPPED)
-    except (IllegalTransition, ValueError):
+    except Conflict:
         return False  # it moved on meanwhile (finished, or another worker recovered it)
     logger.warning("%s: %s", execution, reason)
     if stage is not None and stage.kind == StageKind.BUILD:

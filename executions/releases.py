@@ -10,12 +10,15 @@ whose worker stopped beating is stale, and its row is removed by the next deploy
 
 from __future__ import annotations
 
+import difflib
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 
+import yaml
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -31,6 +34,9 @@ from executions.models import (
 )
 from executions.runners.base import StageError, Terminated
 from executions.status import ExecutionStatus, StageStatus
+from integrations.kubernetes.manifests import build_manifests, object_name
+from integrations.kubernetes.spec import deploy_spec
+from workflows.models import TargetKind
 
 LOCK_POLL_SECONDS = 0.2
 ALIVE = (ExecutionStatus.RUNNING, ExecutionStatus.TERMINATING)
@@ -232,10 +238,6 @@ def what_runs_where(service) -> list[dict]:
 def public_manifest(spec) -> str:
     """The manifests a deploy applies, as YAML, with every Secret's values shown as `***`
     (registry credentials and secret variables never leave the worker)."""
-    import yaml
-
-    from integrations.kubernetes.manifests import build_manifests
-
     documents = []
     for manifest in build_manifests(spec):
         if manifest.get("kind") == "Secret":
@@ -249,10 +251,6 @@ def public_manifest(spec) -> str:
 def planned_manifest(execution: Execution, stage: StageRun, current: Release | None) -> str:
     """The manifests the waiting deploy stage would apply now (the workflow's settings today,
     the run's image), secret values as `***`; "" if it cannot be rendered."""
-    from integrations.kubernetes.manifests import object_name
-    from integrations.kubernetes.spec import deploy_spec
-    from workflows.models import TargetKind
-
     workflow, environment = execution.workflow, stage.environment
     if environment is None or not execution.image:
         return ""
@@ -281,8 +279,6 @@ def planned_manifest(execution: Execution, stage: StageRun, current: Release | N
     except Exception:  # a setting the deploy itself would refuse: the deploy says why
         return ""
     if environment.target != TargetKind.KUBERNETES and spec.port:
-        from dataclasses import replace
-
         port = (current.details.get("host_port") if current else None) or spec.port
         spec = replace(spec, replicas=1, host_port=port)
     return public_manifest(spec)
@@ -291,8 +287,6 @@ def planned_manifest(execution: Execution, stage: StageRun, current: Release | N
 def manifest_diff(execution: Execution, stage: StageRun, current: Release | None) -> str:
     """Unified diff from the manifests of the release the environment runs (as recorded when it
     was deployed) to those this run would apply; "" when there is nothing to compare."""
-    import difflib
-
     new = planned_manifest(execution, stage, current)
     old = (current.details or {}).get("manifest", "") if current else ""
     if not new:

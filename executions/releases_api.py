@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
@@ -11,6 +12,7 @@ from rest_framework.response import Response
 
 from atmosly.api_input import BoundedLookupMixin, query_id
 from atmosly.pagination import NewestFirst
+from executions.dora import PERIOD_DAYS, dora_for_service
 from executions.models import Release
 from executions.releases import what_runs_where
 from executions.serializers import ExecutionSerializer
@@ -143,9 +145,6 @@ class ReleaseViewSet(BoundedLookupMixin, viewsets.ReadOnlyModelViewSet):
         """`?service=<id>[&environment=<id>][&period=7d|30d|90d]` (default 30d): DORA's four
         metrics per environment the service deployed to (executions.dora.dora_metrics gives
         the fields, units and definitions); 400 naming the field for a bad parameter."""
-        from django.utils import timezone
-
-        from executions.dora import PERIOD_DAYS, dora_for_service
 
         params = request.query_params
         if not params.get("service", "").isdigit():

@@ -16,6 +16,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django_q.models import Schedule
 
 from executions.models import Execution, LogChunk, Release
 from executions.status import TERMINAL
@@ -63,8 +64,6 @@ def purge_expired_runs(
 
 def ensure_schedule(**_kwargs) -> None:
     """Registers the hourly retention task with django-q2 (after every `migrate`)."""
-    from django_q.models import Schedule
-
     Schedule.objects.update_or_create(
         name=SCHEDULE_NAME,
         defaults={"func": TASK, "schedule_type": Schedule.HOURLY, "repeats": -1},

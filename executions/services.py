@@ -13,10 +13,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
-from rest_framework.exceptions import PermissionDenied
 
 from atmosly.errors import Conflict
 from executions.analytics import record_finished_run
@@ -65,6 +65,16 @@ class IllegalTransition(Conflict):
         self.current = current
         self.new = new
         super().__init__(f"{execution} cannot move from {S(current).label} to {S(new).label}")
+
+
+class IllegalStageTransition(Conflict):
+    """A stage move STAGE_TRANSITIONS does not allow, or that another process made first."""
+
+    def __init__(self, stage: StageRun, current: str | None, new: str):
+        self.stage = stage
+        self.current = current
+        self.new = new
+        super().__init__(f"stage {stage.name} cannot move from {current} to {new}")
 
 
 def _move(
@@ -193,12 +203,12 @@ def requeue_unclaimed(lease_seconds: int) -> int:
 
 
 def do_change_stage_status(stage: StageRun, new: str, error: str = "", **output) -> StageRun:
-    """Moves a stage run to `new`; its error is masked like the log before it is cut to 500
-    characters and stored."""
+    """Moves a stage run to `new` (STAGE_TRANSITIONS; IllegalStageTransition otherwise); its
+    error is masked like the log before it is cut to 500 characters and stored."""
     error = mask_text(stage.execution_id, error)[:500]
     current = StageRun.objects.filter(pk=stage.pk).values_list("status", flat=True).first()
     if new not in STAGE_TRANSITIONS.get(current, frozenset()):
-        raise ValueError(f"stage {stage.name} cannot move from {current} to {new}")
+        raise IllegalStageTransition(stage, current, new)
     now = timezone.now()
     fields: dict = {"status": new, "error": error}
     if new == StageStatus.RUNNING:
@@ -213,7 +223,7 @@ def do_change_stage_status(stage: StageRun, new: str, error: str = "", **output)
     if output:
         fields["output"] = {**stage.output, **output}
     if StageRun.objects.filter(pk=stage.pk, status=current).update(**fields) != 1:
-        raise ValueError(f"stage {stage.name} changed under us")
+        raise IllegalStageTransition(stage, current, new)  # it moved meanwhile
     for field, value in fields.items():
         setattr(stage, field, value)
     transaction.on_commit(lambda: publish_stage(stage))
@@ -261,7 +271,8 @@ def do_end_run(
     `stage_status` with `stage_error` (default: the reason), the stages after it that had not
     started move to `later` if given (all unstarted ones when no stage is given), and the run
     moves to
-    the final `status` with `reason`. IllegalTransition / ValueError when it moved meanwhile."""
+    the final `status` with `reason`. A Conflict (IllegalTransition or IllegalStageTransition)
+    when it moved meanwhile; nothing is written then."""
     with transaction.atomic():
         if stage is not None and stage_status is not None:
             error = reason if stage_error is None else stage_error
@@ -315,7 +326,7 @@ def plan_stages(workflow: Workflow, only_environment=None) -> list[dict]:
 
 def check_can_run(user, workflow: Workflow, doing: str = "Running a workflow") -> None:
     """The one check before anything of `workflow` runs, whatever the door: the API, the page
-    and the CLI (`check_run_workflow`), a webhook delivery and its redelivery (`user` None: the
+    and the CLI (`triggers.runs.check_run_workflow`), a webhook delivery and its redelivery (`user` None: the
     signature is the authority), a re-run, a rollback, and each occurrence of a Cron CD job.
 
     A user needs "Change workflow" and membership of the project (PermissionDenied). The stored

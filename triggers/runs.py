@@ -6,15 +6,15 @@ Cron CD jobs in `integrations.local_engine.cron`."""
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 
 from atmosly.errors import Conflict
 from executions.models import Execution, RefKind, Release, Trigger
 from executions.releases import current_release
 from executions.serializers import RunRequestSerializer
 from executions.services import (
-    IllegalTransition,
     check_can_run,
     do_create_execution,
     do_rerun,
@@ -123,10 +123,12 @@ def check_run_workflow(
 
 def check_rerun(user, execution: Execution, from_failed: bool = False) -> Execution:
     """Runs the same commit again. `from_failed` keeps the stages that succeeded before the
-    failure (their outputs, the checkout and the built image) and starts at the failed one."""
+    failure (their outputs, the checkout and the built image) and starts at the failed one.
+    PermissionDenied / ValidationError from `check_can_run`; Conflict (409) while the run has
+    not ended."""
     check_can_run(user, execution.workflow, "Re-running")
     if not execution.is_terminal:
-        raise IllegalTransition(execution, execution.status, S.PENDING)
+        raise Conflict(f"{execution} has not ended yet")
     return do_rerun(execution, by=user, from_failed=from_failed)
 
 

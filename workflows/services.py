@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import F
 from rest_framework.exceptions import APIException, PermissionDenied
@@ -20,6 +22,7 @@ from workflows.models import (
     WorkflowEnvironment,
 )
 from workflows.permissions import ADD_APPROVER, administers
+from workflows.serializers import ProjectSerializer
 from workflows.signals import approvers_changed
 
 DEFAULT_WORKFLOW_NAME = "default"
@@ -29,8 +32,6 @@ ADD_PROJECT = "workflows.add_project"
 def check_create_project(user, data: dict[str, Any]) -> Project:
     """Validates `name` and `description` as `POST /api/projects/` does (needs "Can add
     project"), then creates the project with `user` as its first member."""
-    from workflows.serializers import ProjectSerializer
-
     if not user.has_perm(ADD_PROJECT):
         raise PermissionDenied('Creating a project needs the "Can add project" permission.')
     serializer = ProjectSerializer(data=data)
@@ -50,8 +51,6 @@ def grantable_roles(actor):
     """The roles (groups) `actor` may give: all for a superuser; otherwise the groups whose
     permissions `actor` holds too, so no one hands out more than they have. Roles are Django
     groups and so apply in every project the member belongs to."""
-    from django.contrib.auth.models import Group
-
     groups = Group.objects.prefetch_related("permissions__content_type").order_by("name")
     if actor.is_superuser:
         return list(groups)
@@ -67,8 +66,6 @@ def check_add_member(actor, project: Project, username: str, role: str = "") -> 
     """Adds the active user `username` to `project`, with the role (group) named `role` if
     given. Only who administers the project may (`administers`); 400 names the field
     (`username`, `role`)."""
-    from django.contrib.auth import get_user_model
-
     if not administers(actor, project):
         raise PermissionDenied("Only an administrator of this project can change its members.")
     user = get_user_model().objects.filter(username=(username or "").strip(), is_active=True)

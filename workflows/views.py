@@ -227,7 +227,7 @@ def run_dialog(request, pk: int):
         data = {name: request.POST.get(name, "") for name in form.fields}
         try:
             execution = check_run_request(request.user, workflow, data)
-        except (DRFValidationError, DRFPermissionDenied) as exc:
+        except (DRFValidationError, DRFPermissionDenied, PermissionDenied) as exc:
             add_api_errors(form, exc)
         else:
             url = reverse("execution-page", args=[execution.pk])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.exceptions import APIException, ValidationError
 
@@ -46,8 +47,8 @@ class Command(BaseCommand):
         except ValidationError as exc:
             lines = [f"{e['field']}: {e['message']}" for e in flatten_errors(exc.detail)]
             raise CommandError("the workflow cannot run:\n  " + "\n  ".join(lines)) from exc
-        except (APIException, Conflict) as exc:
-            raise CommandError(str(exc.detail)) from exc
+        except (APIException, Conflict, PermissionDenied) as exc:
+            raise CommandError(str(getattr(exc, "detail", exc))) from exc
         self.stdout.write(f"Started {execution} (id {execution.pk}) at {execution.ref}")
         if options["no_watch"]:
             return
