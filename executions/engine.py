@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connections
@@ -246,31 +247,15 @@ class Engine:
             later=StageStatus.SKIPPED,
         )
 
-    def finish(
-        self,
-        status: str,
-        reason: str,
-        *,
-        stage: StageRun | None = None,
-        stage_status: str | None = None,
-        stage_error: str | None = None,
-        later: str | None = None,
-    ) -> str:
-        """Ends the run (`do_end_run`: the stage it ended at, the stages after it, the run) and
-        removes the workspace unless the run failed (a re-run from the failed stage uses it)."""
+    def finish(self, status: str, reason: str, **ending: Any) -> str:
+        """Ends the run (`do_end_run`, with `ending`: the stage it ended at, its status and
+        error, what the later stages become) and removes the workspace unless the run failed
+        (a re-run from the failed stage uses it)."""
         current = Execution.objects.filter(pk=self.execution.pk).values_list("status", flat=True)[0]
         if current == S.TERMINATING and status not in (S.TERMINATED, S.TERMINATION_FAILED):
             # Terminate arrived as the last stage ended: honour it, nothing is left running.
             status, reason = S.TERMINATED, "Terminated"
-        do_end_run(
-            self.execution,
-            status,
-            reason,
-            stage=stage,
-            stage_status=stage_status,
-            stage_error=stage_error,
-            later=later,
-        )
+        do_end_run(self.execution, status, reason, **ending)
         if status not in (S.FAILED, S.ERROR):
             self.cleanup_workspace()
         return status

@@ -426,7 +426,9 @@ def check_terminate(user, execution: Execution) -> Execution:
 
 def do_terminate(execution: Execution, by=None) -> Execution:
     """Pending and waiting runs have nothing running and end Terminated at once; a Running one
-    goes to Terminating and its worker stops the engine work (executions.engine)."""
+    goes to Terminating and its worker stops the engine work (executions.engine). A Running run
+    no worker holds yet (resumed after a gate, not claimed) has nothing running either: it
+    passes Terminating and ends Terminated at once, as no worker would ever claim it."""
     who = f"by {by}" if by else "by the system"
     execution.refresh_from_db(fields=["status"])
     if execution.status == S.PENDING or execution.status in WAITING:
@@ -443,6 +445,18 @@ def do_terminate(execution: Execution, by=None) -> Execution:
                 for gate in registered_gates():
                     gate.on_run_ended(execution, f"run terminated {who}")
         return execution
+    if execution.status == S.RUNNING:
+        try:
+            with transaction.atomic():
+                _move(execution, S.TERMINATING, f"Termination requested {who}", unheld=True)
+                return do_end_run(
+                    execution,
+                    S.TERMINATED,
+                    f"Terminated {who} before a worker took it up",
+                    later=StageStatus.TERMINATED,
+                )
+        except IllegalTransition:
+            pass  # a worker holds it: the move below hands the stop to that worker
     return do_change_status(execution, S.TERMINATING, f"Termination requested {who}")
 
 

@@ -50,3 +50,23 @@ def test_resumed_run_whose_task_was_lost_is_handed_on(
     assert outcome == execution.status and execution.is_terminal
     assert execution.stages.get(name="Deploy prod").started_at is not None
     assert run_execution(execution.pk) == "not claimed"  # a second task finds nothing to do
+
+
+def test_resumed_run_terminated_before_a_worker_took_it_ends_terminated(
+    service,
+    environments,
+    registry,
+    prebuilt_image,  # noqa: F811 (the approvals tests' fixture, imported above)
+    users,
+):
+    workflow = gated_workflow(service, prebuilt_image, mode="manual")
+    execution = start(workflow, users["bob"])
+    bob = client_for(users["bob"])
+    assert bob.post(f"/api/executions/{execution.pk}/deploy/").status_code == 202
+    # Running, and no worker holds it: nothing runs that could stop and end it.
+    response = bob.post(f"/api/executions/{execution.pk}/terminate/")
+    assert response.status_code == 202 and response.json()["status"] == "terminated"
+    execution.refresh_from_db()
+    assert execution.status_reason.startswith("Terminated by bob before a worker took it up")
+    assert execution.stages.get(name="Deploy prod").status == "terminated"
+    assert run_execution(execution.pk) == "not claimed"  # the queued task finds it ended

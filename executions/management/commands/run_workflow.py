@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
@@ -10,6 +12,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from atmosly.api_errors import flatten_errors
 from atmosly.errors import Conflict
 from executions.cli import Follower, find_workflow
+from executions.engine import run_execution
 from executions.models import Trigger
 from executions.services import do_terminate
 from executions.status import ExecutionStatus
@@ -52,12 +55,10 @@ class Command(BaseCommand):
         self.stdout.write(f"Started {execution} (id {execution.pk}) at {execution.ref}")
         if options["no_watch"]:
             return
+        engine = None
         if options["inline"]:
-            import threading
-
-            from executions.engine import run_execution
-
-            threading.Thread(target=run_execution, args=(execution.pk,), daemon=True).start()
+            engine = threading.Thread(target=run_execution, args=(execution.pk,), daemon=True)
+            engine.start()
         follower = Follower(execution, out=self.stdout)
         while True:
             try:
@@ -68,6 +69,10 @@ class Command(BaseCommand):
                 if answer in ("y", "yes"):
                     do_terminate(execution)
                     self.stdout.write("Termination requested; following until it ends.")
+        if engine is not None:
+            # The run has ended; its engine still publishes and cleans up: let it finish
+            # before this process exits under it.
+            engine.join()
         self.stdout.write(
             f"{execution}: {execution.get_status_display()}"
             + (f" — {execution.status_reason}" if execution.status_reason else "")
