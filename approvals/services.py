@@ -12,11 +12,12 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from rest_framework.exceptions import APIException, PermissionDenied
+from rest_framework.exceptions import ValidationError
 
 from approvals.models import (
     Approval,
@@ -26,9 +27,13 @@ from approvals.models import (
     EventKind,
     RequestStatus,
 )
+from atmosly.errors import Conflict
+from executions.masking import mask_text
 from executions.models import Execution, StageRun
-from executions.services import do_change_stage_status, do_change_status
+from executions.releases import current_release, manifest_diff
+from executions.services import do_end_run, do_resume
 from executions.status import ExecutionStatus, StageStatus
+from integrations.models import Outcome, WebhookDelivery
 from workflows.models import WorkflowEnvironment
 from workflows.permissions import APPROVE, CHANGE, visible_projects
 
@@ -36,10 +41,30 @@ logger = logging.getLogger(__name__)
 S = ExecutionStatus
 
 
-class Conflict(APIException):
-    status_code = 409
-    default_detail = "This request has already been decided."
-    default_code = "conflict"
+def record_event(
+    kind: str,
+    *,
+    execution: Execution | None = None,
+    request: ApprovalRequest | None = None,
+    step: WorkflowEnvironment | None = None,
+    user: User | None = None,
+    comment: str = "",
+    detail: dict[str, Any] | None = None,
+) -> ApprovalEvent:
+    """The one writer of the approval audit trail (EventKind: requested, approved, rejected,
+    granted, expired, cancelled, deploy triggered, approvers changed). The step defaults to the
+    request's."""
+    if step is None and request is not None:
+        step = request.workflow_environment
+    return ApprovalEvent.objects.create(
+        execution=execution,
+        request=request,
+        workflow_environment=step,
+        kind=kind,
+        user=user,
+        comment=comment,
+        detail=detail or {},
+    )
 
 
 def designated_approvers(step: WorkflowEnvironment) -> list[User]:
@@ -79,8 +104,6 @@ def is_self_approval(user: User, execution: Execution) -> bool:
     for login, email in runs.values_list("actor_login", "actor_email"):
         pushers |= {login.lower(), email.lower()}
     if execution.commit_sha:
-        from integrations.models import Outcome, WebhookDelivery
-
         senders = WebhookDelivery.objects.filter(
             project_id=execution.workflow.service.project_id, commit_sha=execution.commit_sha
         ).exclude(outcome=Outcome.REJECTED)
@@ -100,11 +123,10 @@ def do_open_request(execution: Execution, stage: StageRun) -> ApprovalRequest:
         expires_at=timezone.now() + timedelta(hours=step.approval_expiry_hours),
     )
     approvers = designated_approvers(step)
-    ApprovalEvent.objects.create(
+    record_event(
+        EventKind.REQUESTED,
         execution=execution,
         request=request,
-        workflow_environment=step,
-        kind=EventKind.REQUESTED,
         detail={"required": request.required, "approvers": sorted(u.username for u in approvers)},
     )
     transaction.on_commit(lambda: notify(request, approvers, "requested"))
@@ -127,8 +149,6 @@ def notify(request: ApprovalRequest, users: Iterable[User], what: str) -> None:
         body = f"Nobody decided in time; {execution} ended Approval Rejected (expired).\n\n{link}\n"
     recipients = sorted({u.email for u in users if u.email})
     if recipients:
-        from executions.masking import mask_text
-
         subject, body = mask_text(execution.pk, subject), mask_text(execution.pk, body)
         try:
             send_mail(subject, body, None, recipients)
@@ -138,7 +158,7 @@ def notify(request: ApprovalRequest, users: Iterable[User], what: str) -> None:
 
 def decide_refusal(
     user: User, request: ApprovalRequest, approvers: list[User] | None = None
-) -> APIException | None:
+) -> PermissionDenied | Conflict | None:
     """Why `user` may not decide on `request` now (the error check_decide raises), or None."""
     if not user.has_perm(APPROVE):
         return PermissionDenied('Deciding on approvals needs the "Approve pipeline" permission.')
@@ -162,8 +182,6 @@ def check_decide(
     if refusal is not None:
         raise refusal
     if decision == Decision.REJECT and not comment.strip():
-        from rest_framework.exceptions import ValidationError
-
         raise ValidationError({"comment": "say why you reject the deployment"})
     return do_decide(user, request, decision, comment)
 
@@ -197,14 +215,7 @@ def do_decide(user: User, request: ApprovalRequest, decision: str, comment: str)
         except IntegrityError as exc:
             raise Conflict("You have already decided on this request.") from exc
         kind = EventKind.APPROVED if decision == Decision.APPROVE else EventKind.REJECTED
-        ApprovalEvent.objects.create(
-            execution=execution,
-            request=request,
-            workflow_environment=request.workflow_environment,
-            kind=kind,
-            user=user,
-            comment=comment,
-        )
+        record_event(kind, execution=execution, request=request, user=user, comment=comment)
         if decision == Decision.REJECT:
             reason = f"Rejected by {user.username}: {comment}".strip()
             close(request, RequestStatus.REJECTED, reason)
@@ -215,13 +226,8 @@ def do_decide(user: User, request: ApprovalRequest, decision: str, comment: str)
                 close(
                     request, RequestStatus.APPROVED, f"{approvals} of {request.required} approvals"
                 )
-                ApprovalEvent.objects.create(
-                    execution=execution,
-                    request=request,
-                    workflow_environment=request.workflow_environment,
-                    kind=EventKind.GRANTED,
-                )
-                resume(execution, f"{request.stage_run.name} approved")
+                record_event(EventKind.GRANTED, execution=execution, request=request)
+                do_resume(execution, f"{request.stage_run.name} approved")
     request.refresh_from_db()
     return request
 
@@ -234,31 +240,22 @@ def close(request: ApprovalRequest, status: str, reason: str) -> None:
         raise Conflict("This approval request was decided meanwhile.")
 
 
-def resume(execution: Execution, reason: str) -> None:
-    do_change_status(execution, S.RUNNING, reason)
-    from executions.queue import enqueue_execution
-
-    transaction.on_commit(lambda: enqueue_execution(execution.pk))
-
-
 def end_waiting_run(execution: Execution, stage: StageRun, status: str, reason: str) -> None:
-    do_change_status(execution, status, reason)
-    do_change_stage_status(stage, StageStatus.FAILED, reason)
-    for later in execution.stages.filter(
-        position__gt=stage.position, status__in=[StageStatus.PENDING, StageStatus.WAITING]
-    ):
-        do_change_stage_status(later, StageStatus.SKIPPED)
+    """A rejected or expired gate ends the run: its deploy stage fails, the later ones skip."""
+    do_end_run(
+        execution,
+        status,
+        reason,
+        stage=stage,
+        stage_status=StageStatus.FAILED,
+        later=StageStatus.SKIPPED,
+    )
 
 
 def do_expire(request: ApprovalRequest) -> None:
     execution = request.execution
     close(request, RequestStatus.EXPIRED, "expired")
-    ApprovalEvent.objects.create(
-        execution=execution,
-        request=request,
-        workflow_environment=request.workflow_environment,
-        kind=EventKind.EXPIRED,
-    )
+    record_event(EventKind.EXPIRED, execution=execution, request=request)
     if execution.status == S.APPROVAL_PENDING:
         end_waiting_run(execution, request.stage_run, S.APPROVAL_REJECTED, "expired")
     approvers = (
@@ -286,13 +283,7 @@ def do_cancel_requests(execution: Execution, reason: str) -> None:
     """A terminated run's open requests are closed so nobody can decide on them."""
     for request in execution.approval_requests.filter(status=RequestStatus.OPEN):
         close(request, RequestStatus.CANCELLED, reason)
-        ApprovalEvent.objects.create(
-            execution=execution,
-            request=request,
-            workflow_environment=request.workflow_environment,
-            kind=EventKind.CANCELLED,
-            comment=reason,
-        )
+        record_event(EventKind.CANCELLED, execution=execution, request=request, comment=reason)
 
 
 def check_deploy(user: User, execution: Execution) -> Execution:
@@ -306,13 +297,13 @@ def check_deploy(user: User, execution: Execution) -> Execution:
                 f"The run is {execution.get_status_display()}, not waiting for a deploy."
             )
         stage = execution.stages.filter(status=StageStatus.WAITING).first()
-        ApprovalEvent.objects.create(
+        record_event(
+            EventKind.DEPLOY_TRIGGERED,
             execution=execution,
-            kind=EventKind.DEPLOY_TRIGGERED,
             user=user,
-            workflow_environment=stage.workflow_environment if stage else None,
+            step=stage.workflow_environment if stage else None,
         )
-        resume(execution, f"Deploy triggered by {user.username}")
+        do_resume(execution, f"Deploy triggered by {user.username}")
     return execution
 
 
@@ -321,20 +312,31 @@ def record_approvers_changed(
 ) -> None:
     """Audits a change of designated approvers, also on every run waiting at that step."""
     detail = {"before": before, "after": after, "environment": step.environment.name}
-    ApprovalEvent.objects.create(
-        workflow_environment=step, kind=EventKind.APPROVERS_CHANGED, user=user, detail=detail
-    )
+    record_event(EventKind.APPROVERS_CHANGED, step=step, user=user, detail=detail)
     for request in ApprovalRequest.objects.filter(
         workflow_environment=step, status=RequestStatus.OPEN
     ):
-        ApprovalEvent.objects.create(
+        record_event(
+            EventKind.APPROVERS_CHANGED,
             execution=request.execution,
             request=request,
-            workflow_environment=step,
-            kind=EventKind.APPROVERS_CHANGED,
+            step=step,
             user=user,
             detail=detail,
         )
+
+
+def on_approvers_changed(
+    sender: object,
+    *,
+    step: WorkflowEnvironment,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    user: User | None,
+    **kwargs: Any,
+) -> None:
+    """Receiver of `workflows.signals.approvers_changed`: audits the change."""
+    record_approvers_changed(step, before, after, user)
 
 
 def waiting_for(
@@ -384,7 +386,6 @@ def approval_card(user: User, request: ApprovalRequest) -> dict[str, Any]:
     - `manifest_diff`: unified diff of the Kubernetes manifests (executions.releases);
     - `scans`: {scanner: severity summary} of the run's security scan;
     - `can_decide` and `refusal` (why not, in words) for `user`."""
-    from executions.releases import current_release, manifest_diff
 
     execution, stage = request.execution, request.stage_run
     step = request.workflow_environment
@@ -442,5 +443,5 @@ def approval_card(user: User, request: ApprovalRequest) -> dict[str, Any]:
         "manifest_diff": manifest_diff(execution, stage, current),
         "scans": scans,
         "can_decide": refusal is None,
-        "refusal": "" if refusal is None else str(refusal.detail),
+        "refusal": "" if refusal is None else str(refusal),
     }

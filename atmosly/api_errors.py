@@ -19,6 +19,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from atmosly.errors import Conflict
+
 
 def flatten_errors(detail: Any, path: str = "") -> list[dict[str, str]]:
     """Turn DRF's nested error detail into a flat list of {field, message}."""
@@ -92,12 +94,13 @@ def blocked_delete_response(exc: ProtectedError | RestrictedError) -> Response:
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    from executions.services import IllegalTransition
-
+    """DRF's EXCEPTION_HANDLER: the domain's Conflict (atmosly.errors; a refused status move,
+    a decided request, a refused rollback) → 409; Django's validation errors → the 400 shape
+    above; blocked deletes → 409 naming the blockers; a body over the cap → 413."""
     if isinstance(exc, (ProtectedError, RestrictedError)):
         return blocked_delete_response(exc)
-    if isinstance(exc, IllegalTransition):
-        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, Conflict):
+        return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, RequestDataTooBig):
         return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, DjangoValidationError):

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from django import forms
 from django.forms.utils import ErrorDict
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import ValidationError
 
 from atmosly.api_errors import flatten_errors
 
@@ -21,7 +21,7 @@ class ErrorTarget(Protocol):
     def add_error(self, field: str | None, error: str) -> None: ...
 
 
-def add_api_errors(form: ErrorTarget, exc: APIException) -> list[dict[str, str]]:
+def add_api_errors(form: ErrorTarget, exc: Exception) -> list[dict[str, str]]:
     """Puts each `{field, message}` the API would answer on the form field of that path (the
     form's own fields are named like the API's), the rest on the form itself with its path."""
     # Errors on a form shown empty: Django has no public way, and its stubs omit `_errors`.
@@ -30,7 +30,8 @@ def add_api_errors(form: ErrorTarget, exc: APIException) -> list[dict[str, str]]
     if isinstance(exc, ValidationError):
         errors = flatten_errors(exc.detail)
     else:
-        errors = [{"field": "", "message": str(exc.detail)}]
+        # An APIException's detail, or a domain error's (PermissionDenied, Conflict) message.
+        errors = [{"field": "", "message": str(getattr(exc, "detail", exc))}]
     for error in errors:
         field, message = error["field"], error["message"]
         if field in form.fields:

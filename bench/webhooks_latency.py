@@ -93,7 +93,7 @@ def setup_django() -> None:
 def make_targets(count: int) -> list[Target]:
     """`count` services in one project, each with an automatic workflow on main and a hook;
     providers take turns."""
-    from integrations.webhooks.services import do_rotate_secret, get_endpoint
+    from triggers.webhooks import do_rotate_secret, get_endpoint
     from workflows.models import Project, RegistryConnection, Service, Workflow
     from workflows.services import do_create_service
 

@@ -8,8 +8,11 @@ from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from approvals.services import check_deploy
+from atmosly.api_errors import error_response
 from atmosly.api_input import MAX_ID, BoundedLookupMixin, query_id
 from atmosly.pagination import NewestFirst
+from executions.analytics import PERIODS, execution_stats
 from executions.models import Execution
 from executions.serializers import (
     ExecutionSerializer,
@@ -18,7 +21,9 @@ from executions.serializers import (
     ReportSerializer,
     RerunRequestSerializer,
 )
-from executions.services import IllegalTransition, check_rerun, check_terminate
+from executions.services import check_terminate
+from triggers.runs import check_rerun
+from workflows.models import Workflow
 from workflows.permissions import CHANGE, VIEW, WorkflowPermission, visible_projects
 
 ID_FILTERS = [
@@ -76,13 +81,9 @@ class ExecutionViewSet(BoundedLookupMixin, viewsets.ReadOnlyModelViewSet):
         runs created in the last `period` (24h, 7d, 30d, 90d), for the list's filters
         (`workflow`, `status`) and `project`. Ended runs come from the daily statistics
         (executions.analytics), so the cost does not grow with the history."""
-        from executions.analytics import PERIODS, execution_stats
-        from workflows.models import Workflow
 
         period = request.query_params.get("period", "7d")
         if period not in PERIODS:
-            from atmosly.api_errors import error_response
-
             return error_response(
                 [{"field": "period", "message": f"use one of {', '.join(PERIODS)}"}]
             )
@@ -102,10 +103,7 @@ class ExecutionViewSet(BoundedLookupMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def terminate(self, request, pk=None):
         execution = self.get_object()
-        try:
-            check_terminate(request.user, execution)
-        except IllegalTransition as exc:
-            return Response({"detail": str(exc)}, status=409)
+        check_terminate(request.user, execution)  # a refused move: Conflict, answered 409
         execution.refresh_from_db()
         return Response(self.get_serializer(execution).data, status=202)
 
@@ -118,17 +116,13 @@ class ExecutionViewSet(BoundedLookupMixin, viewsets.ReadOnlyModelViewSet):
         body = RerunRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         from_failed = body.validated_data["from_failed"]
-        try:
-            rerun = check_rerun(request.user, execution, from_failed=from_failed)
-        except IllegalTransition:
-            return Response({"detail": f"{execution} has not ended yet"}, status=409)
+        rerun = check_rerun(request.user, execution, from_failed=from_failed)
         return Response(self.get_serializer(rerun).data, status=201)
 
     @extend_schema(request=None, responses={202: ExecutionSerializer})
     @action(detail=True, methods=["post"])
     def deploy(self, request, pk=None):
         """Deploy button of a manual environment: resumes a Deployment Pending run."""
-        from approvals.services import check_deploy
 
         execution = check_deploy(request.user, self.get_object())
         execution.refresh_from_db()

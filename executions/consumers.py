@@ -15,6 +15,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.db.models import F, Max
 
+from approvals.services import waiting_for
 from executions.live import group_name, project_group
 from executions.models import Execution, LogChunk, StageRun, StatusChange
 from executions.run_page import run_state
@@ -148,7 +149,6 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def read(self) -> tuple[tuple, int | None]:
-        from approvals.services import waiting_for
 
         last = StatusChange.objects.aggregate(n=Max("id"))["n"] or 0
         seen = self.signature[0] if self.signature else 0

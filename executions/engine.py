@@ -14,71 +14,50 @@ import socket
 import threading
 import time
 import uuid
-from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connections, transaction
-from django.utils import timezone
+from django.db import close_old_connections, connections
 
 from executions import masking
+from executions.gates import waiting_status_for
 from executions.logs import LogWriter
-from executions.models import Execution, Report, StageKind, StageRun
+from executions.models import Execution, StageKind, StageRun
 from executions.runners import Context, StageError, runner_for
 from executions.runners.base import Terminated
-from executions.services import do_change_stage_status, do_change_status
+from executions.services import (
+    EXECUTION_OUTPUTS,
+    claim_execution,
+    do_change_stage_status,
+    do_end_run,
+    do_finish_stage,
+    do_heartbeat,
+    do_save_reports,
+    do_wait_at_gate,
+)
 from executions.status import ExecutionStatus, StageStatus
+from executions.variables import resolve_variables
+from executions.workspace import KEEP_FAILED_HOURS, workspace_of
+from integrations.podman.engine import local_tags_of, remove_local_image
 
 logger = logging.getLogger(__name__)
 S = ExecutionStatus
 SUPERVISE_SECONDS = 0.1
 HEARTBEAT_SECONDS = 2.0
-# What stages learn about the run itself; Source also says what a bare `ref` named.
-EXECUTION_OUTPUTS = (
-    *("commit_sha", "commit_message", "image", "image_digest"),
-    *("branch", "tag", "ref_kind"),
-)
+__all__ = ["EXECUTION_OUTPUTS", "KEEP_FAILED_HOURS", "Engine", "run_execution", "workspace_of"]
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
-def claim(execution_id: int) -> Execution | None:
-    """Takes the run for this worker: Pending → Running, or a Running run that nobody holds
-    (resumed after a gate). Two workers can never both get it: the UPDATE's row count says."""
-    now = timezone.now()
-    execution = Execution.objects.filter(pk=execution_id).first()
-    if execution is None:
-        return None
-    if execution.status == S.PENDING:
-        try:
-            do_change_status(execution, S.RUNNING, "")
-        except Exception:
-            return None
-    took = Execution.objects.filter(pk=execution_id, status=S.RUNNING, worker_id="").update(
-        worker_id=WORKER_ID, heartbeat_at=now
-    )
-    if took != 1:
-        return None
-    execution.refresh_from_db()
-    return execution
 
 
 def run_execution(execution_id: int) -> str:
     """The django-q2 task. Returns the final (or waiting) status."""
     close_old_connections()
-    execution = claim(execution_id)
+    execution = claim_execution(execution_id, WORKER_ID)
     if execution is None:
         return "not claimed"
     try:
         return Engine(execution).run()
     finally:
         connections.close_all()
-
-
-def workspace_of(execution: Execution) -> Path:
-    return Path(settings.WORKSPACE_ROOT) / f"execution-{execution.pk}"
-
-
-# A failed run keeps its checkout and built image this long, for a re-run from the failed stage.
-KEEP_FAILED_HOURS = 24
 
 
 class Engine:
@@ -90,8 +69,6 @@ class Engine:
         self.last_heartbeat = 0.0
 
     def run(self) -> str:
-        from executions.variables import resolve_variables
-
         try:
             variables = resolve_variables(self.workflow)
         except StageError as exc:
@@ -129,18 +106,12 @@ class Engine:
         step = stage.workflow_environment
         if step is None:
             return None
-        from approvals.gates import waiting_status_for
-
-        waiting = waiting_status_for(step)
-        if waiting is None:
+        # The gates registered by other apps (approvals) decide; the engine never imports them.
+        found = waiting_status_for(step)
+        if found is None:
             return None
-        from approvals.gates import on_gate_reached
-
-        # One transaction: nobody can see the run waiting without its approval request.
-        with transaction.atomic():
-            do_change_stage_status(stage, StageStatus.WAITING)
-            do_change_status(self.execution, waiting, f"{stage.name} is waiting")
-            on_gate_reached(self.execution, stage, waiting)
+        gate, waiting = found
+        do_wait_at_gate(self.execution, stage, gate, waiting)
         self.cleanup_workspace()
         return waiting
 
@@ -204,20 +175,17 @@ class Engine:
                 error = StageError(f"internal error: {type(error).__name__}: {error}", system=True)
             return self.fail(stage, error)
         self.outputs.update(result.get("output", {}))
-        do_change_stage_status(stage, StageStatus.SUCCEEDED, **result.get("output", {}))
-        # What the run produced, shown on the execution: commit, message, image, digest.
-        recorded = {k: v for k, v in result.get("output", {}).items() if k in EXECUTION_OUTPUTS}
-        if recorded:
-            Execution.objects.filter(pk=self.execution.pk).update(**recorded)
+        do_finish_stage(stage, result.get("output", {}))
         return None
 
     def save_reports(self, stage: StageRun, result: dict) -> None:
         """Reports a runner made (the scan's), kept whether its stage passed or failed."""
         reports = result.get("output", {}).pop("reports", None)
-        for report in reports or getattr(result.get("error"), "reports", []):
-            # Runners mask what they put in a report; this is the one place they are written.
+        reports = list(reports or getattr(result.get("error"), "reports", []))
+        for report in reports:
+            # Runners mask what they put in a report; this is the last look before it is kept.
             report["content"] = self.log.mask(report["content"])
-            Report.objects.create(execution=self.execution, stage_run=stage, **report)
+        do_save_reports(stage, reports)
 
     def cancel(self, ctx: Context) -> None:
         ctx.cancelled.set()
@@ -235,9 +203,7 @@ class Engine:
         now = time.monotonic()
         if now - self.last_heartbeat >= HEARTBEAT_SECONDS:
             self.last_heartbeat = now
-            Execution.objects.filter(pk=self.execution.pk, worker_id=WORKER_ID).update(
-                heartbeat_at=timezone.now()
-            )
+            do_heartbeat(self.execution, WORKER_ID)
 
     def terminate(
         self, stage: StageRun, thread: threading.Thread, ctx: Context, result: dict | None = None
@@ -247,41 +213,49 @@ class Engine:
         thread.join(grace)
         self.log.flush(final=True)
         self.execution.refresh_from_db()
-        self.skip_rest(stage, StageStatus.TERMINATED)
         if thread.is_alive():
             reason = f"{stage.name} did not stop within {grace} s; it may still be running"
-            do_change_stage_status(stage, StageStatus.ERROR, reason)
-            return self.finish(S.TERMINATION_FAILED, reason)
+            return self.finish(
+                S.TERMINATION_FAILED,
+                reason,
+                stage=stage,
+                stage_status=StageStatus.ERROR,
+                later=StageStatus.TERMINATED,
+            )
         # A runner may say what it left behind, e.g. the release a deploy put back.
         error = (result or {}).get("error")
         detail = str(error) if isinstance(error, Terminated) else ""
-        do_change_stage_status(stage, StageStatus.TERMINATED, detail or "terminated")
         reason = f"Terminated during {stage.name}" + (f": {detail}" if detail else "")
-        return self.finish(S.TERMINATED, reason)
+        return self.finish(
+            S.TERMINATED,
+            reason,
+            stage=stage,
+            stage_status=StageStatus.TERMINATED,
+            stage_error=detail or "terminated",
+            later=StageStatus.TERMINATED,
+        )
 
     def fail(self, stage: StageRun, error: StageError) -> str:
         self.log.line(f"ERROR: {error.message}")
         self.log.flush(final=True)
-        status = StageStatus.ERROR if error.system else StageStatus.FAILED
-        do_change_stage_status(stage, status, error.message)
-        self.skip_rest(stage, StageStatus.SKIPPED)
-        return self.finish(S.ERROR if error.system else S.FAILED, f"{stage.name}: {error.message}")
+        return self.finish(
+            S.ERROR if error.system else S.FAILED,
+            f"{stage.name}: {error.message}",
+            stage=stage,
+            stage_status=StageStatus.ERROR if error.system else StageStatus.FAILED,
+            stage_error=error.message,
+            later=StageStatus.SKIPPED,
+        )
 
-    def skip_rest(self, stage: StageRun, status: str) -> None:
-        for later in self.execution.stages.filter(
-            position__gt=stage.position, status__in=[StageStatus.PENDING, StageStatus.WAITING]
-        ):
-            do_change_stage_status(
-                later,
-                StageStatus.SKIPPED if status == StageStatus.SKIPPED else StageStatus.TERMINATED,
-            )
-
-    def finish(self, status: str, reason: str) -> str:
+    def finish(self, status: str, reason: str, **ending: Any) -> str:
+        """Ends the run (`do_end_run`, with `ending`: the stage it ended at, its status and
+        error, what the later stages become) and removes the workspace unless the run failed
+        (a re-run from the failed stage uses it)."""
         current = Execution.objects.filter(pk=self.execution.pk).values_list("status", flat=True)[0]
         if current == S.TERMINATING and status not in (S.TERMINATED, S.TERMINATION_FAILED):
             # Terminate arrived as the last stage ended: honour it, nothing is left running.
             status, reason = S.TERMINATED, "Terminated"
-        do_change_status(self.execution, status, reason)
+        do_end_run(self.execution, status, reason, **ending)
         if status not in (S.FAILED, S.ERROR):
             self.cleanup_workspace()
         return status
@@ -299,7 +273,5 @@ class Engine:
 
     def cleanup_workspace(self) -> None:
         shutil.rmtree(self.workspace, ignore_errors=True)
-        from integrations.podman.engine import local_tags_of, remove_local_image
-
         for tag in local_tags_of(self.outputs):
             remove_local_image(tag)

@@ -9,13 +9,11 @@ consumers in the web process notice the worker's writes by polling (executions/c
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-if TYPE_CHECKING:
-    from executions.models import Execution, LogChunk, StageRun
+from executions.models import Execution, LogChunk, StageRun
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +43,6 @@ def _send(execution_id: int, event: dict) -> None:
 
 def publish_project(execution_id: int, what: str) -> None:
     """Wakes the dashboards of the run's project (a new run, a status change, a stage)."""
-    from executions.models import Execution
-
     project_id = (
         Execution.objects.filter(pk=execution_id)
         .values_list("workflow__service__project_id", flat=True)

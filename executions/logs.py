@@ -30,6 +30,7 @@ from urllib.parse import quote, quote_plus
 
 from django.db.models import Max
 
+from executions.live import publish_log
 from executions.models import Execution, LogChunk, StageRun
 
 MASK = "***"
@@ -319,8 +320,6 @@ class LogWriter:
             text=self.render(lines),
         )
         self.next_seq += 1
-        from executions.live import publish_log
-
         publish_log(chunk)
 
     def render(self, lines: list[str]) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from executions.logs import Masker
+from executions.models import Execution
 
 if TYPE_CHECKING:
     from workflows.models import Workflow
@@ -48,8 +49,6 @@ def mask_text(execution_id: int, text: str) -> str:
         return text
     mask = _running.get(execution_id)
     if mask is None:
-        from executions.models import Execution
-
         execution = Execution.objects.select_related("workflow__service", "workflow__registry")
         mask = Masker(stored_secrets(execution.get(pk=execution_id).workflow))
     return mask(text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import threading
 import time
@@ -19,9 +20,19 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
+from atmosly.errors import Conflict
+from executions.gates import registered_gates
 from executions.models import Execution, StageKind, StageRun
-from executions.services import IllegalTransition, do_change_stage_status, do_change_status
+from executions.runners.kubernetes_build import delete_build_pods
+from executions.services import (
+    do_change_stage_status,
+    do_end_run,
+    requeue_unclaimed,
+)
 from executions.status import ExecutionStatus, StageStatus
+from executions.workspace import KEEP_FAILED_HOURS, workspace_of
+from integrations.podman import buildsteps
+from integrations.podman.engine import local_tags_of, remove_local_image
 
 logger = logging.getLogger(__name__)
 S = ExecutionStatus
@@ -47,6 +58,9 @@ def worker_gone(worker_id: str) -> bool:
 
 
 def recover_lost_executions(lease_seconds: int | None = None) -> int:
+    """Ends the runs whose worker is lost (Error, or Termination Failed if it was being
+    terminated), and hands the Running runs no worker claimed within the lease (resumed after
+    a gate, their task lost) to the queue again. Returns how many runs it ended or handed on."""
     lease = settings.WORKER_LEASE_SECONDS if lease_seconds is None else lease_seconds
     cutoff = timezone.now() - timedelta(seconds=lease)
     held = Execution.objects.filter(status__in=[S.RUNNING, S.TERMINATING]).exclude(worker_id="")
@@ -57,7 +71,7 @@ def recover_lost_executions(lease_seconds: int | None = None) -> int:
             continue
         if mark_lost(execution):
             count += 1
-    return count
+    return count + requeue_unclaimed(lease)
 
 
 def mark_lost(execution: Execution) -> bool:
@@ -66,14 +80,10 @@ def mark_lost(execution: Execution) -> bool:
     try:
         with transaction.atomic():
             final = S.TERMINATION_FAILED if execution.status == S.TERMINATING else S.ERROR
-            do_change_status(execution, final, reason)
             for running in execution.stages.filter(status=StageStatus.RUNNING):
                 do_change_stage_status(running, StageStatus.ERROR, "worker lost")
-            for later in execution.stages.filter(
-                status__in=[StageStatus.PENDING, StageStatus.WAITING]
-            ):
-                do_change_stage_status(later, StageStatus.SKIPPED)
-    except (IllegalTransition, ValueError):
+            do_end_run(execution, final, reason, later=StageStatus.SKIPPED)
+    except Conflict:
         return False  # it moved on meanwhile (finished, or another worker recovered it)
     logger.warning("%s: %s", execution, reason)
     if stage is not None and stage.kind == StageKind.BUILD:
@@ -85,11 +95,7 @@ def stop_orphaned_build(stage: StageRun) -> None:
     """podman goes on with a build whose client died: the RUN step in progress runs to its end
     and the next steps follow. Killing its steps fails the build, which then removes its working
     containers itself (integrations/podman/buildsteps.py). A Docker Engine cancelled it already."""
-    from integrations.podman import buildsteps
-
     if stage.execution.workflow.builder == "kubernetes":
-        from executions.runners.kubernetes_build import delete_build_pods
-
         try:
             deleted = delete_build_pods(stage)
         except Exception:  # the cluster is unreachable: its pod ends at activeDeadlineSeconds
@@ -118,11 +124,6 @@ def stop_orphaned_build(stage: StageRun) -> None:
 
 def prune_kept_workspaces() -> int:
     """Failed runs keep their checkout and image for a re-run; after a day they go."""
-    import shutil
-
-    from executions.engine import KEEP_FAILED_HOURS, workspace_of
-    from integrations.podman.engine import local_tags_of, remove_local_image
-
     cutoff = timezone.now() - timedelta(hours=KEEP_FAILED_HOURS)
     pruned = 0
     for execution in Execution.objects.filter(
@@ -151,9 +152,9 @@ def start_recovery_loop(**kwargs: object) -> None:
         while True:
             try:
                 recover_lost_executions()
-                from approvals.services import expire_due_requests
-
-                expire_due_requests()
+                # Approval requests that ran out of time (the gates registered by approvals).
+                for gate in registered_gates():
+                    gate.expire_due()
                 prune_kept_workspaces()
             except Exception:
                 logger.exception("recovery check failed")

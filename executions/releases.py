@@ -10,23 +10,24 @@ whose worker stopped beating is stale, and its row is removed by the next deploy
 
 from __future__ import annotations
 
+import difflib
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import yaml
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from rest_framework.exceptions import APIException, PermissionDenied
 
 from executions.models import (
     DeployLock,
     Execution,
-    RefKind,
     Release,
     StageKind,
     StageRun,
@@ -34,22 +35,16 @@ from executions.models import (
 )
 from executions.runners.base import StageError, Terminated
 from executions.status import ExecutionStatus, StageStatus
-from workflows.permissions import CHANGE, is_member
+from integrations.kubernetes.manifests import build_manifests, object_name
+from integrations.kubernetes.spec import deploy_spec
+from workflows.models import TargetKind
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import User
-
     from integrations.kubernetes.manifests import DeploySpec
     from workflows.models import Environment, Service, Workflow
 
 LOCK_POLL_SECONDS = 0.2
 ALIVE = (ExecutionStatus.RUNNING, ExecutionStatus.TERMINATING)
-
-
-class RollbackRefused(APIException):
-    status_code = 409
-    default_detail = "This release cannot be rolled back to."
-    default_code = "conflict"
 
 
 def current_release(workflow: Workflow, environment: Environment) -> Release | None:
@@ -228,63 +223,6 @@ def do_record_release(
         )
 
 
-# --- rollback ---------------------------------------------------------------------------------
-
-
-def check_rollback(user: User | None, release: Release) -> Execution:
-    """Checks the user may roll back and that the release's environment can still be deployed
-    to, then starts the rollback run."""
-    if user is not None:
-        if not user.has_perm(CHANGE):
-            raise PermissionDenied('Rolling back needs the "Change workflow" permission.')
-        if not is_member(user, release.service.project):
-            raise PermissionDenied("You are not a member of this project.")
-    environment, workflow = release.environment, release.workflow
-    if not environment.is_active:
-        raise RollbackRefused(f'Environment "{environment.name}" is inactive.')
-    if not workflow.deploy_steps.filter(environment=environment).exists():
-        raise RollbackRefused(
-            f'Workflow "{workflow.name}" no longer deploys to "{environment.name}".'
-        )
-    current = current_release(workflow, environment)
-    if current is not None and current.pk == release.pk:
-        raise RollbackRefused(f"{environment.name} runs release #{release.pk} already.")
-    from executions.services import check_can_run
-
-    check_can_run(user, workflow, "Rolling back")
-    return do_rollback(user, release)
-
-
-def do_rollback(user: User | None, release: Release) -> Execution:
-    """A new run of trigger "rollback" with only the deploy stage of the release's environment,
-    redeploying its image digest (no build), through the same gates as any deploy."""
-    from executions.services import do_create_execution
-
-    source = release.execution
-    with transaction.atomic():
-        execution = do_create_execution(
-            release.workflow,
-            ref=source.ref or release.commit_sha,
-            ref_kind=source.ref_kind or RefKind.BRANCH_OR_TAG,
-            branch=source.branch,
-            tag=source.tag,
-            actor_login=source.actor_login,
-            actor_email=source.actor_email,
-            trigger=Trigger.ROLLBACK,
-            triggered_by=user,
-            trigger_detail=f"rollback of {release.environment.name} to release #{release.pk}",
-            image=release.image,
-            commit_sha=release.commit_sha,
-            only_environment=release.environment,
-        )
-        Execution.objects.filter(pk=execution.pk).update(image_digest=release.image_digest)
-        execution.image_digest = release.image_digest
-        StageRun.objects.filter(execution=execution, kind=StageKind.DEPLOY).update(
-            output={"rollback_of": release.pk}
-        )
-    return execution
-
-
 # --- what runs where --------------------------------------------------------------------------
 
 
@@ -311,10 +249,6 @@ def what_runs_where(service: Service) -> list[dict[str, Any]]:
 def public_manifest(spec: DeploySpec) -> str:
     """The manifests a deploy applies, as YAML, with every Secret's values shown as `***`
     (registry credentials and secret variables never leave the worker)."""
-    import yaml
-
-    from integrations.kubernetes.manifests import build_manifests
-
     documents = []
     for manifest in build_manifests(spec):
         if manifest.get("kind") == "Secret":
@@ -328,10 +262,6 @@ def public_manifest(spec: DeploySpec) -> str:
 def planned_manifest(execution: Execution, stage: StageRun, current: Release | None) -> str:
     """The manifests the waiting deploy stage would apply now (the workflow's settings today,
     the run's image), secret values as `***`; "" if it cannot be rendered."""
-    from integrations.kubernetes.manifests import object_name
-    from integrations.kubernetes.spec import deploy_spec
-    from workflows.models import TargetKind
-
     workflow, environment = execution.workflow, stage.environment
     if environment is None or not execution.image:
         return ""
@@ -360,8 +290,6 @@ def planned_manifest(execution: Execution, stage: StageRun, current: Release | N
     except Exception:  # a setting the deploy itself would refuse: the deploy says why
         return ""
     if environment.target != TargetKind.KUBERNETES and spec.port:
-        from dataclasses import replace
-
         port = (current.details.get("host_port") if current else None) or spec.port
         spec = replace(spec, replicas=1, host_port=port)
     return public_manifest(spec)
@@ -370,8 +298,6 @@ def planned_manifest(execution: Execution, stage: StageRun, current: Release | N
 def manifest_diff(execution: Execution, stage: StageRun, current: Release | None) -> str:
     """Unified diff from the manifests of the release the environment runs (as recorded when it
     was deployed) to those this run would apply; "" when there is nothing to compare."""
-    import difflib
-
     new = planned_manifest(execution, stage, current)
     old = (current.details or {}).get("manifest", "") if current else ""
     if not new:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
@@ -13,9 +14,11 @@ from rest_framework.response import Response
 
 from atmosly.api_input import BoundedLookupMixin, query_id
 from atmosly.pagination import NewestFirst
+from executions.dora import PERIOD_DAYS, dora_for_service
 from executions.models import Release
-from executions.releases import check_rollback, what_runs_where
+from executions.releases import what_runs_where
 from executions.serializers import ExecutionSerializer
+from triggers.runs import check_rollback
 from workflows.models import Service
 from workflows.permissions import CHANGE, VIEW, WorkflowPermission, visible_projects
 
@@ -144,9 +147,6 @@ class ReleaseViewSet(BoundedLookupMixin, viewsets.ReadOnlyModelViewSet):
         """`?service=<id>[&environment=<id>][&period=7d|30d|90d]` (default 30d): DORA's four
         metrics per environment the service deployed to (executions.dora.dora_metrics gives
         the fields, units and definitions); 400 naming the field for a bad parameter."""
-        from django.utils import timezone
-
-        from executions.dora import PERIOD_DAYS, dora_for_service
 
         params = request.query_params
         if not params.get("service", "").isdigit():

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django_q.models import Schedule
 
 from executions.models import Execution, LogChunk, Release
 from executions.status import TERMINAL
@@ -64,8 +65,6 @@ def purge_expired_runs(
 
 def ensure_schedule(**_kwargs: object) -> None:
     """Registers the hourly retention task with django-q2 (after every `migrate`)."""
-    from django_q.models import Schedule
-
     Schedule.objects.update_or_create(
         name=SCHEDULE_NAME,
         defaults={"func": TASK, "schedule_type": Schedule.HOURLY, "repeats": -1},

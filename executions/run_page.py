@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.urls import reverse
+
+from approvals.models import RequestStatus
 from executions.models import Execution, StageRun
 from executions.status import STAGE_TERMINAL, TERMINAL, WAITING, ExecutionStatus, StageStatus
 from workflows.permissions import APPROVE, CHANGE
@@ -15,7 +18,7 @@ if TYPE_CHECKING:
 
 S = ExecutionStatus
 
-# Runs whose failed stage can be the start of a new run (executions.services.check_rerun).
+# Runs whose failed stage can be the start of a new run (triggers.runs.check_rerun).
 RERUN_FROM_FAILED = frozenset(
     {S.FAILED, S.ERROR, S.TERMINATED, S.TERMINATION_FAILED, S.APPROVAL_REJECTED}
 )
@@ -79,7 +82,6 @@ def run_state(execution: Execution, user: User | AnonymousUser) -> dict[str, Any
     """Everything about the run that changes while it runs, as the websocket's `status` message
     and the page's first state: status, reason, ref name, commit, image, timings, stages,
     the actions this user may take and the ids of its approval requests (not cancelled)."""
-    from approvals.models import RequestStatus
 
     stages = stage_rows(execution)
     # Decided requests stay on the page (who approved, when); cancelled ones do not.
@@ -115,7 +117,6 @@ def run_state(execution: Execution, user: User | AnonymousUser) -> dict[str, Any
 def page_config(execution: Execution, user: User | AnonymousUser) -> dict[str, Any]:
     """The run page's first state (the JSON its script starts from): who and what started the
     run, links, and `run_state`."""
-    from django.urls import reverse
 
     workflow = execution.workflow
     rerun_of = execution.rerun_of

@@ -4,6 +4,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -195,7 +196,6 @@ class ReportSerializer(serializers.ModelSerializer):
         fields = ["id", "kind", "filename", "content_type", "summary", "created_at", "download_url"]
 
     def get_download_url(self, obj: Report) -> str:
-        from django.urls import reverse
 
         return reverse("execution-report-download", args=[obj.execution_id, obj.pk])
 

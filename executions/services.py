@@ -1,4 +1,8 @@
-"""Every change to an execution goes through here: `check_*` validates, `do_*` writes.
+"""The run lifecycle: every change to an execution goes through here; `check_*` validates,
+`do_*` writes. Create (`do_create_execution`), claim (`claim_execution`), resume after a gate
+(`do_resume`), record a stage's outcome (`do_finish_stage`), end (`do_end_run`), terminate
+(`do_terminate`) and re-run (`do_rerun`). Triggers, approvals, the engine and recovery call
+down into these; nothing here imports them.
 
 Status moves are conditional UPDATEs (`WHERE status = <expected>`), so two processes can never
 both make the same move: the second finds the row count 0 and is refused.
@@ -6,17 +10,39 @@ both make the same move: the second finds the row count 0 and is refused.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
-from rest_framework.exceptions import PermissionDenied
 
+from atmosly.errors import Conflict
+from executions.analytics import record_finished_run
+from executions.gates import Gate, registered_gates
+from executions.live import publish_project, publish_stage, publish_status
 from executions.masking import mask_text
-from executions.models import Execution, RefKind, StageKind, StageRun, StatusChange, Trigger
-from executions.status import TERMINAL, WAITING, ExecutionStatus, StageStatus, can_move
+from executions.models import (
+    Execution,
+    RefKind,
+    Report,
+    StageKind,
+    StageRun,
+    StatusChange,
+    Trigger,
+)
+from executions.queue import enqueue_execution
+from executions.status import (
+    STAGE_TRANSITIONS,
+    TERMINAL,
+    WAITING,
+    ExecutionStatus,
+    StageStatus,
+    can_move,
+)
+from executions.workspace import workspace_of
 from workflows.models import Workflow
 from workflows.permissions import CHANGE, is_member
 from workflows.services import validate_for_run
@@ -26,10 +52,19 @@ if TYPE_CHECKING:
 
     from workflows.models import Environment
 
+
 S = ExecutionStatus
+# What stages learn about the run itself and the run shows: commit, message, image, digest;
+# Source also says what a bare `ref` named.
+EXECUTION_OUTPUTS = (
+    *("commit_sha", "commit_message", "image", "image_digest"),
+    *("branch", "tag", "ref_kind"),
+)
+# Stages that have not started: when the run ends early they are skipped or terminated.
+UNSTARTED_STAGES = (StageStatus.PENDING, StageStatus.WAITING)
 
 
-class IllegalTransition(Exception):
+class IllegalTransition(Conflict):
     """A status move the machine does not allow, or that another process made first."""
 
     def __init__(self, execution: Execution, current: str, new: str):
@@ -39,16 +74,38 @@ class IllegalTransition(Exception):
         super().__init__(f"{execution} cannot move from {S(current).label} to {S(new).label}")
 
 
-def do_change_status(execution: Execution, new: str, reason: str = "") -> Execution:
-    """Moves an execution to `new` if the machine allows it from its stored status. The reason
-    is masked like the log (before it is cut to 500 characters): it is shown everywhere."""
+class IllegalStageTransition(Conflict):
+    """A stage move STAGE_TRANSITIONS does not allow, or that another process made first."""
+
+    def __init__(self, stage: StageRun, current: str | None, new: str):
+        self.stage = stage
+        self.current = current
+        self.new = new
+        super().__init__(f"stage {stage.name} cannot move from {current} to {new}")
+
+
+def _move(
+    execution: Execution,
+    new: str,
+    reason: str = "",
+    *,
+    only_from: str | None = None,
+    unheld: bool = False,
+    **extra: Any,
+) -> Execution:
+    """The one conditional UPDATE behind every status move: from the stored status (or only
+    from `only_from`; with `unheld`, only while no worker holds the run) to `new`, with
+    `extra` fields written in the same UPDATE. Records the StatusChange, publishes after
+    commit. Raises IllegalTransition when refused."""
     reason = mask_text(execution.pk, reason)[:500]
     with transaction.atomic():
         current = Execution.objects.filter(pk=execution.pk).values_list("status", flat=True).first()
-        if current is None or not can_move(current, new):
+        if current is None or (only_from is not None and current != only_from):
             raise IllegalTransition(execution, current or execution.status, new)
+        if not can_move(current, new):
+            raise IllegalTransition(execution, current, new)
         now = timezone.now()
-        fields = {"status": new, "status_changed_at": now, "status_reason": reason}
+        fields: dict[str, Any] = {"status": new, "status_changed_at": now, "status_reason": reason}
         if new == S.RUNNING and execution.started_at is None:
             fields["started_at"] = now
         if new in TERMINAL:
@@ -56,33 +113,109 @@ def do_change_status(execution: Execution, new: str, reason: str = "") -> Execut
         if new in TERMINAL or new in WAITING:
             # Nobody holds a waiting run: whichever worker resumes it claims it anew.
             fields["worker_id"] = ""
-        updated = Execution.objects.filter(pk=execution.pk, status=current).update(**fields)
-        if updated != 1:
+        fields.update(extra)
+        rows = Execution.objects.filter(pk=execution.pk, status=current)
+        if unheld:
+            rows = rows.filter(worker_id="")
+        if rows.update(**fields) != 1:
             raise IllegalTransition(execution, current, new)
         StatusChange.objects.create(
             execution=execution, from_status=current, to_status=new, reason=reason
         )
         if new in TERMINAL:
-            from executions.analytics import record_finished_run
-
             record_finished_run(execution.pk)
     for field, value in fields.items():
         setattr(execution, field, value)
-    from executions.live import publish_status
-
     transaction.on_commit(lambda: publish_status(execution))
     return execution
 
 
-def do_change_stage_status(stage: StageRun, new: str, error: str = "", **output: Any) -> StageRun:
-    """Moves a stage run to `new`; its error is masked like the log before it is cut to 500
-    characters and stored."""
-    from executions.status import STAGE_TRANSITIONS
+def do_change_status(execution: Execution, new: str, reason: str = "") -> Execution:
+    """Moves an execution to `new` if the machine allows it from its stored status. The reason
+    is masked like the log (before it is cut to 500 characters): it is shown everywhere."""
+    return _move(execution, new, reason)
 
+
+def claim_execution(execution_id: int, worker_id: str) -> Execution | None:
+    """Takes the run for the worker `worker_id` with one conditional UPDATE: a Pending run
+    becomes Running, or a Running run nobody holds (resumed after a gate, or handed back by
+    recovery) gets this worker. Two workers can never both get it: the row count says. None
+    when the run is gone, held, or in any other status."""
+    execution = Execution.objects.filter(pk=execution_id).first()
+    if execution is None or execution.worker_id:
+        return None
+    held = {"worker_id": worker_id, "heartbeat_at": timezone.now()}
+    if execution.status == S.PENDING:
+        try:
+            return _move(execution, S.RUNNING, "", only_from=S.PENDING, unheld=True, **held)
+        except IllegalTransition:
+            return None
+    if execution.status != S.RUNNING:
+        return None
+    took = Execution.objects.filter(pk=execution_id, status=S.RUNNING, worker_id="").update(**held)
+    if took != 1:
+        return None
+    execution.refresh_from_db()
+    return execution
+
+
+def do_heartbeat(execution: Execution, worker_id: str) -> None:
+    """The holding worker says it is alive (recovery ends runs whose heartbeat is stale)."""
+    Execution.objects.filter(pk=execution.pk, worker_id=worker_id).update(
+        heartbeat_at=timezone.now()
+    )
+
+
+def do_resume(execution: Execution, reason: str) -> Execution:
+    """A waiting run goes on: Deployment/Approval Pending → Running, handed to the workers
+    after commit. Until a worker claims it the run is Running with no worker; its heartbeat is
+    set now, so recovery (`requeue_unclaimed`) hands it to the queue again if no worker has
+    claimed it within the lease (a lost task), never leaving it Running for ever."""
+    if execution.status not in WAITING:
+        execution.refresh_from_db(fields=["status"])
+    if execution.status not in WAITING:
+        raise IllegalTransition(execution, execution.status, S.RUNNING)
+    _move(execution, S.RUNNING, reason, only_from=execution.status, heartbeat_at=timezone.now())
+    transaction.on_commit(lambda: enqueue_execution(execution.pk))
+    return execution
+
+
+def do_wait_at_gate(execution: Execution, stage: StageRun, gate: Gate, waiting: str) -> None:
+    """Parks the run at `stage`, in one transaction: the stage Waiting, the run `waiting`
+    (Deployment or Approval Pending, no worker), and what the gate does when reached (an
+    approval request): nobody can see the run waiting without its request."""
+    with transaction.atomic():
+        do_change_stage_status(stage, StageStatus.WAITING)
+        do_change_status(execution, waiting, f"{stage.name} is waiting")
+        gate.on_reached(execution, stage, waiting)
+
+
+def requeue_unclaimed(lease_seconds: int) -> int:
+    """Running runs that no worker has claimed for `lease_seconds` (resumed after a gate, their
+    task lost) go to the queue again; the claim is conditional, so a task that was only slow
+    makes the second one a no-op. Returns how many were handed on."""
+    cutoff = timezone.now() - timedelta(seconds=lease_seconds)
+    stale = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
+    count = 0
+    for pk in Execution.objects.filter(stale, status=S.RUNNING, worker_id="").values_list(
+        "pk", flat=True
+    ):
+        touched = Execution.objects.filter(stale, pk=pk, status=S.RUNNING, worker_id="").update(
+            heartbeat_at=timezone.now()
+        )
+        if touched == 1:  # one recovery loop hands it on, not every worker's
+            transaction.on_commit(partial(enqueue_execution, pk))
+            count += 1
+    return count
+
+
+def do_change_stage_status(stage: StageRun, new: str, error: str = "", **output: Any) -> StageRun:
+    """Moves a stage run to `new` (STAGE_TRANSITIONS; IllegalStageTransition otherwise); its
+    error is masked like the log before it is cut to 500 characters and stored."""
     error = mask_text(stage.execution_id, error)[:500]
     current = StageRun.objects.filter(pk=stage.pk).values_list("status", flat=True).first()
     if current is None or new not in STAGE_TRANSITIONS.get(current, frozenset()):
-        raise ValueError(f"stage {stage.name} cannot move from {current} to {new}")
+        raise IllegalStageTransition(stage, current, new)
     now = timezone.now()
     fields: dict = {"status": new, "error": error}
     if new == StageStatus.RUNNING:
@@ -97,13 +230,63 @@ def do_change_stage_status(stage: StageRun, new: str, error: str = "", **output:
     if output:
         fields["output"] = {**stage.output, **output}
     if StageRun.objects.filter(pk=stage.pk, status=current).update(**fields) != 1:
-        raise ValueError(f"stage {stage.name} changed under us")
+        raise IllegalStageTransition(stage, current, new)  # it moved meanwhile
     for field, value in fields.items():
         setattr(stage, field, value)
-    from executions.live import publish_stage
-
     transaction.on_commit(lambda: publish_stage(stage))
     return stage
+
+
+def do_finish_stage(stage: StageRun, output: dict) -> StageRun:
+    """A stage succeeded: Running → Succeeded with its output, and what it produced about the
+    run itself (EXECUTION_OUTPUTS: commit, message, image, digest) is written on the run."""
+    with transaction.atomic():
+        do_change_stage_status(stage, StageStatus.SUCCEEDED, **output)
+        recorded = {k: v for k, v in output.items() if k in EXECUTION_OUTPUTS}
+        if recorded:
+            Execution.objects.filter(pk=stage.execution_id).update(**recorded)
+    return stage
+
+
+def do_save_reports(stage: StageRun, reports: list[dict]) -> None:
+    """Stores the reports a stage's runner made (a scan's), already masked by the caller."""
+    for report in reports:
+        Report.objects.create(execution_id=stage.execution_id, stage_run=stage, **report)
+
+
+def skip_later_stages(execution: Execution, status: str, after: StageRun | None = None) -> None:
+    """The stages that had not started (after `after`, or all) end `status`: Skipped when the
+    run failed or was rejected, Terminated when it was terminated."""
+    later = execution.stages.filter(status__in=UNSTARTED_STAGES)
+    if after is not None:
+        later = later.filter(position__gt=after.position)
+    for stage in later.order_by("position"):
+        do_change_stage_status(stage, status)
+
+
+def do_end_run(
+    execution: Execution,
+    status: str,
+    reason: str,
+    *,
+    stage: StageRun | None = None,
+    stage_status: str | None = None,
+    stage_error: str | None = None,
+    later: str | None = None,
+) -> Execution:
+    """Ends the run, in one transaction: `stage` (where it ended, if any) moves to
+    `stage_status` with `stage_error` (default: the reason), the stages after it that had not
+    started move to `later` if given (all unstarted ones when no stage is given), and the run
+    moves to
+    the final `status` with `reason`. A Conflict (IllegalTransition or IllegalStageTransition)
+    when it moved meanwhile; nothing is written then."""
+    with transaction.atomic():
+        if stage is not None and stage_status is not None:
+            error = reason if stage_error is None else stage_error
+            do_change_stage_status(stage, stage_status, error)
+        if later is not None:
+            skip_later_stages(execution, later, after=stage)
+        return do_change_status(execution, status, reason)
 
 
 def plan_stages(
@@ -152,7 +335,7 @@ def plan_stages(
 
 def check_can_run(user: User | None, workflow: Workflow, doing: str = "Running a workflow") -> None:
     """The one check before anything of `workflow` runs, whatever the door: the API, the page
-    and the CLI (`check_run_workflow`), a webhook delivery and its redelivery (`user` None: the
+    and the CLI (`triggers.runs.check_run_workflow`), a webhook delivery and its redelivery (`user` None: the
     signature is the authority), a re-run, a rollback, and each occurrence of a Cron CD job.
 
     A user needs "Change workflow" and membership of the project (PermissionDenied). The stored
@@ -165,101 +348,6 @@ def check_can_run(user: User | None, workflow: Workflow, doing: str = "Running a
         if not is_member(user, workflow.service.project):
             raise PermissionDenied("You are not a member of this project.")
     validate_for_run(workflow)
-
-
-def check_run_request(
-    user: User | None, workflow: Workflow, data: dict[str, Any], trigger: str = Trigger.MANUAL
-) -> Execution:
-    """The Run button and `POST /api/workflows/<id>/run/`: validates the body
-    (`RunRequestSerializer`: `branch`, `tag`, `ref`, `commit`, `image_tag`; 400 with field
-    paths), then `check_run_workflow`.
-
-    A commit runs that exact commit and records the branch named with it (none if none was); an
-    image tag applies only to deploy-only workflows and replaces the tag of the workflow's
-    image."""
-    from rest_framework.exceptions import ValidationError
-
-    from executions.serializers import RunRequestSerializer
-
-    body = RunRequestSerializer(data=data)
-    body.is_valid(raise_exception=True)
-    ref_kind, ref = body.target()
-    commit = body.validated_data.get("commit", "")
-    tag = body.validated_data.get("image_tag", "")
-    if workflow.builds_image and tag:
-        raise ValidationError(
-            {
-                "image_tag": [
-                    "only deploy-only (pre-built image) workflows take "
-                    "an image tag; this one builds its image"
-                ]
-            }
-        )
-    if not workflow.builds_image and commit:
-        raise ValidationError({"commit": ["a deploy-only workflow deploys an image, not a commit"]})
-    image = ""
-    if tag:
-        repository = image_repository(workflow.source_image or workflow.service.image)
-        if not repository:
-            raise ValidationError({"image_tag": ["this workflow has no image to tag"]})
-        image = f"{repository}:{tag}"
-    if commit:
-        # A commit is built as itself; a branch named with it is recorded, never guessed.
-        named = ref if ref_kind in (RefKind.BRANCH, RefKind.BRANCH_OR_TAG) else ""
-        return check_run_workflow(
-            user,
-            workflow,
-            ref=commit,
-            ref_kind=RefKind.COMMIT,
-            branch=named,
-            trigger=trigger,
-            image=image,
-        )
-    return check_run_workflow(
-        user, workflow, ref=ref, ref_kind=ref_kind, trigger=trigger, image=image
-    )
-
-
-def image_repository(reference: str) -> str:
-    """`registry:5000/team/app:1.2@sha256:…` → `registry:5000/team/app`."""
-    reference = reference.strip().split("@", 1)[0]
-    head, _, last = reference.rpartition("/")
-    name = last.split(":", 1)[0]
-    return f"{head}/{name}" if head else name
-
-
-def check_run_workflow(
-    user: User | None,
-    workflow: Workflow,
-    *,
-    ref: str = "",
-    ref_kind: str = "",
-    branch: str | None = None,
-    trigger: str = Trigger.MANUAL,
-    trigger_detail: str = "",
-    image: str = "",
-    enqueue: bool = True,
-) -> Execution:
-    """Checks the user may run the workflow and that its definition is still valid
-    (`check_can_run`), then creates the run (and hands it to the workers unless the caller runs
-    it itself).
-
-    `ref_kind` is the field the user filled in (RefKind); without a ref, the run builds the
-    service's default branch."""
-    check_can_run(user, workflow)
-    if not ref:
-        ref, ref_kind = workflow.service.default_branch, RefKind.BRANCH
-    return do_create_execution(
-        workflow,
-        ref=ref,
-        ref_kind=ref_kind or RefKind.BRANCH_OR_TAG,
-        branch=branch,
-        trigger=trigger,
-        triggered_by=user,
-        trigger_detail=trigger_detail,
-        image=image,
-        enqueue=enqueue,
-    )
 
 
 def do_create_execution(
@@ -277,7 +365,9 @@ def do_create_execution(
     commit_sha: str = "",
     actor_login: str = "",
     actor_email: str = "",
+    image_digest: str = "",
     only_environment: Environment | None = None,
+    stage_output: dict[str, Any] | None = None,
     enqueue: bool = True,
 ) -> Execution:
     """Creates a Pending execution with its planned stages and enqueues it after commit.
@@ -285,7 +375,10 @@ def do_create_execution(
 
     `ref` is what Source checks out and `ref_kind` what it is, as its origin said (RefKind);
     `branch` and `tag` default to `ref` when that is their kind. A webhook also knows the exact
-    commit, and Source then checks out that commit even if the branch has moved on since."""
+    commit, and Source then checks out that commit even if the branch has moved on since.
+    Who pushed it (`actor_login`, `actor_email`) is written here, at creation: approvals read
+    it to refuse self-approval. A rollback (`only_environment`) passes the digest it redeploys
+    and `stage_output` for its one deploy stage."""
     if branch is None:
         branch = ref if ref_kind == RefKind.BRANCH else ""
     if tag is None:
@@ -310,9 +403,12 @@ def do_create_execution(
                     actor_login=actor_login,
                     actor_email=actor_email,
                     image=image,
+                    image_digest=image_digest,
                     rerun_of=rerun_of,
                 )
                 for position, stage in enumerate(plan_stages(workflow, only_environment)):
+                    if stage_output:
+                        stage["output"] = {**stage.get("output", {}), **stage_output}
                     StageRun.objects.create(execution=execution, position=position, **stage)
                 StatusChange.objects.create(
                     execution=execution,
@@ -320,12 +416,8 @@ def do_create_execution(
                     to_status=S.PENDING,
                     reason=f"created by {trigger}",
                 )
-                from executions.queue import enqueue_execution
-
                 if enqueue:
                     transaction.on_commit(partial(enqueue_execution, execution.pk))
-                from executions.live import publish_project
-
                 transaction.on_commit(partial(publish_project, execution.pk, "created"))
             return execution
         except IntegrityError:
@@ -334,6 +426,8 @@ def do_create_execution(
 
 
 def check_terminate(user: User | None, execution: Execution) -> Execution:
+    """The Terminate button and `POST /api/executions/<id>/terminate/`: needs "Change
+    workflow" (PermissionDenied), then `do_terminate`."""
     if user is not None and not user.has_perm(CHANGE):
         raise PermissionDenied('Terminating a run needs the "Change workflow" permission.')
     return do_terminate(execution, by=user)
@@ -341,40 +435,46 @@ def check_terminate(user: User | None, execution: Execution) -> Execution:
 
 def do_terminate(execution: Execution, by: User | str | None = None) -> Execution:
     """Pending and waiting runs have nothing running and end Terminated at once; a Running one
-    goes to Terminating and its worker stops the engine work (executions.engine). `by` (a user,
-    or what a newer webhook delivery was) is named in the reason; None is the system."""
+    goes to Terminating and its worker stops the engine work (executions.engine). A Running run
+    no worker holds yet (resumed after a gate, not claimed) has nothing running either: it
+    passes Terminating and ends Terminated at once, as no worker would ever claim it."""
     who = f"by {by}" if by else "by the system"
     execution.refresh_from_db(fields=["status"])
     if execution.status == S.PENDING or execution.status in WAITING:
         with transaction.atomic():
             was_waiting = execution.status in WAITING
-            do_change_status(execution, S.TERMINATED, f"Terminated {who} before it ran")
+            do_end_run(
+                execution,
+                S.TERMINATED,
+                f"Terminated {who} before it ran",
+                later=StageStatus.TERMINATED,
+            )
             if was_waiting:
-                from approvals.services import do_cancel_requests
-
-                do_cancel_requests(execution, f"run terminated {who}")
-            for stage in execution.stages.exclude(status__in=[StageStatus.SUCCEEDED]):
-                if stage.status in (StageStatus.PENDING, StageStatus.WAITING):
-                    do_change_stage_status(stage, StageStatus.TERMINATED)
+                # Whatever the gate opened (an approval request) is closed too.
+                for gate in registered_gates():
+                    gate.on_run_ended(execution, f"run terminated {who}")
         return execution
+    if execution.status == S.RUNNING:
+        try:
+            with transaction.atomic():
+                _move(execution, S.TERMINATING, f"Termination requested {who}", unheld=True)
+                return do_end_run(
+                    execution,
+                    S.TERMINATED,
+                    f"Terminated {who} before a worker took it up",
+                    later=StageStatus.TERMINATED,
+                )
+        except IllegalTransition:
+            pass  # a worker holds it: the move below hands the stop to that worker
     return do_change_status(execution, S.TERMINATING, f"Termination requested {who}")
 
 
 RERUN_NEEDS_CHECKOUT = {StageKind.SCRIPT, StageKind.SCAN, StageKind.BUILD}
 
 
-def check_rerun(user: User | None, execution: Execution, from_failed: bool = False) -> Execution:
-    """Runs the same commit again. `from_failed` keeps the stages that succeeded before the
-    failure (their outputs, the checkout and the built image) and starts at the failed one."""
-    check_can_run(user, execution.workflow, "Re-running")
-    if not execution.is_terminal:
-        raise IllegalTransition(execution, execution.status, S.PENDING)
-    return do_rerun(execution, by=user, from_failed=from_failed)
-
-
 def do_rerun(execution: Execution, by: User | None = None, from_failed: bool = False) -> Execution:
-    from executions.engine import workspace_of
-
+    """A new run of the same commit (trigger "rerun"), carrying the pusher over; with
+    `from_failed`, the stages that succeeded before the failure are reused."""
     with transaction.atomic():
         rerun = do_create_execution(
             execution.workflow,
@@ -407,7 +507,6 @@ def reuse_succeeded_stages(old: Execution, new: Execution, checkout_kept: bool) 
     failed_kind = old_stages[failed_at].kind if failed_at < len(old_stages) else None
     if failed_kind in RERUN_NEEDS_CHECKOUT and not checkout_kept:
         return  # the checkout is gone: start from Source again
-    from executions.engine import EXECUTION_OUTPUTS
 
     new_stages = {s.position: s for s in new.stages.all()}
     produced: dict = {}

@@ -10,8 +10,11 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.exceptions import APIException
 
+from atmosly.errors import Conflict
+from executions.dora import PERIOD_DAYS, dora_for_service, releases_by_environment
 from executions.models import Release
-from executions.releases import check_rollback, what_runs_where
+from executions.releases import what_runs_where
+from triggers.runs import check_rollback
 from workflows.models import Service
 from workflows.permissions import CHANGE, VIEW, visible_projects
 
@@ -30,13 +33,12 @@ def service_where(request, pk: int):
         release = get_object_or_404(Release, pk=request.POST.get("release"), service=service)
         try:
             execution = check_rollback(request.user, release)
-        except APIException as exc:
-            messages.error(request, str(exc.detail))
+        except (APIException, Conflict, PermissionDenied) as exc:
+            messages.error(request, str(getattr(exc, "detail", exc)))
         else:
             messages.success(request, f"Rollback started: {execution}")
         target = reverse("service-where", args=[service.pk])
         return redirect(f"{target}?environment={release.environment_id}")
-    from executions.dora import PERIOD_DAYS, dora_for_service, releases_by_environment
 
     environment = None
     if request.GET.get("environment", "").isdigit():

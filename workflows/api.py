@@ -257,7 +257,7 @@ class WorkflowViewSet(
         optionally an exact `commit`, or for deploy-only workflows an `image_tag`; default: the
         service's default branch. 201 with the run; 400 names the field."""
         from executions.models import Trigger
-        from executions.services import check_run_request
+        from triggers.runs import check_run_request
 
         workflow = self.get_object()
         trigger = Trigger.API if request.auth is not None else Trigger.MANUAL

@@ -678,7 +678,7 @@ def upcoming_runs(workflow: Workflow, count: int = 3) -> list:
         return []
     from django.utils import timezone
 
-    from integrations.local_engine.cron import CronScheduleError, next_runs
+    from integrations.local_engine.schedule import CronScheduleError, next_runs
 
     try:
         return next_runs(workflow.cron_schedule, workflow.cron_time_zone, timezone.now(), count)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import F
 from rest_framework.exceptions import APIException, PermissionDenied
@@ -27,6 +29,8 @@ from workflows.models import (
     WorkflowEnvironment,
 )
 from workflows.permissions import ADD_APPROVER, administers
+from workflows.serializers import ProjectSerializer
+from workflows.signals import approvers_changed
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, Group, User
@@ -42,8 +46,6 @@ ADD_PROJECT = "workflows.add_project"
 def check_create_project(user: User, data: dict[str, Any]) -> Project:
     """Validates `name` and `description` as `POST /api/projects/` does (needs "Can add
     project"), then creates the project with `user` as its first member."""
-    from workflows.serializers import ProjectSerializer
-
     if not user.has_perm(ADD_PROJECT):
         raise PermissionDenied('Creating a project needs the "Can add project" permission.')
     serializer = ProjectSerializer(data=data)
@@ -63,8 +65,6 @@ def grantable_roles(actor: User) -> list[Group]:
     """The roles (groups) `actor` may give: all for a superuser; otherwise the groups whose
     permissions `actor` holds too, so no one hands out more than they have. Roles are Django
     groups and so apply in every project the member belongs to."""
-    from django.contrib.auth.models import Group
-
     groups = Group.objects.prefetch_related("permissions__content_type").order_by("name")
     if actor.is_superuser:
         return list(groups)
@@ -80,8 +80,6 @@ def check_add_member(actor: User, project: Project, username: str, role: str = "
     """Adds the active user `username` to `project`, with the role (group) named `role` if
     given. Only who administers the project may (`administers`); 400 names the field
     (`username`, `role`)."""
-    from django.contrib.auth import get_user_model
-
     if not administers(actor, project):
         raise PermissionDenied("Only an administrator of this project can change its members.")
     users = get_user_model().objects.filter(username=(username or "").strip(), is_active=True)
@@ -327,8 +325,6 @@ def save_deploy_steps(
 ) -> None:
     """Updates deploy steps in place, matched by environment: runs waiting at a step keep
     pointing at it, and a change of its approvers is audited and applies to their next decision."""
-    from approvals.services import record_approvers_changed
-
     existing = {step.environment_id: step for step in workflow.deploy_steps.all()}
     keep = []
     for order, step in enumerate(steps):
@@ -347,7 +343,7 @@ def save_deploy_steps(
         row.approver_groups.set(groups)
         after = designation(row)
         if before is not None and before != after:
-            record_approvers_changed(row, before, after, actor)
+            approvers_changed.send(Workflow, step=row, before=before, after=after, user=actor)
         keep.append(row.pk)
     workflow.deploy_steps.exclude(pk__in=keep).delete()
 

@@ -18,7 +18,7 @@ from atmosly.htmx import htmx_partial, render_page_or_partial
 from atmosly.pagination import newest_first_page
 from atmosly.probes import probe_result, start_probe
 from executions.models import Execution
-from executions.services import check_run_request
+from triggers.runs import check_run_request
 from workflows import probes
 from workflows.forms import RunForm
 from workflows.models import Service, Workflow
@@ -227,7 +227,7 @@ def run_dialog(request, pk: int):
         data = {name: request.POST.get(name, "") for name in form.fields}
         try:
             execution = check_run_request(request.user, workflow, data)
-        except (DRFValidationError, DRFPermissionDenied) as exc:
+        except (DRFValidationError, DRFPermissionDenied, PermissionDenied) as exc:
             add_api_errors(form, exc)
         else:
             url = reverse("execution-page", args=[execution.pk])

@@ -7,8 +7,23 @@ from typing import Any, Protocol
 
 from atmosly.plugins import Registry
 from executions.runners.base import Context, Runner, StageError
+from executions.runners.build import Build
+from executions.runners.deploy import Deploy
+from executions.runners.push import Push
+from executions.runners.scan import Scan
+from executions.runners.script import Script
+from executions.runners.source import Source
 
 __all__ = ["Context", "Runner", "StageError", "StageRunner", "runner_for", "runners"]
+
+RUNNERS: dict[str, type[Runner]] = {
+    "source": Source,
+    "script": Script,
+    "scan": Scan,
+    "build": Build,
+    "push": Push,
+    "deploy": Deploy,
+}
 
 
 class StageRunner(Protocol):

@@ -28,7 +28,7 @@ from rest_framework.views import APIView
 
 from atmosly.api_input import BoundedLookupMixin, parse_id
 from integrations.models import Outcome, Provider, WebhookDelivery, WebhookEndpoint
-from integrations.webhooks.services import (
+from triggers.webhooks import (
     check_redeliver,
     check_rotate_secret,
     deliveries_for_project,

@@ -10,7 +10,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from integrations.webhooks.services import MAX_BODY_BYTES, check_delivery
+from triggers.webhooks import MAX_BODY_BYTES, check_delivery
 
 
 @csrf_exempt

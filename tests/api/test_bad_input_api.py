@@ -157,7 +157,7 @@ def test_huge_id_in_a_query_is_400_naming_the_parameter(users, project, path, fi
 
 
 def test_huge_log_sequence_is_not_an_error(users, workflow):
-    from executions.services import check_run_workflow
+    from triggers.runs import check_run_workflow
 
     execution = check_run_workflow(users["alice"], workflow, ref="main")
     response = base.client_for(users["alice"]).get(
@@ -180,7 +180,7 @@ def test_deleting_a_registry_in_use_is_409_naming_the_workflow(users, workflow):
 
 
 def test_deleting_a_project_still_in_use_is_409_and_deletes_nothing(users, workflow):
-    from executions.services import check_run_workflow
+    from triggers.runs import check_run_workflow
 
     check_run_workflow(users["alice"], workflow, ref="main")
     project = workflow.service.project

@@ -20,7 +20,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from atmosly.wsgi import application
-from executions.services import check_run_workflow
+from triggers.runs import check_run_workflow
 
 MAX_EXAMPLES = 10
 ROLES = {"viewer": "carol", "developer": "bob", "admin": "alice"}

@@ -12,7 +12,8 @@ from django.test import Client
 from django_q.models import Schedule
 from django_q.scheduler import scheduler
 
-from integrations.local_engine.cron import TICK_NAME, fire_due_jobs, next_runs, schedule_job
+from integrations.local_engine.cron import TICK_NAME, fire_due_jobs, schedule_job
+from integrations.local_engine.schedule import next_runs
 from integrations.models import ScheduledJob
 from tests.base import client_for, queued_tasks
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from django.test import Client
 
-from integrations.webhooks.services import do_rotate_secret, get_endpoint
 from tests import base
+from triggers.webhooks import do_rotate_secret, get_endpoint
 from workflows.models import Service, Workflow
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rest_framework.exceptions import APIException, ValidationError
 
 from atmosly.api_errors import flatten_errors
+from atmosly.errors import Conflict
 from executions.cli import Follower, find_workflow
+from executions.engine import run_execution
 from executions.models import Trigger
-from executions.services import check_run_workflow, do_terminate
+from executions.services import do_terminate
 from executions.status import ExecutionStatus
+from triggers.runs import check_run_workflow
 
 
 class Command(BaseCommand):
@@ -46,17 +51,15 @@ class Command(BaseCommand):
         except ValidationError as exc:
             lines = [f"{e['field']}: {e['message']}" for e in flatten_errors(exc.detail)]
             raise CommandError("the workflow cannot run:\n  " + "\n  ".join(lines)) from exc
-        except APIException as exc:
-            raise CommandError(str(exc.detail)) from exc
+        except (APIException, Conflict, PermissionDenied) as exc:
+            raise CommandError(str(getattr(exc, "detail", exc))) from exc
         self.stdout.write(f"Started {execution} (id {execution.pk}) at {execution.ref}")
         if options["no_watch"]:
             return
+        engine = None
         if options["inline"]:
-            import threading
-
-            from executions.engine import run_execution
-
-            threading.Thread(target=run_execution, args=(execution.pk,), daemon=True).start()
+            engine = threading.Thread(target=run_execution, args=(execution.pk,), daemon=True)
+            engine.start()
         follower = Follower(execution, out=self.stdout)
         while True:
             try:
@@ -67,6 +70,10 @@ class Command(BaseCommand):
                 if answer in ("y", "yes"):
                     do_terminate(execution)
                     self.stdout.write("Termination requested; following until it ends.")
+        if engine is not None:
+            # The run has ended; its engine still publishes and cleans up: let it finish
+            # before this process exits under it.
+            engine.join()
         self.stdout.write(
             f"{execution}: {execution.get_status_display()}"
             + (f" — {execution.status_reason}" if execution.status_reason else "")

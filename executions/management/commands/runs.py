@@ -6,9 +6,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from atmosly.errors import Conflict
 from executions.cli import find_workflow
 from executions.models import Execution
-from executions.services import IllegalTransition, do_terminate
+from executions.services import do_terminate
 
 
 class Command(BaseCommand):
@@ -26,7 +27,7 @@ class Command(BaseCommand):
                 raise CommandError(f"no run with id {options['terminate']}")
             try:
                 do_terminate(execution)
-            except IllegalTransition as exc:
+            except Conflict as exc:
                 raise CommandError(str(exc)) from exc
             execution.refresh_from_db()
             self.stdout.write(f"{execution}: {execution.get_status_display()}")
