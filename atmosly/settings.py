@@ -190,6 +190,9 @@ SCRIPT_IMAGE = env.str("SCRIPT_IMAGE", default="localhost/busybox:latest")
 DEPLOY_POLL_SECONDS = env.float("DEPLOY_POLL_SECONDS", default=0.5)
 DEPLOY_PROGRESS_DEADLINE_SECONDS = env.int("DEPLOY_PROGRESS_DEADLINE_SECONDS", default=600)
 DEPLOY_LOCAL_READY_SECONDS = env.int("DEPLOY_LOCAL_READY_SECONDS", default=120)
+# The address the local engine publishes deployed apps' ports on: this machine only by default
+# (a deployed branch is not for the network); "0.0.0.0" publishes them on every interface.
+DEPLOY_LOCAL_HOST_IP = env.str("DEPLOY_LOCAL_HOST_IP", default="127.0.0.1")
 DEPLOY_CRON_JOB_SECONDS = env.int("DEPLOY_CRON_JOB_SECONDS", default=3600)
 
 # Scanners. Trivy's vulnerability DB cannot be downloaded offline: vulnerability scanning needs

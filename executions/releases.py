@@ -291,7 +291,7 @@ def planned_manifest(execution: Execution, stage: StageRun, current: Release | N
         return ""
     if environment.target != TargetKind.KUBERNETES and spec.port:
         port = (current.details.get("host_port") if current else None) or spec.port
-        spec = replace(spec, replicas=1, host_port=port)
+        spec = replace(spec, replicas=1, host_port=port, host_ip=settings.DEPLOY_LOCAL_HOST_IP)
     return public_manifest(spec)
 
 

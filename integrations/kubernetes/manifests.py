@@ -73,6 +73,7 @@ class DeploySpec:
     annotations: dict[str, str] = field(default_factory=dict)
     port: int | None = None
     host_port: int | None = None  # the local engine publishes the port on this machine
+    host_ip: str | None = None  # ... on this address only (DEPLOY_LOCAL_HOST_IP)
     replicas: int = 1
     resources: dict[str, str] = field(default_factory=dict)
     health_check_path: str = ""
@@ -206,7 +207,11 @@ def container(spec: DeploySpec) -> client.V1Container:
     if spec.port:
         ports = [
             client.V1ContainerPort(
-                name="http", container_port=spec.port, host_port=spec.host_port, protocol="TCP"
+                name="http",
+                container_port=spec.port,
+                host_port=spec.host_port,
+                host_ip=spec.host_ip,
+                protocol="TCP",
             )
         ]
     checks = probes(spec)

@@ -128,7 +128,7 @@ class LocalTarget:
         port = (current.details.get("host_port") if current else None) or self.free_port(
             spec, ports_in_use(others())
         )
-        return replace(spec, replicas=1, host_port=port)
+        return replace(spec, replicas=1, host_port=port, host_ip=settings.DEPLOY_LOCAL_HOST_IP)
 
     def free_port(self, spec: DeploySpec, taken: set[int]) -> int:
         assert spec.port is not None  # prepare() asks only for a spec with a port

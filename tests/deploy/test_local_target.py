@@ -5,6 +5,7 @@ environment at a time, oldest first; terminate during a deploy."""
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -100,6 +101,26 @@ def test_source_build_push_deploy_dev_then_staging_answers_on_localhost(
     for url in (dev.details["url"], staging.details["url"]):
         assert f"<p id=marker>{marker}</p>" in get(url)
     assert f"The app answers at http://127.0.0.1:{port + 1}/" in log_text(execution)
+    # Published on this machine only (DEPLOY_LOCAL_HOST_IP): the machine's other addresses refuse.
+    for address in outside_addresses():
+        with socket.socket() as sock:
+            sock.settimeout(2)
+            assert sock.connect_ex((address, port)) != 0, f"{address}:{port} answers"
+
+
+def outside_addresses() -> set[str]:
+    """This machine's IPv4 addresses other than loopback: the one its default route leaves by
+    (a UDP connect sends nothing) and its hostname's."""
+    found = set(socket.gethostbyname_ex(socket.gethostname())[2])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))
+            found.add(probe.getsockname()[0])
+        except OSError:
+            pass  # no default route
+    found = {a for a in found if not a.startswith("127.")}
+    assert found, "no address other than loopback to check from"
+    return found
 
 
 def test_worker_runs_and_cron_runs_a_real_container(local, project, service, local_envs, images):
