@@ -3,7 +3,10 @@
 
 Runs ``git http-backend`` as a CGI program per request, with optional HTTP basic auth:
 
-    scripts/git_http_server.py --root DIR [--host 127.0.0.1] [--port 0] [--user U --password P]
+    GIT_HTTP_PASSWORD=P scripts/git_http_server.py --root DIR [--host 127.0.0.1] [--port 0] [--user U]
+
+The password comes from the environment, never the command line (which `ps` shows to every user
+of the machine).
 
 The first line on stdout is ``listening on <port>`` once the socket accepts connections, so a
 caller that asked for port 0 can learn the port. Stdlib only: no Django, no third-party imports.
@@ -285,21 +288,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", required=True, help="directory holding the bare repositories")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--user", help="require HTTP basic auth with this user")
-    parser.add_argument("--password", help="password for --user")
+    parser.add_argument(
+        "--user", help="require HTTP basic auth with this user (password: $GIT_HTTP_PASSWORD)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no request log on stderr")
     args = parser.parse_args(argv)
-    if (args.user is None) != (args.password is None):
-        parser.error("--user and --password go together")
+    password = os.environ.get("GIT_HTTP_PASSWORD")
+    if args.user is not None and not password:
+        parser.error("--user needs its password in the environment variable GIT_HTTP_PASSWORD")
     if not os.path.isdir(args.root):
         parser.error(f"--root {args.root!r} is not a directory")
     git = shutil.which("git")
     if git is None:
         parser.error("git is not installed")
 
-    server = GitHTTPServer(
-        (args.host, args.port), args.root, args.user, args.password, git, args.quiet
-    )
+    server = GitHTTPServer((args.host, args.port), args.root, args.user, password, git, args.quiet)
     print(f"listening on {server.server_address[1]}", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)

@@ -93,6 +93,14 @@ def _push(
 # git
 
 
+def test_git_server_password_is_not_on_its_command_line(git_server: GitServer) -> None:
+    """`ps` shows every process's arguments to every user of the machine."""
+    assert git_server.process is not None
+    argv = Path(f"/proc/{git_server.process.pid}/cmdline").read_bytes().split(b"\0")
+    assert b"--user" in argv
+    assert not any(git_server.password.encode() in arg for arg in argv)
+
+
 def test_git_clone_fetch_push_over_http_with_auth(git_server: GitServer, tmp_path: Path) -> None:
     name = unique_name("repo")
     files = sample_app_files(run_steps=2, extra={"bin/blob.bin": bytes(range(256)) * 4096})
