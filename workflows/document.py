@@ -532,10 +532,19 @@ class VariableListSerializer(serializers.ListSerializer):
         return errors
 
 
+# A variable's value, plain or secret, at most 48 KiB: GitHub Actions' limit for secrets and
+# variables. Larger belongs in a file of the repository or a secret manager.
+MAX_VARIABLE_VALUE_LENGTH = 48 * 1024
+
+
 class VariableSerializer(StrictSerializer):
     key = serializers.CharField(max_length=255)
     value = serializers.CharField(
-        allow_blank=True, allow_null=True, required=False, trim_whitespace=False
+        allow_blank=True,
+        allow_null=True,
+        required=False,
+        trim_whitespace=False,
+        max_length=MAX_VARIABLE_VALUE_LENGTH,
     )
     secret = serializers.BooleanField(source="is_secret", default=False)
     scope = serializers.ChoiceField(choices=VariableScope.choices, default=VariableScope.BUILD)

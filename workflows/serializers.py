@@ -31,6 +31,8 @@ class ProjectSerializer(BoundedModelSerializer):
     class Meta:
         model = Project
         fields = ["id", "name", "description", "members", "created_at"]
+        # GitLab's limit for a project's description.
+        extra_kwargs = {"description": {"max_length": 2000}}
 
 
 class MemberSerializer(serializers.Serializer):

@@ -106,6 +106,32 @@ def test_project_id_that_cannot_be_a_row_is_400(users, project, value):
     assert_error(response, 400, "project")
 
 
+def test_a_project_description_over_2000_characters_is_400_and_nothing_changes(users, project):
+    client = base.client_for(users["alice"])
+    response = client.patch(
+        f"/api/projects/{project.pk}/", {"description": "d" * 2001}, format="json"
+    )
+    body = assert_error(response, 400, "description")
+    assert "2000" in body["errors"][0]["message"]
+    assert Project.objects.get(pk=project.pk).description == project.description
+    ok = client.patch(f"/api/projects/{project.pk}/", {"description": "d" * 2000}, format="json")
+    assert ok.status_code == 200, ok.content[:300]
+
+
+@pytest.mark.parametrize("secret", [False, True])
+def test_a_variable_value_over_48_kib_is_400_naming_it(users, workflow, secret):
+    client = base.client_for(users["alice"])
+    variable = {"key": "BIG", "value": "v" * (48 * 1024 + 1), "secret": secret}
+    path = f"/api/workflows/{workflow.pk}/"
+    before = client.get(path).json()["variables"]
+    response = client.patch(path, {"variables": [variable]}, format="json")
+    body = assert_error(response, 400, "variables[0].value")
+    assert "49152" in body["errors"][0]["message"]
+    assert client.get(path).json()["variables"] == before
+    variable["value"] = "v" * (48 * 1024)
+    assert client.patch(path, {"variables": [variable]}, format="json").status_code == 200
+
+
 def test_huge_integer_field_is_400_naming_the_field(users, environments):
     env = environments[0]
     response = base.client_for(users["alice"]).patch(
