@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework.exceptions import ValidationError
-
-from atmosly.api_errors import flatten_errors
+from atmosly.errors import Invalid
 from executions.models import Release
 from executions.services import check_can_run
 from integrations.local_engine.cron import run_job
@@ -29,8 +27,8 @@ def run_cron_job(workflow_id: int, environment_id: int) -> dict[str, Any]:
     # credentials, which must still be its own project's.
     try:
         check_can_run(None, release.workflow)
-    except ValidationError as exc:
-        problems = "; ".join(e["message"] for e in flatten_errors(exc.detail)[:2])
+    except Invalid as exc:
+        problems = "; ".join(e["message"] for e in exc.errors[:2])
         return {"skipped": f"{release.workflow} cannot run: {problems}"}
     result = run_job(release.details, release.workflow)
     return {**result, "release": release.pk} if "logs" in result else result

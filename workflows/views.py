@@ -10,9 +10,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
-from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied
-from rest_framework.exceptions import ValidationError as DRFValidationError
 
+from atmosly.errors import Invalid
 from atmosly.forms import add_api_errors
 from atmosly.htmx import htmx_partial, render_page_or_partial
 from atmosly.pagination import newest_first_page
@@ -227,7 +226,7 @@ def run_dialog(request, pk: int):
         data = {name: request.POST.get(name, "") for name in form.fields}
         try:
             execution = check_run_request(request.user, workflow, data)
-        except (DRFValidationError, DRFPermissionDenied, PermissionDenied) as exc:
+        except (Invalid, PermissionDenied) as exc:
             add_api_errors(form, exc)
         else:
             url = reverse("execution-page", args=[execution.pk])
