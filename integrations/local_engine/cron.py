@@ -1,7 +1,8 @@
 """Cron CD on the local target: one `ScheduledJob` per (workflow, environment), in the workflow's
-time zone; one django-q2 schedule (`fire_due_jobs`, every minute) starts each due job, each on
-its own, as a real container (a podman pod played from the CronJob's pod template), honouring
-the concurrency policy (Allow, Forbid, Replace).
+time zone; one django-q2 schedule (`fire_due_jobs`, every minute) queues each due occurrence on
+its own for `triggers.schedules.run_cron_job`, which checks the workflow may still run and then
+plays the job here (`run_job`: a podman pod from the CronJob's pod template), honouring the
+concurrency policy (Allow, Forbid, Replace).
 
 django-q2's own CRON schedules are not used per job: its scheduler handles all schedules in one
 transaction, so one expression it cannot work out stops every schedule of the installation, and
@@ -29,7 +30,8 @@ from integrations.local_engine.schedule import CronScheduleError, next_runs
 if TYPE_CHECKING:
     from workflows.models import Environment, Workflow
 
-TASK = "executions.cron_jobs.run_cron_job"
+# Queued by name (django-q2 stores the dotted path): the schedule door checks the run's rules.
+TASK = "triggers.schedules.run_cron_job"
 TICK = "integrations.local_engine.cron.fire_due_jobs"
 TICK_NAME = "workflows-cron-tick"
 JOB_LABEL = "workflows.atmosly.io/cron-job"
@@ -129,7 +131,7 @@ def run_job(details: dict[str, Any], workflow: Workflow) -> dict[str, Any]:
     """One run of the job a local Cron CD release defines (`details` holds its `job_pod` and
     `concurrency` policy), pulling with `workflow`'s registry credentials: a pod played, waited
     for (DEPLOY_CRON_JOB_SECONDS at most), its last 50 log lines read, then removed. Called by
-    the scheduled task (executions/cron_jobs.py); raises EngineError when podman is down."""
+    the scheduled task (`triggers.schedules.run_cron_job`); raises EngineError when podman is down."""
     from integrations.kubernetes.spec import pull_auth, registry_insecure
     from integrations.local_engine.podman import Podman, PodmanError
 
