@@ -40,6 +40,7 @@ from workflows.services import (
     do_create_service,
     do_save_workflow,
     editable_part,
+    unfinished_runs,
 )
 
 DELETE_PROJECT = "workflows.delete_project"
@@ -222,8 +223,6 @@ class ServiceAdmin(ApiValidatedAdmin):
 def with_unfinished_runs(deleted: tuple, **services) -> tuple:
     """Adds the unfinished runs of the services matching `services` to the admin's list of
     protected objects, so its delete page refuses as the API does (409) and deletes nothing."""
-    from workflows.services import unfinished_runs
-
     to_delete, model_count, perms_needed, protected = deleted
     service_ids = Service.objects.filter(**services).values("pk")
     running = unfinished_runs(workflow__service__in=service_ids)

@@ -8,9 +8,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, ProtectedError
 
 from atmosly.errors import Conflict, Invalid, check_valid
+from executions.models import Execution
+from executions.status import UNFINISHED
 from workflows.document import (
     READ_ONLY_KEYS,
     DeployEnvironmentSerializer,
@@ -28,7 +30,15 @@ from workflows.models import (
     Workflow,
     WorkflowEnvironment,
 )
-from workflows.permissions import ADD_APPROVER, administers
+from workflows.permissions import (
+    ADD_APPROVER,
+    CHANGE,
+    CHANGE_PROJECT,
+    DELETE,
+    administers,
+    is_member,
+    perm_label,
+)
 from workflows.serializers import ProjectSerializer
 from workflows.signals import approvers_changed
 
@@ -36,8 +46,6 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, Group, User
     from rest_framework.request import Request
     from rest_framework.serializers import ModelSerializer
-
-    from executions.models import Execution
 
 DEFAULT_WORKFLOW_NAME = "default"
 ADD_PROJECT = "workflows.add_project"
@@ -364,8 +372,6 @@ def designation(step: WorkflowEnvironment) -> dict[str, Any]:
 def require_project_perm(user: User | AnonymousUser, project: Project, perm: str) -> None:
     """The API's rule for objects of a project: a member (or superuser) holding the spec
     permission `perm`, else PermissionDenied with the API's message (403)."""
-    from workflows.permissions import is_member, perm_label
-
     if not (user.has_perm(perm) and is_member(user, project)):
         raise PermissionDenied(f'This needs the "{perm_label(perm)}" permission.')
 
@@ -373,9 +379,6 @@ def require_project_perm(user: User | AnonymousUser, project: Project, perm: str
 def unfinished_runs(**filters: Any) -> list[Execution]:
     """Runs not yet ended (pending, running, terminating, waiting for a deploy or approval)
     matching `filters`, oldest first."""
-    from executions.models import Execution
-    from executions.status import UNFINISHED
-
     runs = Execution.objects.filter(status__in=UNFINISHED, **filters)
     return list(runs.select_related("workflow__service__project").order_by("pk"))
 
@@ -390,8 +393,6 @@ def do_update_object(
     """`PATCH /api/<services|registries|environments>/<id>/` for the same data: needs "Change
     workflow" in the object's project; Invalid (the API's 400) names the field. Write-only
     secrets left out of `data` keep their stored value."""
-    from workflows.permissions import CHANGE
-
     require_project_perm(user, instance.project, CHANGE)
     serializer = serializer_class(instance, data=data, partial=True, context={"request": request})
     check_valid(serializer)
@@ -406,10 +407,6 @@ def do_delete_service(user: User | AnonymousUser, service: Service) -> None:
     Refused with ProtectedError (the API's 409, naming them) while any of its runs has not
     ended: a run mid-deploy would lose its record and leave its deploy lock and containers
     behind. Terminate them or let them end first."""
-    from django.db.models import ProtectedError
-
-    from workflows.permissions import DELETE
-
     require_project_perm(user, service.project, DELETE)
     with transaction.atomic():
         Service.objects.select_for_update().filter(pk=service.pk).first()
@@ -426,8 +423,6 @@ def do_delete_registry(user: User | AnonymousUser, registry: RegistryConnection)
     """Deletes a registry connection (the rule of `DELETE /api/registries/<id>/`: "Change
     workflow" in its project). Refused with ProtectedError (409) while a workflow pushes to it
     or a service pulls its pre-built image through it (the PROTECT foreign keys)."""
-    from workflows.permissions import CHANGE
-
     require_project_perm(user, registry.project, CHANGE)
     with transaction.atomic():
         registry.delete()
@@ -437,8 +432,6 @@ def do_delete_environment(user: User | AnonymousUser, environment: Environment) 
     """Deletes an environment with its release history (the rule of `DELETE
     /api/environments/<id>/`: "Change workflow" in its project). Refused with ProtectedError
     (409) while a workflow deploys to it or builds in it (the PROTECT foreign keys)."""
-    from workflows.permissions import CHANGE
-
     require_project_perm(user, environment.project, CHANGE)
     with transaction.atomic():
         environment.delete()
@@ -449,9 +442,6 @@ def do_update_project(
 ) -> Project:
     """`PATCH /api/projects/<id>/` for the same data (`name`, `description`): needs "Can change
     project" as a member (`administers`); 400 names the field."""
-    from workflows.permissions import CHANGE_PROJECT
-    from workflows.serializers import ProjectSerializer
-
     require_project_perm(user, project, CHANGE_PROJECT)
     serializer = ProjectSerializer(project, data=data, partial=True)
     check_valid(serializer)
@@ -463,8 +453,6 @@ def do_delete_project(user: User | AnonymousUser, project: Project) -> None:
     """Deletes a project with everything in it (the rule of `DELETE /api/projects/<id>/`: "Can
     delete project" as a member). Refused with ProtectedError (409) while a run in it has not
     ended, or while its rows still protect each other (Django's PROTECT foreign keys)."""
-    from django.db.models import ProtectedError
-
     require_project_perm(user, project, "workflows.delete_project")
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()
