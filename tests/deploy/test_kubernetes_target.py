@@ -9,8 +9,8 @@ import base64
 import json
 
 import pytest
+from rest_framework.exceptions import ValidationError
 
-from atmosly.errors import Invalid
 from executions.models import Release
 from executions.services import do_terminate
 from executions.status import ExecutionStatus as S
@@ -261,5 +261,5 @@ def test_invalid_cron_schedule_is_refused_at_save(service, k8s_envs):
         "source": {"kind": "image", "image": GOOD[0]},
         "deploy": {"cron_schedule": "61 * * * *", "environments": [{"environment": "dev"}]},
     }
-    with pytest.raises(Invalid, match="not a valid cron schedule"):
+    with pytest.raises(ValidationError, match="not a valid cron schedule"):
         base.save_document(service, doc)
