@@ -6,9 +6,9 @@ The key is shown once, right after it is made; afterwards the page only says whe
 from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from rest_framework.authtoken.models import Token
-from rest_framework.exceptions import PermissionDenied
 
 
 def check_regenerate_token(user: User | AnonymousUser) -> Token:

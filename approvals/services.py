@@ -17,7 +17,6 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
 
 from approvals.models import (
     Approval,
@@ -27,7 +26,7 @@ from approvals.models import (
     EventKind,
     RequestStatus,
 )
-from atmosly.errors import Conflict
+from atmosly.errors import Conflict, Invalid
 from executions.masking import mask_text
 from executions.models import Execution, StageRun
 from executions.releases import current_release, manifest_diff
@@ -182,7 +181,7 @@ def check_decide(
     if refusal is not None:
         raise refusal
     if decision == Decision.REJECT and not comment.strip():
-        raise ValidationError({"comment": "say why you reject the deployment"})
+        raise Invalid({"comment": "say why you reject the deployment"})
     return do_decide(user, request, decision, comment)
 
 

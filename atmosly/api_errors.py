@@ -15,34 +15,15 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, ProtectedError, RestrictedError
 from rest_framework import status
+from rest_framework.exceptions import NotFound as DRFNotFound
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from atmosly.errors import Conflict
+# flatten_errors: imported from here by the API layer since before the domain errors had it.
+from atmosly.errors import Conflict, Invalid, NotFound, flatten_errors
 
-
-def flatten_errors(detail: Any, path: str = "") -> list[dict[str, str]]:
-    """Turn DRF's nested error detail into a flat list of {field, message}."""
-    out: list[dict[str, str]] = []
-    if isinstance(detail, dict):
-        for key, value in detail.items():
-            if key in ("non_field_errors", "__all__"):
-                out += flatten_errors(value, path)
-            elif isinstance(key, int):  # DRF keys a list's item errors by index
-                out += flatten_errors(value, f"{path}[{key}]")
-            else:
-                out += flatten_errors(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(detail, list):
-        if all(not isinstance(item, (dict, list)) for item in detail):
-            out += [{"field": path, "message": str(item)} for item in detail]
-        else:
-            for index, item in enumerate(detail):
-                if item:  # DRF puts {} for list items that are valid
-                    out += flatten_errors(item, f"{path}[{index}]")
-    else:
-        out.append({"field": path, "message": str(detail)})
-    return out
+__all__ = ["error_response", "exception_handler", "flatten_errors", "with_place"]
 
 
 def with_place(error: dict[str, Any], marks: dict[str, tuple[int, int]]) -> dict[str, Any]:
@@ -94,21 +75,25 @@ def blocked_delete_response(exc: ProtectedError | RestrictedError) -> Response:
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF's EXCEPTION_HANDLER: the domain's Conflict (atmosly.errors; a refused status move,
-    a decided request, a refused rollback) → 409; Django's validation errors → the 400 shape
-    above; blocked deletes → 409 naming the blockers; a body over the cap → 413."""
+    """DRF's EXCEPTION_HANDLER, the one place domain errors (atmosly.errors) become answers:
+    Invalid and Django's and DRF's validation errors → the 400 shape above; Conflict (a refused
+    status move, a decided request, a refused rollback) → 409; NotFound → 404 and Django's
+    PermissionDenied → 403, both `{"detail": <message>}` as DRF answers them; blocked deletes →
+    409 naming the blockers; a body over the cap → 413."""
     if isinstance(exc, (ProtectedError, RestrictedError)):
         return blocked_delete_response(exc)
     if isinstance(exc, Conflict):
         return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, NotFound):
+        exc = DRFNotFound(exc.message)
     if isinstance(exc, RequestDataTooBig):
         return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
-    if isinstance(exc, ValidationError):
-        errors = flatten_errors(exc.detail)
+    if isinstance(exc, (ValidationError, Invalid)):
+        errors = exc.errors if isinstance(exc, Invalid) else flatten_errors(exc.detail)
         marks = getattr(context.get("request"), "yaml_marks", None)
         if marks:
             errors = [with_place(error, marks) for error in errors]

@@ -206,6 +206,7 @@ class Metadata(SimpleMetadata):
     workflow document): those list no field details instead of failing."""
 
     def determine_actions(self, request: Request, view: APIView) -> dict[str, Any]:
+        # Imported here: DRF's generic views read the metadata setting, which names this module.
         from rest_framework.generics import GenericAPIView
 
         # DRF asks only views that have get_serializer: GenericAPIView's kind.

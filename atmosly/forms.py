@@ -9,7 +9,7 @@ from django import forms
 from django.forms.utils import ErrorDict
 from rest_framework.exceptions import ValidationError
 
-from atmosly.api_errors import flatten_errors
+from atmosly.errors import Invalid, flatten_errors
 
 
 class ErrorTarget(Protocol):
@@ -22,15 +22,20 @@ class ErrorTarget(Protocol):
 
 
 def add_api_errors(form: ErrorTarget, exc: Exception) -> list[dict[str, str]]:
-    """Puts each `{field, message}` the API would answer on the form field of that path (the
-    form's own fields are named like the API's), the rest on the form itself with its path."""
+    """Puts each `{field, message}` the API would answer for `exc` (a domain error of
+    atmosly.errors, Django's PermissionDenied, or a serializer's ValidationError) on the form
+    field of that path (the form's own fields are named like the API's), the rest on the form
+    itself with its path."""
     # Errors on a form shown empty: Django has no public way, and its stubs omit `_errors`.
     if isinstance(form, forms.Form) and not form.is_bound and form._errors is None:  # type: ignore[attr-defined]
         form._errors, form.cleaned_data = ErrorDict(), {}  # type: ignore[attr-defined]
-    if isinstance(exc, ValidationError):
+    if isinstance(exc, Invalid):
+        errors = exc.errors
+    elif isinstance(exc, ValidationError):  # a serializer's, raised in the API layer
         errors = flatten_errors(exc.detail)
     else:
-        # An APIException's detail, or a domain error's (PermissionDenied, Conflict) message.
+        # A domain error's message (Conflict, NotFound, Django's PermissionDenied), or an
+        # APIException's detail.
         errors = [{"field": "", "message": str(getattr(exc, "detail", exc))}]
     for error in errors:
         field, message = error["field"], error["message"]

@@ -7,6 +7,8 @@ class ExecutionsConfig(AppConfig):
     name = "executions"
 
     def ready(self) -> None:
+        # Imported here: recovery, retention and django-q2's models need the app registry
+        # loaded, which it is only once ready() runs.
         from django.db.models.signals import post_migrate
         from django_q.signals import post_spawn
 

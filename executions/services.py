@@ -340,8 +340,8 @@ def check_can_run(user: User | None, workflow: Workflow, doing: str = "Running a
 
     A user needs "Change workflow" and membership of the project (PermissionDenied). The stored
     definition must still be valid, its registry and environments must belong to the
-    workflow's project, and its approvers must be members (`validate_for_run`: a DRF
-    ValidationError keyed by field path, which the API answers with 400)."""
+    workflow's project, and its approvers must be members (`validate_for_run`: Invalid keyed
+    by field path, which the API answers with 400)."""
     if user is not None:
         if not user.has_perm(CHANGE):
             raise PermissionDenied(f'{doing} needs the "Change workflow" permission.')

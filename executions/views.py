@@ -8,9 +8,8 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.exceptions import APIException
 
-from atmosly.errors import Conflict
+from atmosly.errors import Conflict, Invalid
 from executions.dora import PERIOD_DAYS, dora_for_service, releases_by_environment
 from executions.models import Release
 from executions.releases import what_runs_where
@@ -33,8 +32,8 @@ def service_where(request, pk: int):
         release = get_object_or_404(Release, pk=request.POST.get("release"), service=service)
         try:
             execution = check_rollback(request.user, release)
-        except (APIException, Conflict, PermissionDenied) as exc:
-            messages.error(request, str(getattr(exc, "detail", exc)))
+        except (Invalid, Conflict, PermissionDenied) as exc:
+            messages.error(request, str(exc))
         else:
             messages.success(request, f"Rollback started: {execution}")
         target = reverse("service-where", args=[service.pk])

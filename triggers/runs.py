@@ -2,7 +2,7 @@
 /api/workflows/<id>/run/`, the CLI, a re-run, a rollback. Each door checks the same rules
 (`executions.services.check_can_run`) and then calls down into the lifecycle
 (`do_create_execution`, `do_rerun`). Webhook deliveries start runs in `triggers.webhooks`,
-Cron CD jobs in `integrations.local_engine.cron`."""
+each due occurrence of a Cron CD job in `triggers.schedules`."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from rest_framework.exceptions import ValidationError
 
-from atmosly.errors import Conflict
+from atmosly.errors import Conflict, Invalid, check_valid
 from executions.models import Execution, RefKind, Release, Trigger
 from executions.releases import current_release
 from executions.serializers import RunRequestSerializer
@@ -43,18 +42,18 @@ def check_run_request(
 ) -> Execution:
     """The Run button and `POST /api/workflows/<id>/run/`: validates the body
     (`RunRequestSerializer`: `branch`, `tag`, `ref`, `commit`, `image_tag`; 400 with field
-    paths), then `check_run_workflow`.
+    paths: Invalid), then `check_run_workflow`.
 
     A commit runs that exact commit and records the branch named with it (none if none was); an
     image tag applies only to deploy-only workflows and replaces the tag of the workflow's
     image."""
     body = RunRequestSerializer(data=data)
-    body.is_valid(raise_exception=True)
+    check_valid(body)
     ref_kind, ref = body.target()
     commit = body.validated_data.get("commit", "")
     tag = body.validated_data.get("image_tag", "")
     if workflow.builds_image and tag:
-        raise ValidationError(
+        raise Invalid(
             {
                 "image_tag": [
                     "only deploy-only (pre-built image) workflows take "
@@ -63,12 +62,12 @@ def check_run_request(
             }
         )
     if not workflow.builds_image and commit:
-        raise ValidationError({"commit": ["a deploy-only workflow deploys an image, not a commit"]})
+        raise Invalid({"commit": ["a deploy-only workflow deploys an image, not a commit"]})
     image = ""
     if tag:
         repository = image_repository(workflow.source_image or workflow.service.image)
         if not repository:
-            raise ValidationError({"image_tag": ["this workflow has no image to tag"]})
+            raise Invalid({"image_tag": ["this workflow has no image to tag"]})
         image = f"{repository}:{tag}"
     if commit:
         # A commit is built as itself; a branch named with it is recorded, never guessed.
@@ -132,7 +131,7 @@ def check_run_workflow(
 def check_rerun(user: User | None, execution: Execution, from_failed: bool = False) -> Execution:
     """Runs the same commit again. `from_failed` keeps the stages that succeeded before the
     failure (their outputs, the checkout and the built image) and starts at the failed one.
-    PermissionDenied / ValidationError from `check_can_run`; Conflict (409) while the run has
+    PermissionDenied / Invalid from `check_can_run`; Conflict (409) while the run has
     not ended."""
     check_can_run(user, execution.workflow, "Re-running")
     if not execution.is_terminal:

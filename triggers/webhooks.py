@@ -23,9 +23,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.datastructures import CaseInsensitiveMapping
-from rest_framework.exceptions import NotFound, ValidationError
 
-from atmosly.api_errors import flatten_errors
+from atmosly.errors import Invalid, NotFound
 from executions.models import Execution, RefKind, Trigger
 from executions.services import (
     IllegalTransition,
@@ -264,8 +263,8 @@ def do_trigger(
     # project's credentials.
     try:
         check_can_run(None, workflow)
-    except ValidationError as exc:
-        problems = "; ".join(e["message"] for e in flatten_errors(exc.detail)[:2])
+    except Invalid as exc:
+        problems = "; ".join(e["message"] for e in exc.errors[:2])
         return None, f"{workflow} cannot run: {problems}"
     if len(change.name.encode()) > MAX_REF_BYTES:
         return None, f"{workflow} cannot build a ref name longer than {MAX_REF_BYTES} bytes"
@@ -389,17 +388,19 @@ def _trigger_detail(event: WebhookEvent, change: RefChange) -> str:
 
 
 def check_redeliver(user: User | AnonymousUser, delivery: WebhookDelivery) -> WebhookDelivery:
-    """Re-runs the matching on a stored delivery's payload, as a new delivery in the log."""
+    """Re-runs the matching on a stored delivery's payload, as a new delivery in the log.
+    PermissionDenied without "Change workflow"; NotFound outside the user's projects; Invalid
+    (`delivery`) for a delivery that cannot be redelivered."""
     if not user.has_perm(CHANGE):
         raise PermissionDenied('Redelivering needs the "Change workflow" permission.')
     if delivery.project is None or not is_member(user, delivery.project):
         raise NotFound()
     if delivery.outcome == Outcome.REJECTED:
-        raise ValidationError(
+        raise Invalid(
             {"delivery": "a rejected delivery was never authenticated, so it cannot be redelivered"}
         )
     if delivery.workflow is None:
-        raise ValidationError({"delivery": "the workflow whose hook received it was deleted"})
+        raise Invalid({"delivery": "the workflow whose hook received it was deleted"})
     assert isinstance(user, User)  # has_perm above refuses an AnonymousUser
     return do_redeliver(delivery, by=user)
 
@@ -410,7 +411,7 @@ def do_redeliver(original: WebhookDelivery, by: User | None = None) -> WebhookDe
     try:
         event = provider.parse(CaseInsensitiveMapping(original.headers), body)
     except WebhookError as exc:
-        raise ValidationError({"delivery": exc.message}) from exc
+        raise Invalid({"delivery": exc.message}) from exc
     row = WebhookDelivery(
         project=original.project,
         workflow=original.workflow,
@@ -439,6 +440,8 @@ def get_endpoint(workflow: Workflow) -> WebhookEndpoint:
 
 
 def check_rotate_secret(user: User | AnonymousUser, workflow: Workflow) -> str:
+    """Needs "Change workflow" (PermissionDenied) in the workflow's project (NotFound outside
+    the user's projects); then `do_rotate_secret`."""
     if not user.has_perm(CHANGE):
         raise PermissionDenied(
             'Changing the webhook secret needs the "Change workflow" permission.'

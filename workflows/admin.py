@@ -13,13 +13,12 @@ from typing import Any
 import yaml
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model
 from rest_framework import serializers
-from rest_framework.exceptions import PermissionDenied
-from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from atmosly.admin_base import ProjectScopedAdmin, ReadOnlyInline
-from atmosly.api_errors import flatten_errors
+from atmosly.errors import Invalid
 from atmosly.forms import WriteOnlyTextarea
 from workflows.document import workflow_document
 from workflows.models import Environment, Project, RegistryConnection, Service, Workflow
@@ -41,13 +40,14 @@ from workflows.services import (
     do_create_service,
     do_save_workflow,
     editable_part,
+    unfinished_runs,
 )
 
 DELETE_PROJECT = "workflows.delete_project"
 
 
-def error_lines(exc: DRFValidationError) -> list[tuple[str, str]]:
-    return [(e["field"], e["message"]) for e in flatten_errors(exc.detail)]
+def error_lines(exc: Invalid) -> list[tuple[str, str]]:
+    return [(e["field"], e["message"]) for e in exc.errors]
 
 
 class RequestForm(forms.ModelForm):
@@ -99,7 +99,7 @@ class SerializerForm(RequestForm):
             context={"request": self.request},
         )
         if not serializer.is_valid():
-            for field, message in error_lines(DRFValidationError(serializer.errors)):
+            for field, message in error_lines(Invalid(serializer.errors)):
                 if field in self.fields:
                     self.add_error(field, message)
                 else:
@@ -223,8 +223,6 @@ class ServiceAdmin(ApiValidatedAdmin):
 def with_unfinished_runs(deleted: tuple, **services) -> tuple:
     """Adds the unfinished runs of the services matching `services` to the admin's list of
     protected objects, so its delete page refuses as the API does (409) and deletes nothing."""
-    from workflows.services import unfinished_runs
-
     to_delete, model_count, perms_needed, protected = deleted
     service_ids = Service.objects.filter(**services).values("pk")
     running = unfinished_runs(workflow__service__in=service_ids)
@@ -289,11 +287,11 @@ class WorkflowDocumentForm(RequestForm):
             self.validated = check_workflow_document(
                 self.request.user, service, doc, self.instance if self.instance.pk else None
             )
-        except DRFValidationError as exc:
+        except Invalid as exc:
             for field, message in error_lines(exc):
                 self.add_error("document", f"{field}: {message}" if field else message)
         except PermissionDenied as exc:
-            self.add_error("document", str(exc.detail))
+            self.add_error("document", str(exc))
         return data
 
 

@@ -18,9 +18,12 @@ from rest_framework.exceptions import ParseError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from atmosly.api_errors import error_response
 from atmosly.api_input import BoundedLookupMixin, YAMLRenderer, parse_id, query_id
 from atmosly.documents import StrictJSONParser, TextYAMLParser, YAMLParser, resolve_plain
+from executions.models import Trigger
 from executions.serializers import ExecutionSerializer, RunRequestSerializer
+from triggers.runs import check_run_request
 from workflows.document import workflow_document
 from workflows.models import Environment, RegistryConnection, Service, Workflow
 from workflows.permissions import (
@@ -256,9 +259,6 @@ class WorkflowViewSet(
         field says what it is) or `ref` (a branch or tag name; the repository says which),
         optionally an exact `commit`, or for deploy-only workflows an `image_tag`; default: the
         service's default branch. 201 with the run; 400 names the field."""
-        from executions.models import Trigger
-        from triggers.runs import check_run_request
-
         workflow = self.get_object()
         trigger = Trigger.API if request.auth is not None else Trigger.MANUAL
         execution = check_run_request(request.user, workflow, request.data, trigger=trigger)
@@ -286,8 +286,6 @@ def _document_part(data) -> dict:
 
 
 def _field_error(field: str, message: str) -> Response:
-    from atmosly.api_errors import error_response
-
     return error_response([{"field": field, "message": message}])
 
 

@@ -15,9 +15,11 @@ from typing import Any, cast
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 from rest_framework import serializers
 
 from atmosly.documents import PlainScalar, resolve_plain
+from integrations.local_engine.schedule import CronScheduleError, next_runs
 from workflows.models import (
     SCRIPT_HOOKS,
     BuilderKind,
@@ -685,9 +687,6 @@ def upcoming_runs(workflow: Workflow, count: int = 3) -> list:
     other workflows or a schedule that cannot fire."""
     if workflow.pipeline_type != PipelineType.CRON_CD or not workflow.cron_schedule:
         return []
-    from django.utils import timezone
-
-    from integrations.local_engine.schedule import CronScheduleError, next_runs
 
     try:
         return next_runs(workflow.cron_schedule, workflow.cron_time_zone, timezone.now(), count)

@@ -13,6 +13,7 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueTogetherValidator
 
 from atmosly.api_input import BoundedModelSerializer
+from integrations.registries import validate_registry_settings
 from workflows.models import Environment, Project, RegistryConnection, Service, TargetKind
 from workflows.permissions import visible_projects
 from workflows.validators import (
@@ -235,8 +236,6 @@ class RegistryConnectionSerializer(ProjectScopedSerializer):
         return bool(obj.password)
 
     def validate(self, attrs: dict) -> dict:
-        from integrations.registries import validate_registry_settings
-
         attrs = super().validate(attrs)
         merged = {
             field: attrs.get(field, getattr(self.instance, field, ""))

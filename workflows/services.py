@@ -6,11 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import F
-from rest_framework.exceptions import APIException, PermissionDenied
-from rest_framework.exceptions import ValidationError as DRFValidationError
+from django.db.models import F, ProtectedError
 
+from atmosly.errors import Conflict, Invalid, check_valid
+from executions.models import Execution
+from executions.status import UNFINISHED
 from workflows.document import (
     READ_ONLY_KEYS,
     DeployEnvironmentSerializer,
@@ -28,7 +30,15 @@ from workflows.models import (
     Workflow,
     WorkflowEnvironment,
 )
-from workflows.permissions import ADD_APPROVER, administers
+from workflows.permissions import (
+    ADD_APPROVER,
+    CHANGE,
+    CHANGE_PROJECT,
+    DELETE,
+    administers,
+    is_member,
+    perm_label,
+)
 from workflows.serializers import ProjectSerializer
 from workflows.signals import approvers_changed
 
@@ -36,8 +46,6 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, Group, User
     from rest_framework.request import Request
     from rest_framework.serializers import ModelSerializer
-
-    from executions.models import Execution
 
 DEFAULT_WORKFLOW_NAME = "default"
 ADD_PROJECT = "workflows.add_project"
@@ -49,7 +57,7 @@ def check_create_project(user: User, data: dict[str, Any]) -> Project:
     if not user.has_perm(ADD_PROJECT):
         raise PermissionDenied('Creating a project needs the "Can add project" permission.')
     serializer = ProjectSerializer(data=data)
-    serializer.is_valid(raise_exception=True)
+    check_valid(serializer)
     return do_create_project(serializer.validated_data, creator=user)
 
 
@@ -85,12 +93,12 @@ def check_add_member(actor: User, project: Project, username: str, role: str = "
     users = get_user_model().objects.filter(username=(username or "").strip(), is_active=True)
     user = users.first()
     if user is None:
-        raise DRFValidationError({"username": [f'no active user named "{username}"']})
+        raise Invalid({"username": [f'no active user named "{username}"']})
     group = None
     if role:
         group = next((g for g in grantable_roles(actor) if g.name == role), None)
         if group is None:
-            raise DRFValidationError(
+            raise Invalid(
                 {"role": [f'"{role}" is not a role you may give (it needs permissions you lack)']}
             )
     do_add_member(project, user, group)
@@ -111,9 +119,9 @@ def check_remove_member(actor: User, project: Project, username: str) -> None:
         raise PermissionDenied("Only an administrator of this project can change its members.")
     user = project.members.filter(username=username).first()
     if user is None:
-        raise DRFValidationError({"username": [f'"{username}" is not a member']})
+        raise Invalid({"username": [f'"{username}" is not a member']})
     if user.pk == actor.pk:
-        raise DRFValidationError({"username": ["you cannot remove yourself"]})
+        raise Invalid({"username": ["you cannot remove yourself"]})
     project.members.remove(user)
 
 
@@ -137,11 +145,11 @@ def do_create_service(service: Service) -> Service:
     return service
 
 
-class VersionConflict(APIException):
-    """The workflow was saved by someone else since the version the client edited (HTTP 412)."""
+class VersionConflict(Conflict):
+    """The workflow was saved by someone else since the version the client edited. The API
+    answers 412 with `body` (`workflows.api`: the version, who saved it and when)."""
 
     status_code = 412
-    default_code = "version_conflict"
 
     def __init__(self, workflow: Workflow):
         who = workflow.updated_by.username if workflow.updated_by else "someone"
@@ -187,15 +195,15 @@ def check_workflow_document(
     approvers; returns the validated document for `do_save_workflow`. The API and the admin
     both call this, so both refuse the same documents with the same field paths and messages.
 
-    Raises DRF ValidationError (400, keyed by field path) or PermissionDenied (403)."""
+    Raises Invalid (the API's 400, keyed by field path) or PermissionDenied (403)."""
     if not isinstance(data, dict):
-        raise DRFValidationError({"non_field_errors": ["the workflow document must be a mapping"]})
+        raise Invalid({"non_field_errors": ["the workflow document must be a mapping"]})
     current = workflow_document(workflow) if workflow else {}
     if partial and workflow:
         data = {**current, **data}
     data = editable_part(data)
     serializer = WorkflowDocumentSerializer(data=data, service=service, workflow=workflow)
-    serializer.is_valid(raise_exception=True)
+    check_valid(serializer)
     # Both sides in the document's terms: the validated steps hold rows, rendered back to names.
     proposed: list[dict[str, Any]] = DeployEnvironmentSerializer(many=True).to_representation(  # type: ignore[assignment]  # many=True renders a list
         serializer.validated_data["deploy_steps"]
@@ -293,7 +301,7 @@ def validate_for_run(workflow: Workflow) -> None:
     The document names its registry and environments, so it resolves them again by name in the
     project; the stored links must be those same rows. A link to another project's registry or
     environment (written straight to the database) would hand that project's credentials to
-    this run. Raises a DRF ValidationError keyed by field path."""
+    this run. Raises Invalid keyed by field path (the API's 400)."""
     project_id = workflow.service.project_id
     errors: dict[str, str] = {}
     if workflow.registry is not None and workflow.registry.project_id != project_id:
@@ -311,13 +319,13 @@ def validate_for_run(workflow: Workflow) -> None:
                 f'environment "{step.environment.name}" belongs to another project'
             )
     if errors:
-        raise DRFValidationError(errors)
+        raise Invalid(errors)
     serializer = WorkflowDocumentSerializer(
         data=editable_part(workflow_document(workflow)),
         service=workflow.service,
         workflow=workflow,
     )
-    serializer.is_valid(raise_exception=True)
+    check_valid(serializer)
 
 
 def save_deploy_steps(
@@ -363,9 +371,7 @@ def designation(step: WorkflowEnvironment) -> dict[str, Any]:
 
 def require_project_perm(user: User | AnonymousUser, project: Project, perm: str) -> None:
     """The API's rule for objects of a project: a member (or superuser) holding the spec
-    permission `perm`, else DRF's PermissionDenied with the API's message (403)."""
-    from workflows.permissions import is_member, perm_label
-
+    permission `perm`, else PermissionDenied with the API's message (403)."""
     if not (user.has_perm(perm) and is_member(user, project)):
         raise PermissionDenied(f'This needs the "{perm_label(perm)}" permission.')
 
@@ -373,9 +379,6 @@ def require_project_perm(user: User | AnonymousUser, project: Project, perm: str
 def unfinished_runs(**filters: Any) -> list[Execution]:
     """Runs not yet ended (pending, running, terminating, waiting for a deploy or approval)
     matching `filters`, oldest first."""
-    from executions.models import Execution
-    from executions.status import UNFINISHED
-
     runs = Execution.objects.filter(status__in=UNFINISHED, **filters)
     return list(runs.select_related("workflow__service__project").order_by("pk"))
 
@@ -388,13 +391,11 @@ def do_update_object(
     request: Request | None = None,
 ) -> Any:
     """`PATCH /api/<services|registries|environments>/<id>/` for the same data: needs "Change
-    workflow" in the object's project; 400 (DRF ValidationError) names the field. Write-only
+    workflow" in the object's project; Invalid (the API's 400) names the field. Write-only
     secrets left out of `data` keep their stored value."""
-    from workflows.permissions import CHANGE
-
     require_project_perm(user, instance.project, CHANGE)
     serializer = serializer_class(instance, data=data, partial=True, context={"request": request})
-    serializer.is_valid(raise_exception=True)
+    check_valid(serializer)
     with transaction.atomic():
         return serializer.save()
 
@@ -406,10 +407,6 @@ def do_delete_service(user: User | AnonymousUser, service: Service) -> None:
     Refused with ProtectedError (the API's 409, naming them) while any of its runs has not
     ended: a run mid-deploy would lose its record and leave its deploy lock and containers
     behind. Terminate them or let them end first."""
-    from django.db.models import ProtectedError
-
-    from workflows.permissions import DELETE
-
     require_project_perm(user, service.project, DELETE)
     with transaction.atomic():
         Service.objects.select_for_update().filter(pk=service.pk).first()
@@ -426,8 +423,6 @@ def do_delete_registry(user: User | AnonymousUser, registry: RegistryConnection)
     """Deletes a registry connection (the rule of `DELETE /api/registries/<id>/`: "Change
     workflow" in its project). Refused with ProtectedError (409) while a workflow pushes to it
     or a service pulls its pre-built image through it (the PROTECT foreign keys)."""
-    from workflows.permissions import CHANGE
-
     require_project_perm(user, registry.project, CHANGE)
     with transaction.atomic():
         registry.delete()
@@ -437,8 +432,6 @@ def do_delete_environment(user: User | AnonymousUser, environment: Environment) 
     """Deletes an environment with its release history (the rule of `DELETE
     /api/environments/<id>/`: "Change workflow" in its project). Refused with ProtectedError
     (409) while a workflow deploys to it or builds in it (the PROTECT foreign keys)."""
-    from workflows.permissions import CHANGE
-
     require_project_perm(user, environment.project, CHANGE)
     with transaction.atomic():
         environment.delete()
@@ -449,12 +442,9 @@ def do_update_project(
 ) -> Project:
     """`PATCH /api/projects/<id>/` for the same data (`name`, `description`): needs "Can change
     project" as a member (`administers`); 400 names the field."""
-    from workflows.permissions import CHANGE_PROJECT
-    from workflows.serializers import ProjectSerializer
-
     require_project_perm(user, project, CHANGE_PROJECT)
     serializer = ProjectSerializer(project, data=data, partial=True)
-    serializer.is_valid(raise_exception=True)
+    check_valid(serializer)
     with transaction.atomic():
         return serializer.save()
 
@@ -463,8 +453,6 @@ def do_delete_project(user: User | AnonymousUser, project: Project) -> None:
     """Deletes a project with everything in it (the rule of `DELETE /api/projects/<id>/`: "Can
     delete project" as a member). Refused with ProtectedError (409) while a run in it has not
     ended, or while its rows still protect each other (Django's PROTECT foreign keys)."""
-    from django.db.models import ProtectedError
-
     require_project_perm(user, project, "workflows.delete_project")
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()

@@ -7,7 +7,6 @@ API's words (field path and message, next to the field).
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 
@@ -20,10 +19,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, retarget
 from dotenv import dotenv_values
-from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from atmosly.api_errors import MAX_BLOCKERS_LISTED
+from atmosly.errors import Invalid
 from atmosly.forms import add_api_errors
 from atmosly.htmx import htmx_partial, render_page_or_partial
 from atmosly.probes import probe_result, start_probe
@@ -82,22 +81,11 @@ from workflows.services import (
     require_project_perm,
 )
 
-API_ERRORS = (DRFValidationError,)
+# The service functions' Invalid, and the serializers' own ValidationError where a page
+# validates with one directly. Their PermissionDenied (Django's) is the page's 403 with its
+# message (templates/403.html).
+API_ERRORS = (Invalid, DRFValidationError)
 DELETE_PROJECT = "workflows.delete_project"
-
-
-def api_denied_is_403(view):
-    """The service functions refuse with DRF's PermissionDenied (the API's 403); a page answers
-    the same 403 with the same message (templates/403.html)."""
-
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except DRFPermissionDenied as exc:
-            raise PermissionDenied(str(exc.detail)) from exc
-
-    return wrapper
 
 
 def project_for(user, pk: int) -> Project:
@@ -121,7 +109,6 @@ def form_data(request, form) -> dict:
 
 
 @login_required
-@api_denied_is_403
 @require_http_methods(["GET", "POST"])
 def project_new(request):
     """Create a project (needs "Can add project"); its creator becomes its first member."""
@@ -158,7 +145,6 @@ def settings_context(request, project: Project, **forms) -> dict:
 
 
 @login_required
-@api_denied_is_403
 @require_GET
 def project_settings(request, pk: int):
     """A project's members, services, environments and registries; forms for who may change."""
@@ -167,7 +153,6 @@ def project_settings(request, pk: int):
 
 
 @login_required
-@api_denied_is_403
 @require_POST
 def project_members(request, pk: int):
     """POST `username` + `role` adds a member; `remove=<username>` removes one."""
@@ -194,7 +179,6 @@ def section(request, name: str, context: dict, failed: bool) -> HttpResponse:
 
 
 @login_required
-@api_denied_is_403
 @require_http_methods(["GET", "POST"])
 def service_new(request, pk: int):
     """Add a service (needs "Add workflow", as `POST /api/services/`); it lands on its default
@@ -222,7 +206,6 @@ def service_new(request, pk: int):
 
 
 @login_required
-@api_denied_is_403
 @require_POST
 def service_test(request, pk: int):
     """Test connection for the service form: `git ls-remote` with the typed credentials, or
@@ -276,7 +259,6 @@ def render_probe(
 
 
 @login_required
-@api_denied_is_403
 @require_GET
 def probe(request, probe_id: str):
     """Polled by a probe partial until its check is done; only who started it may read it."""
@@ -286,7 +268,6 @@ def probe(request, probe_id: str):
 
 
 @login_required
-@api_denied_is_403
 @require_POST
 def environment_add(request, pk: int):
     """Adds an environment at the end of the order (needs "Change workflow", as the API)."""
@@ -316,7 +297,6 @@ def uploaded_kubeconfig(request) -> str:
 
 
 @login_required
-@api_denied_is_403
 @require_POST
 def environment_test(request, pk: int):
     """Test connection of a Kubernetes target, as a probe: the server version, then a
@@ -362,7 +342,6 @@ def save_serializer(request, serializer_class, data, form, instance=None) -> boo
 
 
 @login_required
-@api_denied_is_403
 @require_POST
 def environment_change(request, pk: int, env_pk: int):
     """`action` = rename (with `name`), up, down, deactivate or activate."""
@@ -402,7 +381,6 @@ def move_environment(request, project: Project, environment: Environment, step: 
 
 
 @login_required
-@api_denied_is_403
 @require_POST
 def registry_add(request, pk: int):
     project = project_for(request.user, pk)
@@ -417,7 +395,6 @@ def registry_add(request, pk: int):
 
 
 @login_required
-@api_denied_is_403
 @require_POST
 def registry_test(request, pk: int):
     """Test login with the form's settings (the real login: provider token, then the
@@ -458,7 +435,6 @@ def variables_context(request, workflow: Workflow, form=None, import_form=None) 
 
 
 @login_required
-@api_denied_is_403
 @require_http_methods(["GET", "POST"])
 def workflow_variables(request, pk: int):
     """CI variables of a workflow. POST adds or replaces one (`key`, `value`, `secret`, `scope`,
@@ -507,7 +483,6 @@ class ItemErrors:
 
 
 @login_required
-@api_denied_is_403
 @require_POST
 def variables_import(request, pk: int):
     """Imports a `.env` file (python-dotenv's syntax) into the workflow's variables, plain or
@@ -543,7 +518,6 @@ def variables_import(request, pk: int):
 
 
 @login_required
-@api_denied_is_403
 @require_GET
 def variables_export(request, pk: int):
     """The plain variables as a `.env` file; secrets are left out (never exported)."""
@@ -555,7 +529,6 @@ def variables_export(request, pk: int):
 
 
 @login_required
-@api_denied_is_403
 @require_POST
 def variables_test_ref(request, pk: int):
     """Test of a secret-manager reference: resolves it in a probe and says only its length."""
@@ -592,7 +565,6 @@ def project_object(request, pk: int, model, object_pk: int):
 
 
 @login_required
-@api_denied_is_403
 @require_http_methods(["GET", "POST"])
 def service_edit(request, pk: int, service_pk: int):
     """Edit a service, as `PATCH /api/services/<id>/` ("Change workflow"). The token and SSH
@@ -620,7 +592,6 @@ def service_edit(request, pk: int, service_pk: int):
 
 
 @login_required
-@api_denied_is_403
 @require_http_methods(["GET", "POST"])
 def registry_edit(request, pk: int, registry_pk: int):
     """Edit a registry connection, as `PATCH /api/registries/<id>/` ("Change workflow"); the
@@ -701,7 +672,6 @@ def blocker_link(obj) -> dict:
 
 
 @login_required
-@api_denied_is_403
 @require_http_methods(["GET", "POST"])
 def service_delete(request, pk: int, service_pk: int):
     """Delete a service, as `DELETE /api/services/<id>/` ("Delete workflow"; 409 while a run
@@ -719,7 +689,6 @@ def service_delete(request, pk: int, service_pk: int):
 
 
 @login_required
-@api_denied_is_403
 @require_http_methods(["GET", "POST"])
 def registry_delete(request, pk: int, registry_pk: int):
     """Delete a registry connection, as `DELETE /api/registries/<id>/` ("Change workflow"; 409
@@ -738,7 +707,6 @@ def registry_delete(request, pk: int, registry_pk: int):
 
 
 @login_required
-@api_denied_is_403
 @require_http_methods(["GET", "POST"])
 def environment_delete(request, pk: int, env_pk: int):
     """Delete an environment, as `DELETE /api/environments/<id>/` ("Change workflow"; 409 while
@@ -761,7 +729,6 @@ def environment_delete(request, pk: int, env_pk: int):
 
 
 @login_required
-@api_denied_is_403
 @require_http_methods(["GET", "POST"])
 def project_edit(request, pk: int):
     """Rename a project or change its description, as `PATCH /api/projects/<id>/` ("Can change
@@ -783,7 +750,6 @@ def project_edit(request, pk: int):
 
 
 @login_required
-@api_denied_is_403
 @require_http_methods(["GET", "POST"])
 def project_delete(request, pk: int):
     """Delete a project, as `DELETE /api/projects/<id>/` ("Can delete project" as a member; 409
@@ -809,7 +775,6 @@ def project_delete(request, pk: int):
 
 
 @login_required
-@api_denied_is_403
 @require_http_methods(["GET", "POST"])
 def environment_edit(request, pk: int, env_pk: int):
     """Edit an environment's name, target, namespace and kubeconfig, as `PATCH

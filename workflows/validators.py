@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_ssh_private_key
 from django.core.exceptions import ValidationError
+from kubernetes.config.config_exception import ConfigException
+from kubernetes.config.kube_config import KubeConfigLoader
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 SCP_LIKE_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._/~-]+$")
@@ -86,10 +92,6 @@ REF_FORBIDDEN_RE = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 def validate_cron(value: str) -> None:
     """Five fields (minute hour day month weekday) that fire at least once in the next
     `CRON_HORIZON_YEARS` years; the reason says which of the two failed."""
-    from datetime import datetime, timedelta
-
-    from croniter import CroniterBadDateError
-
     if not value or not croniter.is_valid(value) or len(value.split()) != 5:
         raise ValidationError(
             f"{quoted(value)} is not a valid cron schedule (five fields: minute hour day month weekday)"
@@ -107,8 +109,6 @@ def validate_cron(value: str) -> None:
 
 def validate_time_zone(value: str) -> None:
     """An IANA time zone name such as Europe/Paris or UTC, as zoneinfo knows it."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     try:
         if not value or value != value.strip() or "\x00" in value:
             raise ValueError(value)
@@ -157,9 +157,6 @@ def validate_branch_pattern(value: str) -> None:
 
 def validate_kubeconfig(text: str) -> None:
     """Parse the kubeconfig as the kubernetes client does and report the client's own reason."""
-    from kubernetes.config.config_exception import ConfigException
-    from kubernetes.config.kube_config import KubeConfigLoader
-
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -183,12 +180,6 @@ def check_ssh_private_key(value: str) -> str:
     connection cannot type a passphrase (ssh runs with BatchMode). Returns it with Unix line
     ends and one final newline (ssh refuses a key without it); "" stays "". The message never
     quotes the key."""
-    from cryptography.exceptions import UnsupportedAlgorithm
-    from cryptography.hazmat.primitives.serialization import (
-        load_pem_private_key,
-        load_ssh_private_key,
-    )
-
     text = (value or "").replace("\r\n", "\n").strip()
     if not text:
         return ""

@@ -5,24 +5,29 @@ from __future__ import annotations
 import hashlib
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
-from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied
-from rest_framework.exceptions import ValidationError as DRFValidationError
 
+from approvals.services import waiting_for
+from atmosly.errors import Invalid
 from atmosly.forms import add_api_errors
 from atmosly.htmx import htmx_partial, render_page_or_partial
 from atmosly.pagination import newest_first_page
 from atmosly.probes import probe_result, start_probe
+from executions.dashboard import RunFilters, runs_page, workflow_rows
 from executions.models import Execution
+from executions.run_page import page_config
+from integrations.models import ScheduledJob
 from triggers.runs import check_run_request
 from workflows import probes
+from workflows.document import upcoming_runs, workflow_document
 from workflows.forms import RunForm
 from workflows.models import Service, Workflow
-from workflows.permissions import CHANGE, VIEW, visible_projects
+from workflows.permissions import ADD, ADD_APPROVER, CHANGE, VIEW, visible_projects
 
 
 @login_required
@@ -30,9 +35,6 @@ def home(request):
     """The live dashboard: a row per workflow (last run, last 10 results), "Waiting for me",
     and the runs list with filters and keyset pagination (executions.dashboard). `?partial=`
     `workflows` or `runs` answers that part alone, for the page's live refresh."""
-    from approvals.services import waiting_for
-    from executions.dashboard import RunFilters, runs_page, workflow_rows
-
     if not request.user.has_perm(VIEW):
         raise PermissionDenied
     filters = RunFilters(request.GET)
@@ -77,8 +79,6 @@ def workflow_page(request, pk: int):
         request,
         workflow.executions.select_related("workflow__service").prefetch_related("triggered_by"),
     )
-    from integrations.models import ScheduledJob
-    from workflows.document import upcoming_runs
 
     context = {
         "workflow": workflow,
@@ -103,7 +103,6 @@ def execution_page(request, pk: int):
         ).select_related("workflow__service__project", "triggered_by", "rerun_of"),
         pk=pk,
     )
-    from executions.run_page import page_config
 
     config = page_config(execution, request.user)
     return render(request, "executions/execution.html", {"execution": execution, "config": config})
@@ -123,10 +122,6 @@ def builder_context(user, project, /, **extra) -> dict:
     """What the builder page needs besides the document: the project's environments
     ({name, is_active, target}), registries and members (approver choices), and what this user may change. `project` is positional-only:
     the new-workflow page passes its own `project` entry in `extra`."""
-    from django.contrib.auth.models import Group
-
-    from workflows.permissions import ADD_APPROVER, CHANGE
-
     members = project.members.filter(is_active=True).order_by("username")
     return {
         "environments": [
@@ -153,8 +148,6 @@ def workflow_builder_page(request, pk: int):
     """The visual builder for one workflow; it saves (and reloads) through /api/workflows/<pk>/.
     The page embeds the document GET would answer, so drawing needs no request after the
     bundle (bench/builder_load.py)."""
-    from workflows.document import workflow_document
-
     workflow = get_workflow_page_object(request, pk)
     config = builder_context(
         request.user,
@@ -169,8 +162,6 @@ def workflow_builder_page(request, pk: int):
 @login_required
 def new_workflow_page(request, pk: int):
     """The builder for a new workflow of service `pk`; the first save POSTs /api/workflows/."""
-    from workflows.permissions import ADD
-
     if not request.user.has_perm(VIEW):
         raise PermissionDenied
     service = get_object_or_404(
@@ -227,7 +218,7 @@ def run_dialog(request, pk: int):
         data = {name: request.POST.get(name, "") for name in form.fields}
         try:
             execution = check_run_request(request.user, workflow, data)
-        except (DRFValidationError, DRFPermissionDenied, PermissionDenied) as exc:
+        except (Invalid, PermissionDenied) as exc:
             add_api_errors(form, exc)
         else:
             url = reverse("execution-page", args=[execution.pk])

@@ -11,6 +11,7 @@ from typing import Any
 import docker
 
 from executions.runners.base import Context, Runner, StageError, Terminated
+from executions.runners.kubernetes_build import KubernetesBuild
 from executions.runners.sandbox import build_network, secret_context, split_build_variables
 from integrations.git.config import public_url
 from integrations.podman import buildsteps
@@ -76,8 +77,6 @@ class Build(Runner):
 
     def run(self, ctx: Context) -> dict[str, Any]:
         if ctx.workflow.builder == "kubernetes":
-            from executions.runners.kubernetes_build import KubernetesBuild
-
             return KubernetesBuild().run(ctx)
         workflow, execution = ctx.workflow, ctx.execution
         src = (ctx.workspace / "src").resolve()

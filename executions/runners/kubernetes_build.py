@@ -24,7 +24,7 @@ from executions.runners.push import render_tag
 from integrations.errors import ProviderError
 from integrations.git.config import public_url
 from integrations.kubernetes.builder import DIGEST_MARKER, BuildPod
-from integrations.kubernetes.target import KubernetesError
+from integrations.kubernetes.target import KubernetesError, KubernetesTarget
 from integrations.podman import buildsteps
 from integrations.podman.engine import one_line
 from integrations.registries import RegistryError, get_provider, image_name
@@ -41,8 +41,6 @@ LOST_REASONS = ("Terminated", "NodeShutdown", "Shutdown", "NodeLost", "Evicted")
 
 
 def target_for(workflow: Workflow, ctx: Context) -> KubernetesTarget:
-    from integrations.kubernetes.target import KubernetesTarget
-
     env = workflow.builder_environment
     if env is None or not env.is_active:
         raise StageError("the Kubernetes builder's environment is missing or inactive")
@@ -245,8 +243,6 @@ def failure(pod: Any) -> str:  # a V1Pod read back: see `read`
 
 def delete_build_pods(stage: StageRun) -> int:
     """Recovery: the pods and Secrets of a lost worker's Kubernetes build. Returns pods deleted."""
-    from integrations.kubernetes.target import KubernetesTarget
-
     workflow = stage.execution.workflow
     env = workflow.builder_environment
     if env is None:

@@ -6,6 +6,8 @@ AWS_ENDPOINT_URL_SECRETS_MANAGER to point at another endpoint.
 
 from __future__ import annotations
 
+import json
+
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
@@ -34,8 +36,6 @@ def read_secret(secret_ref: str) -> str:
     if text is None:
         raise AwsSecretsError(f"AWS Secrets Manager: {name!r} is binary, not a string")
     if json_key:
-        import json
-
         try:
             text = str(json.loads(text)[json_key])
         except (ValueError, KeyError, TypeError) as exc:

@@ -15,6 +15,7 @@ from integrations.kubernetes.manifests import (
     make_labels,
     pinned_image,
 )
+from integrations.podman.distribution import split_reference
 from integrations.podman.engine import LOCAL_HOSTS, one_line
 from integrations.registries import RegistryAuth, RegistryError, get_provider
 
@@ -30,8 +31,6 @@ def pull_registry(workflow: Workflow) -> RegistryConnection | None:
 
 
 def image_host(image: str) -> str:
-    from integrations.podman.distribution import split_reference
-
     return split_reference(image)[0]
 
 

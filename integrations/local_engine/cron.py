@@ -1,7 +1,8 @@
 """Cron CD on the local target: one `ScheduledJob` per (workflow, environment), in the workflow's
-time zone; one django-q2 schedule (`fire_due_jobs`, every minute) starts each due job, each on
-its own, as a real container (a podman pod played from the CronJob's pod template), honouring
-the concurrency policy (Allow, Forbid, Replace).
+time zone; one django-q2 schedule (`fire_due_jobs`, every minute) queues each due occurrence on
+its own for `triggers.schedules.run_cron_job`, which checks the workflow may still run and then
+plays the job here (`run_job`: a podman pod from the CronJob's pod template), honouring the
+concurrency policy (Allow, Forbid, Replace).
 
 django-q2's own CRON schedules are not used per job: its scheduler handles all schedules in one
 transaction, so one expression it cannot work out stops every schedule of the installation, and
@@ -19,17 +20,23 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task
 
 from integrations.kubernetes.manifests import object_name
+from integrations.kubernetes.spec import pull_auth, registry_insecure
+from integrations.local_engine.podman import Podman, PodmanError
 
 # Re-exported: the schedule arithmetic lives apart so the workflow document can use it without
 # importing what runs a job.
 from integrations.local_engine.schedule import CronScheduleError, next_runs
+from integrations.models import ScheduledJob
 
 if TYPE_CHECKING:
     from workflows.models import Environment, Workflow
 
-TASK = "executions.cron_jobs.run_cron_job"
+# Queued by name (django-q2 stores the dotted path): the schedule door checks the run's rules.
+TASK = "triggers.schedules.run_cron_job"
 TICK = "integrations.local_engine.cron.fire_due_jobs"
 TICK_NAME = "workflows-cron-tick"
 JOB_LABEL = "workflows.atmosly.io/cron-job"
@@ -46,8 +53,6 @@ def schedule_job(
     """Schedules the job of (workflow, environment) on `cron` in `time_zone`. The first run time
     is worked out before anything is written: a schedule that never fires raises
     CronScheduleError and leaves any previous schedule as it was."""
-    from integrations.models import ScheduledJob
-
     first = next_runs(cron, time_zone, timezone.now(), 1)[0]
     ensure_tick()
     ScheduledJob.objects.update_or_create(
@@ -66,8 +71,6 @@ def schedule_job(
 def ensure_tick() -> None:
     """The one django-q2 schedule: every minute, `fire_due_jobs`. Its expression is fixed, so
     django-q2's scheduler (one transaction for all its schedules) never meets a user's."""
-    from django_q.models import Schedule
-
     if not Schedule.objects.filter(name=TICK_NAME).exists():
         tick = Schedule(
             name=TICK_NAME, func=TICK, schedule_type=Schedule.CRON, cron="* * * * *", repeats=-1
@@ -77,8 +80,6 @@ def ensure_tick() -> None:
 
 
 def unschedule_job(workflow: Workflow, environment: Environment) -> None:
-    from integrations.models import ScheduledJob
-
     ScheduledJob.objects.filter(workflow=workflow, environment=environment).delete()
 
 
@@ -88,10 +89,6 @@ def fire_due_jobs(now: datetime | None = None) -> dict[str, Any]:
     shown on the workflow page) and never holds up another.
 
     Returns {"started": [job ids], "failed": {job id: reason}}."""
-    from django_q.tasks import async_task
-
-    from integrations.models import ScheduledJob
-
     now = now or timezone.now()
     started, failed = [], {}
     due = ScheduledJob.objects.filter(next_run_at__lte=now).order_by("next_run_at", "pk")
@@ -129,10 +126,7 @@ def run_job(details: dict[str, Any], workflow: Workflow) -> dict[str, Any]:
     """One run of the job a local Cron CD release defines (`details` holds its `job_pod` and
     `concurrency` policy), pulling with `workflow`'s registry credentials: a pod played, waited
     for (DEPLOY_CRON_JOB_SECONDS at most), its last 50 log lines read, then removed. Called by
-    the scheduled task (executions/cron_jobs.py); raises EngineError when podman is down."""
-    from integrations.kubernetes.spec import pull_auth, registry_insecure
-    from integrations.local_engine.podman import Podman, PodmanError
-
+    the scheduled task (`triggers.schedules.run_cron_job`); raises EngineError when podman is down."""
     podman = Podman()
     pod = copy.deepcopy(details["job_pod"])
     job = pod["metadata"]["labels"][JOB_LABEL]

@@ -42,6 +42,12 @@ from integrations.kubernetes.manifests import (
     object_name,
     workload,
 )
+from integrations.local_engine.cron import (
+    JOB_LABEL,
+    CronScheduleError,
+    schedule_job,
+    unschedule_job,
+)
 from integrations.local_engine.podman import Podman, PodmanError
 from integrations.targets import RolloutFailed
 
@@ -234,8 +240,6 @@ class LocalTarget:
             return False
 
     def schedule(self, spec: DeploySpec, cron: dict[str, Any]) -> dict[str, Any]:
-        from integrations.local_engine.cron import JOB_LABEL, CronScheduleError, schedule_job
-
         template = cron["spec"]["jobTemplate"]["spec"]["template"]
         pod = {
             "apiVersion": "v1",
@@ -251,7 +255,5 @@ class LocalTarget:
         return {"schedule": name, "job_pod": pod, "concurrency": spec.cron_concurrency}
 
     def unschedule(self) -> None:
-        from integrations.local_engine.cron import unschedule_job
-
         with contextlib.suppress(Exception):
             unschedule_job(self.workflow, self.environment)

@@ -20,6 +20,8 @@ from django.conf import settings
 from docker.types.daemon import CancellableStream
 
 from integrations.errors import ProviderError
+from integrations.podman.distribution import image_architectures, manifest_digest, split_reference
+from integrations.registries import RegistryError, get_provider
 
 # Plain API calls (ping, inspect, tag, create) answer in well under this; builds and log
 # streams are long and silent at times, so they pass timeout=None per call instead.
@@ -217,9 +219,6 @@ class StreamCloser:
 def resolve_digest(ref: str, connection: Any = None) -> str:
     """The digest the registry serves for image `ref` now, logging in with `connection`
     (a RegistryConnection) when it is for the image's registry."""
-    from integrations.podman.distribution import manifest_digest, split_reference
-    from integrations.registries import RegistryError, get_provider
-
     host = split_reference(ref)[0]
     try:
         auth = get_provider(connection.provider).login(connection) if connection else None
@@ -252,9 +251,6 @@ def registry_architectures(ref: str, connection: Any = None) -> list[str] | None
     """The architectures image `ref` is built for, read from its registry (manifest list or
     config blob), logging in with `connection` when it is for the image's registry. None when
     the registry has no such image. Raises RegistryError or requests.RequestException."""
-    from integrations.podman.distribution import image_architectures, split_reference
-    from integrations.registries import get_provider
-
     host = split_reference(ref)[0]
     auth = get_provider(connection.provider).login(connection) if connection else None
     if auth is not None and auth.host != host:

@@ -147,6 +147,39 @@ def test_scheduled_cron_job_is_refused_with_another_projects_registry(
     assert result == {"skipped": f"demo/web/nightly cannot run: {FOREIGN}"}
 
 
+@pytest.mark.parametrize(
+    "task",
+    [
+        "triggers.schedules.run_cron_job",
+        # Occurrences queued before the task moved to triggers.schedules: django-q2 stored this.
+        "executions.cron_jobs.run_cron_job",
+    ],
+)
+def test_a_queued_cron_occurrence_passes_the_check_under_either_task_path(
+    task, service, environments, registry, foreign_registry
+):
+    from django_q.tasks import async_task, fetch
+
+    doc = base.app_cd_document(name="nightly", pipeline_type="cron_cd")
+    doc["deploy"] = {"cron_schedule": "*/5 * * * *", "environments": [{"environment": "dev"}]}
+    workflow = base.save_document(service, doc)
+    Release.objects.create(
+        environment=environments[0],
+        service=service,
+        workflow=workflow,
+        execution=do_create_execution(workflow, ref="main", trigger="manual", enqueue=False),
+        image="127.0.0.1:5000/demo/web:v1",
+        details={"job_pod": {"metadata": {"name": "nightly", "labels": {}}, "spec": {}}},
+    )
+    point_at(workflow, foreign_registry)
+
+    # What django-q2's worker does with a queued task: find the function by its dotted path.
+    done = fetch(async_task(task, workflow.pk, environments[0].pk, sync=True))
+
+    assert done is not None and done.success, done and done.result
+    assert done.result == {"skipped": f"demo/web/nightly cannot run: {FOREIGN}"}
+
+
 def test_approver_must_be_a_member_of_the_project(workflow, users):
     alice = client_for(users["alice"])
     doc = alice.get(f"/api/workflows/{workflow.pk}/").json()

@@ -8,10 +8,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from rest_framework.exceptions import APIException, ValidationError
 
-from atmosly.api_errors import flatten_errors
-from atmosly.errors import Conflict
+from atmosly.errors import Conflict, Invalid
 from executions.cli import Follower, find_workflow
 from executions.engine import run_execution
 from executions.models import Trigger
@@ -48,11 +46,11 @@ class Command(BaseCommand):
                 trigger_detail="command line",
                 enqueue=not options["inline"],  # --inline: this process runs it below
             )
-        except ValidationError as exc:
-            lines = [f"{e['field']}: {e['message']}" for e in flatten_errors(exc.detail)]
+        except Invalid as exc:
+            lines = [f"{e['field']}: {e['message']}" for e in exc.errors]
             raise CommandError("the workflow cannot run:\n  " + "\n  ".join(lines)) from exc
-        except (APIException, Conflict, PermissionDenied) as exc:
-            raise CommandError(str(getattr(exc, "detail", exc))) from exc
+        except (Conflict, PermissionDenied) as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(f"Started {execution} (id {execution.pk}) at {execution.ref}")
         if options["no_watch"]:
             return

@@ -14,8 +14,9 @@ from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandParser
 
+from workflows.document import WorkflowDocumentSerializer
 from workflows.models import Environment, Project, RegistryConnection, Service
-from workflows.services import DEFAULT_WORKFLOW_NAME, do_create_service
+from workflows.services import DEFAULT_WORKFLOW_NAME, do_create_service, do_save_workflow
 
 DEMO_APP = Path(__file__).resolve().parents[2] / "demo_app"
 
@@ -95,9 +96,6 @@ class Command(BaseCommand):
             )
 
     def ensure_workflows(self, service: Service) -> None:
-        from workflows.document import WorkflowDocumentSerializer
-        from workflows.services import do_save_workflow
-
         documents = {
             DEFAULT_WORKFLOW_NAME: {
                 "name": DEFAULT_WORKFLOW_NAME,
