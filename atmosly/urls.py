@@ -13,6 +13,7 @@ from executions.api import ExecutionViewSet
 from executions.releases_api import ReleaseViewSet
 from executions.reports_api import download_report
 from executions.views import service_where
+from triggers import urls as trigger_urls
 from workflows import setup_views, views
 from workflows.api import (
     EnvironmentViewSet,
@@ -127,8 +128,8 @@ urlpatterns = [
     path("services/<int:pk>/where/", service_where, name="service-where"),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
-    path("hooks/", include("integrations.webhooks.urls")),
-    path("api/", include("integrations.webhooks.api_urls")),
+    path("hooks/", include(trigger_urls.hook_urls)),
+    path("api/", include(trigger_urls.api_urls)),
     path(
         "api/executions/<int:execution_id>/reports/<int:report_id>/download/",
         download_report,

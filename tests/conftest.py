@@ -22,6 +22,15 @@ def _empty_redis_queue():
 
 
 @pytest.fixture
+def engine(settings, real_services):
+    """The real image engine, registries and git server (tests/realparts.py), with the test
+    playing the worker: nothing runs inline, the test calls `run_execution` itself."""
+    settings.DOCKER_HOST = real_services["DOCKER_HOST"]
+    settings.EXECUTIONS_RUN_INLINE = False
+    return real_services
+
+
+@pytest.fixture
 def users(db):
     return base.make_users()
 

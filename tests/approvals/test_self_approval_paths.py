@@ -68,11 +68,9 @@ def test_who_started_the_run_cannot_approve_its_rerun(gate, users, from_failed):
 
 
 @pytest.fixture
-def engine(settings, real_services):
-    settings.DOCKER_HOST = real_services["DOCKER_HOST"]
-    settings.EXECUTIONS_RUN_INLINE = False  # the tests play the worker
+def engine(engine, settings):
     settings.DEPLOY_POLL_SECONDS = 0.05
-    return real_services
+    return engine
 
 
 @pytest.fixture

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import urllib.error
 import urllib.request
-
-from django.db import close_old_connections, connections
 
 from executions.engine import run_execution
 from executions.models import Execution
 from executions.services import do_create_execution
 from tests import base
-from tests.base import wait_for as wait_for  # where the deploy tests import it from
+from tests.base import wait_for as wait_for  # the deploy tests import these from here
+from tests.executions import log_text as log_text
+from tests.executions import run_in_thread as run_in_thread
 
 
 def deploy_only(service, image: str, *, ptype: str = "app_cd", port=None, envs=("dev",), **deploy):
@@ -53,23 +52,6 @@ def run(execution) -> Execution:
     run_execution(execution.pk)
     execution.refresh_from_db()
     return execution
-
-
-def run_in_thread(execution_id: int) -> threading.Thread:
-    def target() -> None:
-        close_old_connections()
-        try:
-            run_execution(execution_id)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread
-
-
-def log_text(execution) -> str:
-    return "".join(execution.log_chunks.order_by("seq").values_list("text", flat=True))
 
 
 def get(url: str) -> str:

@@ -44,12 +44,10 @@ def k8s_envs(project, double) -> dict[str, Environment]:
 
 
 @pytest.fixture
-def local(settings, real_services, docker_client, project):
+def local(engine, settings, docker_client, project):
     """The local engine; afterwards every pod and secret of the test's project is removed."""
-    settings.DOCKER_HOST = real_services["DOCKER_HOST"]
-    settings.EXECUTIONS_RUN_INLINE = False
     settings.DEPLOY_LOCAL_READY_SECONDS = 20
-    yield real_services
+    yield engine
     api = docker_client.api
     label = json.dumps({"label": [f"workflows.atmosly.io/project={project.name}"]})
     for pod in api.get(api._url("/libpod/pods/json"), params={"filters": label}).json() or []:

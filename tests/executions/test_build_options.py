@@ -13,13 +13,6 @@ from tests.realparts import sample_app_files, unique_name
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
 
 
-@pytest.fixture
-def engine(settings, real_services):
-    settings.DOCKER_HOST = real_services["DOCKER_HOST"]
-    settings.EXECUTIONS_RUN_INLINE = False
-    return real_services
-
-
 def cached_workflow(project, registry, git_server, cache: bool):
     marker = unique_name("cache")
     files = sample_app_files(

@@ -30,13 +30,6 @@ MANIFEST_TYPES = ", ".join(
 )
 
 
-@pytest.fixture
-def engine(settings, real_services):
-    settings.DOCKER_HOST = real_services["DOCKER_HOST"]
-    settings.EXECUTIONS_RUN_INLINE = False
-    return real_services
-
-
 def pushed_image(registry: str, repository: str, reference: str) -> tuple[bytes, list[bytes]]:
     """(config blob, uncompressed layer tars) of an image as the registry serves it."""
     base = f"http://{registry}/v2/{repository}"

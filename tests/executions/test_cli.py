@@ -29,13 +29,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO_APP = ROOT / "workflows" / "demo_app"
 
 
-@pytest.fixture
-def engine(settings, real_services):
-    settings.DOCKER_HOST = real_services["DOCKER_HOST"]
-    settings.EXECUTIONS_RUN_INLINE = False
-    return real_services
-
-
 def demo_files() -> dict[str, str]:
     return {p.name: p.read_text() for p in DEMO_APP.iterdir() if p.is_file()}
 

@@ -75,9 +75,7 @@ def double(real_services):
 
 
 @pytest.fixture
-def k8s_workflow(settings, real_services, standin, double, project, registry, git_server):
-    settings.DOCKER_HOST = real_services["DOCKER_HOST"]
-    settings.EXECUTIONS_RUN_INLINE = False
+def k8s_workflow(engine, settings, standin, double, project, registry, git_server):
     settings.DEPLOY_POLL_SECONDS = 0.1
     settings.KUBERNETES_BUILDER_IMAGE = standin
     settings.KUBERNETES_BUILDER_GIT_IMAGE = standin

@@ -29,13 +29,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
 SECRET = "p@ss/w0rd+&=?x"
 
 
-@pytest.fixture
-def engine(settings, real_services):
-    settings.DOCKER_HOST = real_services["DOCKER_HOST"]
-    settings.EXECUTIONS_RUN_INLINE = False  # the tests play the worker
-    return real_services
-
-
 def api_text(execution, user) -> str:
     response = client_for(user).get(f"/api/executions/{execution.pk}/logs/?as=text")
     assert response.status_code == 200

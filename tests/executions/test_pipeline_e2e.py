@@ -23,13 +23,6 @@ SECRET = "s3cr3t-npm-token-9f2c"
 
 
 @pytest.fixture
-def engine(settings, real_services):
-    settings.DOCKER_HOST = real_services["DOCKER_HOST"]
-    settings.EXECUTIONS_RUN_INLINE = False  # the tests play the worker
-    return real_services
-
-
-@pytest.fixture
 def auth_registry(project, engine):
     return base.make_registry(
         project,

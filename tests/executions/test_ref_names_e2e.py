@@ -23,9 +23,7 @@ LONG = "feature/" + "x" * 230 + "-long-branch"  # 250 characters
 
 
 @pytest.fixture
-def repo(settings, real_services, project, registry, git_server):
-    settings.DOCKER_HOST = real_services["DOCKER_HOST"]
-    settings.EXECUTIONS_RUN_INLINE = False  # the tests play the worker
+def repo(engine, project, registry, git_server):
     workflow, sha = make_git_workflow(
         project,
         git_server,

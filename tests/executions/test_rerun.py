@@ -18,13 +18,6 @@ from workflows.models import CIVariable
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
 
 
-@pytest.fixture
-def engine(settings, real_services):
-    settings.DOCKER_HOST = real_services["DOCKER_HOST"]
-    settings.EXECUTIONS_RUN_INLINE = False  # the tests play the worker
-    return real_services
-
-
 def rerun(user, execution: Execution, body: dict | None = None) -> Execution:
     """POST /api/executions/<id>/rerun/ as `user`, then the worker's task runs the new run."""
     response = base.client_for(user).post(

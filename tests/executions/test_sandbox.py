@@ -28,13 +28,6 @@ PROBE = (
 )
 
 
-@pytest.fixture
-def engine(settings, real_services):
-    settings.DOCKER_HOST = real_services["DOCKER_HOST"]
-    settings.EXECUTIONS_RUN_INLINE = False
-    return real_services
-
-
 def bind_or_reuse(port: int) -> socket.socket | None:
     """A listening socket on 127.0.0.1:port, or None when a service already listens there.
     A port held only by a closed connection in TIME-WAIT is waited for (at most 2 minutes)."""

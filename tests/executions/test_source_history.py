@@ -11,13 +11,6 @@ from tests.executions import make_git_workflow, run_now, stage
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def engine(settings, real_services):
-    settings.DOCKER_HOST = real_services["DOCKER_HOST"]
-    settings.EXECUTIONS_RUN_INLINE = False
-    return real_services
-
-
 def test_deploying_workflow_keeps_history_newest_first(engine, project, registry, git_server):
     # No Dockerfile: Build fails at once, after Source has done its part.
     workflow, first = make_git_workflow(

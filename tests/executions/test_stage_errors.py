@@ -18,13 +18,6 @@ from workflows.models import Service
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
 
 
-@pytest.fixture
-def engine(settings, real_services):
-    settings.DOCKER_HOST = real_services["DOCKER_HOST"]
-    settings.EXECUTIONS_RUN_INLINE = False
-    return real_services
-
-
 def assert_ended(execution, status: str, stage_kind: str, reason: str) -> None:
     assert (execution.status, execution.status_reason) == (status, reason)
     failed = stage(execution, stage_kind)

@@ -31,13 +31,6 @@ from tests.realparts import sample_app_files, unique_name
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
 
 
-@pytest.fixture
-def engine(settings, real_services):
-    settings.DOCKER_HOST = real_services["DOCKER_HOST"]
-    settings.EXECUTIONS_RUN_INLINE = False
-    return real_services
-
-
 def processes(*argv: str) -> set[int]:
     """Pids of the processes on this machine whose command line is exactly `argv`."""
     wanted = "\0".join(argv).encode() + b"\0"

@@ -61,12 +61,6 @@ def aws_env(moto, monkeypatch):
     return moto
 
 
-@pytest.fixture
-def engine(settings, real_services):
-    settings.DOCKER_HOST = real_services["DOCKER_HOST"]
-    return real_services
-
-
 def test_secret_manager_variable_reaches_the_build_masked(
     aws_env, engine, project, registry, git_server
 ):

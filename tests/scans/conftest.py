@@ -8,13 +8,6 @@ SONAR_TOKEN = "squ_double_token_5f1c9a"
 
 
 @pytest.fixture
-def engine(settings, real_services):
-    settings.DOCKER_HOST = real_services["DOCKER_HOST"]
-    settings.EXECUTIONS_RUN_INLINE = False  # the tests play the worker
-    return real_services
-
-
-@pytest.fixture
 def sonar(settings):
     """The SonarQube double, configured as the product's server; no sonar-scanner CLI."""
     double = SonarQubeDouble(token=SONAR_TOKEN).start()
