@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import base64
 import contextlib
 import os
 import re
+import secrets
 import shlex
 import shutil
 import signal
@@ -90,6 +92,9 @@ def fresh_environment(name: str, **extra: str) -> dict[str, str]:
         "WORKSPACE_ROOT": str(workspaces),
         "Q_WORKERS": "1",
         "LOG_LEVEL": "WARNING",
+        # Throwaway per-run keys: the worker refuses the development ones with DEBUG off.
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ENCRYPTION_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         **extra,
     }
     os.environ.update(env)

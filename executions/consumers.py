@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import InMemoryChannelLayer
 from django.db.models import F, Max
 
 from approvals.services import waiting_for
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
 
 POLL_SECONDS = 0.25
+# With the embedded (in-memory) channel layer the worker's wake-ups never reach this process:
+# between the full reads above the run page then looks for new log chunks this often, with one
+# indexed query (bench/run_page.py, "Log line → browser"). With Redis the wake-up comes at once.
+LOG_POLL_SECONDS = 0.1
 REPLAY_BATCH = 500
 
 
@@ -84,13 +89,28 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):
         ]
         return chunks, state
 
+    @database_sync_to_async
+    def read_log(self) -> list[dict]:
+        """New chunks only (one query on the (execution, seq) constraint), between full reads."""
+        return [
+            {**chunk, "at": chunk["at"].isoformat()}
+            for chunk in LogChunk.objects.filter(execution_id=self.execution_id, seq__gt=self.after)
+            .order_by("seq")
+            .values("seq", "stage_run_id", "text", at=F("created_at"))[:REPLAY_BATCH]
+        ]
+
+    async def send_chunks(self, chunks: list[dict]) -> None:
+        for chunk in chunks:
+            await self.send_json({"type": "log", **chunk})
+            self.after = chunk["seq"]
+
     async def stream(self) -> None:
+        poll_logs = isinstance(self.channel_layer, InMemoryChannelLayer)
+        loop = asyncio.get_running_loop()
         while True:
             self.wake.clear()
             chunks, state = await self.read()
-            for chunk in chunks:
-                await self.send_json({"type": "log", **chunk})
-                self.after = chunk["seq"]
+            await self.send_chunks(chunks)
             if state != self.last_state:
                 self.last_state = state
                 await self.send_json({"type": "status", **state})
@@ -100,8 +120,18 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json({"type": "end", "status": state["status"], "seq": self.after})
                 await self.close()
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), POLL_SECONDS)
+            full_read_at = loop.time() + POLL_SECONDS
+            while (left := full_read_at - loop.time()) > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self.wake.wait(), min(left, LOG_POLL_SECONDS) if poll_logs else left
+                    )
+                    break  # woken: read everything now
+                if poll_logs and loop.time() < full_read_at:
+                    chunks = await self.read_log()
+                    await self.send_chunks(chunks)
+                    if len(chunks) == REPLAY_BATCH:
+                        break
 
 
 class DashboardConsumer(AsyncJsonWebsocketConsumer):

@@ -1,7 +1,8 @@
 """Runs an execution's stages in a worker (django-q2 task `run_execution`).
 
 The worker claims the run with a conditional UPDATE, then runs each stage's runner in a thread
-while this thread supervises: it flushes logs, writes the heartbeat, watches for a terminate
+while this thread supervises: it flushes logs as soon as they are due (woken by the log writer,
+not on a tick), and every SUPERVISE_SECONDS writes the heartbeat, watches for a terminate
 request and the stage timeout. Only this thread writes to the database.
 """
 
@@ -130,6 +131,7 @@ class Engine:
             outputs=self.outputs,
         )
         result: dict = {}
+        done = threading.Event()
 
         def target() -> None:
             try:
@@ -138,15 +140,23 @@ class Engine:
                 result["error"] = exc
             finally:
                 connections.close_all()
+                done.set()
+                self.log.wake.set()  # the supervisor notices the end at once
 
         thread = threading.Thread(target=target, name=f"stage-{stage.pk}", daemon=True)
         thread.start()
         deadline = time.monotonic() + self.workflow.stage_timeout_minutes * 60
         timed_out = False
-        while thread.is_alive():
-            thread.join(SUPERVISE_SECONDS)
-            if self.log.due():
+        # Logs are flushed as soon as they are due (LogWriter.wait wakes on the first line of a
+        # batch); the checks that cost a query run every SUPERVISE_SECONDS, however often the
+        # log wakes this loop.
+        next_check = time.monotonic() + SUPERVISE_SECONDS
+        while not done.is_set():
+            if self.log.wait(max(0.0, next_check - time.monotonic()), until=done):
                 self.log.flush()
+            if done.is_set() or time.monotonic() < next_check:
+                continue
+            next_check = time.monotonic() + SUPERVISE_SECONDS
             self.heartbeat()
             if not ctx.cancelled.is_set() and self.termination_requested():
                 self.cancel(ctx)
@@ -157,6 +167,7 @@ class Engine:
                     f"Stage timed out after {self.workflow.stage_timeout_minutes} minutes"
                 )
                 self.cancel(ctx)
+        thread.join()
         self.log.flush(final=True)
         self.save_reports(stage, result)
         if timed_out:
