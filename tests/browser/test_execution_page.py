@@ -199,7 +199,14 @@ def test_action_error_is_inline(workflow, users, asgi_server, page_as):
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     open_run(page, asgi_server, execution)
-    do_change_status(Execution.objects.get(pk=execution.pk), S.TERMINATED)  # meanwhile
+
+    def terminated_meanwhile(route):
+        # The run ends between the click and the server's answer: no race with the page's
+        # own live update (which would hide the button first).
+        do_change_status(Execution.objects.get(pk=execution.pk), S.TERMINATED)
+        route.continue_()
+
+    page.route(f"**/api/executions/{execution.pk}/deploy/", terminated_meanwhile)
     page.click("[data-testid='deploy']")
     error = page.wait_for_selector("[data-testid='action-error']", timeout=10000)
     assert "not waiting for a deploy" in error.inner_text()
