@@ -320,8 +320,11 @@ def validate_for_run(workflow: Workflow) -> None:
             )
     if errors:
         raise Invalid(errors)
+    # The editable sections only: what a save would check (the read-only keys, such as the
+    # schedule's next runs, cost time and are dropped by the check anyway).
+    document = WorkflowDocumentSerializer(workflow).to_representation(workflow)
     serializer = WorkflowDocumentSerializer(
-        data=editable_part(workflow_document(workflow)),
+        data=document,
         service=workflow.service,
         workflow=workflow,
     )
