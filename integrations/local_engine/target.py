@@ -11,6 +11,9 @@ What the local target does not have, compared with Kubernetes:
 - no readiness or liveness probes inside the engine: the deploy checks readiness once from the
   host (an HTTP GET on the health-check path, or on `/` for any answer), nothing restarts an
   unhealthy container later; a Queues & Workers release is ready when its container stays up;
+- no CrashLoopBackOff: podman restarts a crashed container at once, so a release that does not
+  become ready is removed (the previous one was stopped before it started: automatic rollback
+  plays it again, otherwise the environment runs nothing);
 - no namespaces (names carry project and environment instead), no CPU requests (memory limits
   apply), no image pull secrets (credentials go with the pull request instead);
 - no CronJob controller: django-q2's scheduler runs a Cron CD release (see `cron.py`), each run
@@ -167,7 +170,13 @@ class LocalTarget:
             raise RolloutFailed(f"podman could not start {spec.name}: {exc}") from exc
         containers = [c for pod in report.get("Pods") or [] for c in pod.get("Containers") or []]
         self.log(f"Played {describe(main)} on podman: {len(containers)} container(s)")
-        self.wait_ready(spec, containers)
+        try:
+            self.wait_ready(spec, containers)
+        except RolloutFailed:
+            # podman restarts a crashed container at once, with no CrashLoopBackOff delay: a
+            # failed release left in place would restart every second for ever.
+            self.remove_pods(spec.name)
+            raise
         details: dict[str, Any] = {"objects": objects}
         if spec.host_port:
             details.update(host_port=spec.host_port, url=f"http://127.0.0.1:{spec.host_port}/")
