@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -80,6 +82,9 @@ from workflows.services import (
     grantable_roles,
     require_project_perm,
 )
+
+if TYPE_CHECKING:
+    from rest_framework.serializers import ModelSerializer
 
 # The service functions' Invalid, and the serializers' own ValidationError where a page
 # validates with one directly. Their PermissionDenied (Django's) is the page's 403 with its
@@ -559,6 +564,40 @@ def write_only(request, data: dict, secrets: dict[str, str]) -> dict:
     return data
 
 
+# What each edit page is called in its template, its context and the settings page's anchor.
+EDIT_PAGES = {
+    Service: ("service", "services"),
+    RegistryConnection: ("registry", "registries"),
+    Environment: ("environment", "environments"),
+}
+
+
+def edit_page(
+    request,
+    project: Project,
+    instance: Service | RegistryConnection | Environment,
+    form,
+    serializer: type[ModelSerializer[Any]],
+    secrets: dict[str, str],
+    prepare: Callable[[dict], dict],
+):
+    """An edit page: GET shows `form`; POST sends the form's fields (the write-only `secrets`
+    as `write_only` says, then `prepare`d) through `do_update_object`, the API's PATCH, and goes
+    back to the project's settings, or shows the API's refusal on the form's fields (400)."""
+    name, section = EDIT_PAGES[type(instance)]
+    if request.method == "POST":
+        data = prepare(write_only(request, form_data(request, form), secrets))
+        try:
+            do_update_object(request.user, instance, serializer, data, request)
+        except API_ERRORS as exc:
+            add_api_errors(form, exc)
+        else:
+            return go(request, reverse("ui-project-settings", args=[project.pk]) + f"#{section}")
+    context = {"project": project, name: instance, "form": form}
+    status = 400 if form.errors else 200
+    return render(request, f"workflows/{name}_edit.html", context, status=status)
+
+
 def project_object(request, pk: int, model, object_pk: int):
     project = project_for(request.user, pk)
     return project, get_object_or_404(model, pk=object_pk, project=project)
@@ -572,23 +611,15 @@ def service_edit(request, pk: int, service_pk: int):
     project, service = project_object(request, pk, Service, service_pk)
     require_project_perm(request.user, project, CHANGE)
     form = ServiceEditForm(request.POST or None, service=service)
-    if request.method == "POST":
-        data = form_data(request, form)
-        data = write_only(
-            request, data, {"git_token": "clear_git_token", "git_ssh_key": "clear_git_ssh_key"}
-        )
+
+    def prepare(data: dict) -> dict:
         data["image_registry"] = data.get("image_registry") or None
         if not data.get("default_branch"):
             data.pop("default_branch", None)
-        try:
-            do_update_object(request.user, service, ServiceSerializer, data, request)
-        except API_ERRORS as exc:
-            add_api_errors(form, exc)
-        else:
-            return go(request, reverse("ui-project-settings", args=[project.pk]) + "#services")
-    context = {"project": project, "service": service, "form": form}
-    status = 400 if form.errors else 200
-    return render(request, "workflows/service_edit.html", context, status=status)
+        return data
+
+    secrets = {"git_token": "clear_git_token", "git_ssh_key": "clear_git_ssh_key"}
+    return edit_page(request, project, service, form, ServiceSerializer, secrets, prepare)
 
 
 @login_required
@@ -599,18 +630,14 @@ def registry_edit(request, pk: int, registry_pk: int):
     project, registry = project_object(request, pk, RegistryConnection, registry_pk)
     require_project_perm(request.user, project, CHANGE)
     form = RegistryEditForm(request.POST or None, registry=registry)
-    if request.method == "POST":
-        data = write_only(request, form_data(request, form), {"password": "clear_password"})
-        data["insecure"] = bool(request.POST.get("insecure"))
-        try:
-            do_update_object(request.user, registry, RegistryConnectionSerializer, data, request)
-        except API_ERRORS as exc:
-            add_api_errors(form, exc)
-        else:
-            return go(request, reverse("ui-project-settings", args=[project.pk]) + "#registries")
-    context = {"project": project, "registry": registry, "form": form}
-    status = 400 if form.errors else 200
-    return render(request, "workflows/registry_edit.html", context, status=status)
+
+    def prepare(data: dict) -> dict:
+        return {**data, "insecure": bool(request.POST.get("insecure"))}
+
+    secrets = {"password": "clear_password"}
+    return edit_page(
+        request, project, registry, form, RegistryConnectionSerializer, secrets, prepare
+    )
 
 
 def delete_page(
@@ -782,20 +809,14 @@ def environment_edit(request, pk: int, env_pk: int):
     project, environment = project_object(request, pk, Environment, env_pk)
     require_project_perm(request.user, project, CHANGE)
     form = EnvironmentEditForm(request.POST or None, request.FILES or None, environment=environment)
-    if request.method == "POST":
-        data = form_data(request, form)
+
+    def prepare(data: dict) -> dict:
         data.pop("kubeconfig")
         kubeconfig = uploaded_kubeconfig(request)
         if kubeconfig:
             data["kubeconfig"] = kubeconfig
         if not data["namespace"]:
             data.pop("namespace")
-        try:
-            do_update_object(request.user, environment, EnvironmentSerializer, data, request)
-        except API_ERRORS as exc:
-            add_api_errors(form, exc)
-        else:
-            return go(request, reverse("ui-project-settings", args=[project.pk]) + "#environments")
-    context = {"project": project, "environment": environment, "form": form}
-    status = 400 if form.errors else 200
-    return render(request, "workflows/environment_edit.html", context, status=status)
+        return data
+
+    return edit_page(request, project, environment, form, EnvironmentSerializer, {}, prepare)
