@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import socket
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -52,7 +51,7 @@ from integrations.local_engine.cron import (
     unschedule_job,
 )
 from integrations.local_engine.podman import Podman, PodmanError
-from integrations.targets import RolloutFailed
+from integrations.targets import RolloutFailed, Target
 
 if TYPE_CHECKING:
     from workflows.models import Environment, Workflow
@@ -94,23 +93,13 @@ def ports_in_use(others: Iterable[Any]) -> set[int]:
     return {r.details["host_port"] for r in others if r.details.get("host_port")}
 
 
-class LocalTarget:
+class LocalTarget(Target):
     kind = "local"
 
-    def __init__(
-        self,
-        environment: Environment,
-        workflow: Workflow,
-        log: Callable[[str], None],
-        cancelled: threading.Event,
-    ) -> None:
-        self.environment = environment
-        self.workflow = workflow
-        self.log = log
-        self.cancelled: threading.Event = cancelled
+    def open(self) -> str:
         self.podman = Podman()
-        self.address = self.podman.address
         self.ready_seconds = settings.DEPLOY_LOCAL_READY_SECONDS
+        return self.podman.address
 
     def describe(self) -> str:
         return f"the local engine (podman at {self.address})"
