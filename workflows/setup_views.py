@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, retarget
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from atmosly.api_errors import MAX_BLOCKERS_LISTED
@@ -487,11 +489,50 @@ class ItemErrors:
         self.form.add_error(self.fields.get(field), f"{field}: {message}" if field else message)
 
 
+def read_env_file(
+    text: str, filename: str
+) -> tuple[dict[str, str | None], dict[str, int], list[str]]:
+    """A `.env` file in python-dotenv's syntax: its values (interpolated, the last of a key
+    wins), the line each key was read from, and `<file>: line <n>: ...` for every line that is
+    not `KEY=value`, a comment or blank (python-dotenv itself only logs and skips those)."""
+    lines: dict[str, int] = {}
+    unreadable = []
+    for binding in parse_stream(io.StringIO(text)):
+        # A statement's text starts with the blank lines before it; its line is their first.
+        string = binding.original.string
+        line = binding.original.line + string[: len(string) - len(string.lstrip())].count("\n")
+        if binding.error:
+            unreadable.append(f"{filename}: line {line}: not KEY=value, a comment or blank")
+        elif binding.key is not None:
+            lines[binding.key] = line
+    return dotenv_values(stream=io.StringIO(text)), lines, unreadable
+
+
+VARIABLE_PATH = re.compile(r"variables\[(\d+)\]\.?(.*)")
+
+
+def env_file_errors(
+    errors: list[dict[str, str]], keys: list[str], lines: dict[str, int], filename: str
+) -> list[dict[str, str]]:
+    """The document's errors on `variables[i]...` (i indexes `keys`) of a variable the file
+    set, as `<file>: line <n>: <field>: <message>` on the file's field; others unchanged."""
+    out = []
+    for error in errors:
+        match = VARIABLE_PATH.fullmatch(error["field"])
+        key = keys[int(match[1])] if match and int(match[1]) < len(keys) else None
+        if match and key in lines:
+            where = f"{filename}: line {lines[key]}: " + (f"{match[2]}: " if match[2] else "")
+            error = {"field": "env_file", "message": where + error["message"]}
+        out.append(error)
+    return out
+
+
 @login_required
 @require_POST
 def variables_import(request, pk: int):
     """Imports a `.env` file (python-dotenv's syntax) into the workflow's variables, plain or
-    all secret; an existing key is replaced. One document save: all or nothing."""
+    all secret; an existing key is replaced. One document save: all or nothing. A line that
+    cannot be read, or a variable the document refuses, is a 400 naming the file's line."""
     workflow = workflow_for_change(request, pk)
     require(request.user, CHANGE)
     import_form = EnvFileForm(request.POST, request.FILES)
@@ -500,21 +541,31 @@ def variables_import(request, pk: int):
         import_form.add_error("env_file", "choose a .env file")
     else:
         text = upload.read(256 * 1024).decode("utf-8", errors="replace")
-        values = dotenv_values(stream=io.StringIO(text))
+        values, lines, unreadable = read_env_file(text, upload.name or ".env")
+        for message in unreadable:
+            import_form.add_error("env_file", message)
         secret = bool(request.POST.get("secret"))
         current = {v["key"]: v for v in workflow_document(workflow)["variables"]}
         for key, value in values.items():
             current[key] = {"key": key, "value": value or "", "secret": secret, "scope": "build"}
         try:
-            check_save_workflow(
-                request.user,
-                workflow.service,
-                {"variables": list(current.values())},
-                workflow,
-                partial=True,
-            )
+            if not unreadable:
+                check_save_workflow(
+                    request.user,
+                    workflow.service,
+                    {"variables": list(current.values())},
+                    workflow,
+                    partial=True,
+                )
+        except Invalid as exc:
+            errors = env_file_errors(exc.errors, list(current), lines, upload.name or ".env")
+            add_api_errors(import_form, Invalid(errors))
         except API_ERRORS as exc:
             add_api_errors(import_form, exc)
+    return variables_page(request, workflow, import_form)
+
+
+def variables_page(request, workflow: Workflow, import_form) -> HttpResponse:
     context = variables_context(request, workflow, import_form=import_form)
     status = 400 if import_form.errors else 200
     return render_page_or_partial(
