@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
@@ -350,6 +350,28 @@ def check_can_run(user: User | None, workflow: Workflow, doing: str = "Running a
     validate_for_run(workflow)
 
 
+class Carried(TypedDict):
+    """What a new run takes over from the run it repeats (a re-run, a rollback's source)."""
+
+    ref_kind: str
+    branch: str
+    tag: str
+    actor_login: str
+    actor_email: str
+
+
+def carried_from(run: Execution) -> Carried:
+    """The ref's kind, branch and tag of `run`, and who pushed its commit: who pushed still may
+    not approve the new run's deploy (approvals.services). Keywords of do_create_execution."""
+    return Carried(
+        ref_kind=run.ref_kind or RefKind.BRANCH_OR_TAG,
+        branch=run.branch,
+        tag=run.tag,
+        actor_login=run.actor_login,
+        actor_email=run.actor_email,
+    )
+
+
 def do_create_execution(
     workflow: Workflow,
     *,
@@ -479,13 +501,8 @@ def do_rerun(execution: Execution, by: User | None = None, from_failed: bool = F
         rerun = do_create_execution(
             execution.workflow,
             ref=execution.commit_sha or execution.ref,
-            ref_kind=execution.ref_kind or RefKind.BRANCH_OR_TAG,
-            branch=execution.branch,
-            tag=execution.tag,
             commit_sha=execution.commit_sha,
-            # Who pushed the commit still may not approve its deploy (approvals.services).
-            actor_login=execution.actor_login,
-            actor_email=execution.actor_email,
+            **carried_from(execution),
             trigger=Trigger.RERUN,
             triggered_by=by,
             trigger_detail=f"re-run of #{execution.number}"

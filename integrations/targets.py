@@ -18,6 +18,7 @@ from integrations.errors import ProviderError
 
 if TYPE_CHECKING:
     from integrations.kubernetes.manifests import DeploySpec
+    from workflows.models import Environment, Workflow
 
 
 class RolloutFailed(ProviderError):
@@ -60,6 +61,30 @@ class DeployTarget(Protocol):
     def restore(self, spec: DeploySpec | None, name: str) -> None:
         """Puts `spec` back (an earlier release), or removes `name` when there is none."""
         ...
+
+
+class Target:
+    """What every target keeps from the constructor DeployTarget asks for; `open` connects."""
+
+    kind: str
+
+    def __init__(
+        self,
+        environment: Environment,
+        workflow: Workflow,
+        log: Callable[[str], None],
+        cancelled: threading.Event,
+    ) -> None:
+        self.environment = environment
+        self.workflow = workflow
+        self.log = log
+        self.cancelled = cancelled
+        self.address = self.open()
+
+    def open(self) -> str:
+        """Connects to the environment's engine or cluster; returns its address for the log.
+        Raises the target's ProviderError when it cannot be used."""
+        raise NotImplementedError
 
 
 # Keys are workflows.models.TargetKind values.

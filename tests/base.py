@@ -175,3 +175,34 @@ def queued_tasks() -> list[dict]:
             SignedPackage.loads(raw) for raw in broker.connection.lrange(broker.list_key, 0, -1)
         ]
     return [task.task for task in OrmQ.objects.filter(key=broker.list_key)]
+
+
+def remove_local_pods(docker_host: str) -> list[str]:
+    """Stops and removes the pods that this test's runs played on the local engine at
+    `docker_host`: those labelled with a run of this database and its project (names such as
+    "demo-web-release-prod" are alike across test sessions; the pair is not). A release that
+    crashes would otherwise restart on the shared engine after the test. Returns their names."""
+    from django.test import override_settings
+
+    from executions.models import Execution
+    from integrations.errors import ProviderError
+    from integrations.kubernetes.manifests import EXECUTION_LABEL, LABEL_PREFIX
+    from integrations.local_engine.podman import Podman
+
+    runs = dict(Execution.objects.values_list("pk", "workflow__service__project__name"))
+    if not runs:
+        return []
+    try:
+        with override_settings(DOCKER_HOST=docker_host):
+            podman = Podman()
+    except ProviderError:  # no engine there: nothing can have been played on it
+        return []
+    removed = []
+    for pod in podman.pods(EXECUTION_LABEL):
+        labels = pod.get("Labels") or {}
+        run = labels.get(EXECUTION_LABEL, "")
+        if run.isdigit() and runs.get(int(run)) == labels.get(f"{LABEL_PREFIX}/project"):
+            podman.stop_pod(pod["Id"], 1)
+            podman.remove_pod(pod["Id"])
+            removed.append(pod["Name"])
+    return removed

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests import base
@@ -19,6 +21,19 @@ def _empty_redis_queue():
 
         get_broker().purge_queue()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _local_engine_pods(request):
+    """After a test on the real engine: the pods its runs played are removed (see
+    base.remove_local_pods). Set up before `settings`, so torn down after it: the engine's
+    address comes from the environment the real services exported, not from settings."""
+    yield
+    node = request.node
+    if node.get_closest_marker("engine") and node.get_closest_marker("django_db"):
+        from django.conf import settings
+
+        base.remove_local_pods(os.environ.get("DOCKER_HOST") or settings.DOCKER_HOST)
 
 
 @pytest.fixture

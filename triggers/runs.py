@@ -16,6 +16,7 @@ from executions.models import Execution, RefKind, Release, Trigger
 from executions.releases import current_release
 from executions.serializers import RunRequestSerializer
 from executions.services import (
+    carried_from,
     check_can_run,
     do_create_execution,
     do_rerun,
@@ -169,11 +170,7 @@ def do_rollback(user: User | None, release: Release) -> Execution:
         execution = do_create_execution(
             release.workflow,
             ref=source.ref or release.commit_sha,
-            ref_kind=source.ref_kind or RefKind.BRANCH_OR_TAG,
-            branch=source.branch,
-            tag=source.tag,
-            actor_login=source.actor_login,
-            actor_email=source.actor_email,
+            **carried_from(source),
             trigger=Trigger.ROLLBACK,
             triggered_by=user,
             trigger_detail=f"rollback of {release.environment.name} to release #{release.pk}",

@@ -29,7 +29,9 @@ class Project(models.Model):
 
 
 class Service(models.Model):
-    """A deployable service: a git repository to build, or a pre-built image to deploy."""
+    """A deployable service: a git repository to build, a pre-built image to deploy, or both
+    (a CI workflow builds the repository, a deploy-only one deploys the image): each
+    workflow's source kind says which it uses."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="services")
     name = models.CharField(max_length=63, validators=[validate_name])

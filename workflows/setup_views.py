@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import io
 import json
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -19,6 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, retarget
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from atmosly.api_errors import MAX_BLOCKERS_LISTED
@@ -80,6 +84,9 @@ from workflows.services import (
     grantable_roles,
     require_project_perm,
 )
+
+if TYPE_CHECKING:
+    from rest_framework.serializers import ModelSerializer
 
 # The service functions' Invalid, and the serializers' own ValidationError where a page
 # validates with one directly. Their PermissionDenied (Django's) is the page's 403 with its
@@ -482,11 +489,50 @@ class ItemErrors:
         self.form.add_error(self.fields.get(field), f"{field}: {message}" if field else message)
 
 
+def read_env_file(
+    text: str, filename: str
+) -> tuple[dict[str, str | None], dict[str, int], list[str]]:
+    """A `.env` file in python-dotenv's syntax: its values (interpolated, the last of a key
+    wins), the line each key was read from, and `<file>: line <n>: ...` for every line that is
+    not `KEY=value`, a comment or blank (python-dotenv itself only logs and skips those)."""
+    lines: dict[str, int] = {}
+    unreadable = []
+    for binding in parse_stream(io.StringIO(text)):
+        # A statement's text starts with the blank lines before it; its line is their first.
+        string = binding.original.string
+        line = binding.original.line + string[: len(string) - len(string.lstrip())].count("\n")
+        if binding.error:
+            unreadable.append(f"{filename}: line {line}: not KEY=value, a comment or blank")
+        elif binding.key is not None:
+            lines[binding.key] = line
+    return dotenv_values(stream=io.StringIO(text)), lines, unreadable
+
+
+VARIABLE_PATH = re.compile(r"variables\[(\d+)\]\.?(.*)")
+
+
+def env_file_errors(
+    errors: list[dict[str, str]], keys: list[str], lines: dict[str, int], filename: str
+) -> list[dict[str, str]]:
+    """The document's errors on `variables[i]...` (i indexes `keys`) of a variable the file
+    set, as `<file>: line <n>: <field>: <message>` on the file's field; others unchanged."""
+    out = []
+    for error in errors:
+        match = VARIABLE_PATH.fullmatch(error["field"])
+        key = keys[int(match[1])] if match and int(match[1]) < len(keys) else None
+        if match and key in lines:
+            where = f"{filename}: line {lines[key]}: " + (f"{match[2]}: " if match[2] else "")
+            error = {"field": "env_file", "message": where + error["message"]}
+        out.append(error)
+    return out
+
+
 @login_required
 @require_POST
 def variables_import(request, pk: int):
     """Imports a `.env` file (python-dotenv's syntax) into the workflow's variables, plain or
-    all secret; an existing key is replaced. One document save: all or nothing."""
+    all secret; an existing key is replaced. One document save: all or nothing. A line that
+    cannot be read, or a variable the document refuses, is a 400 naming the file's line."""
     workflow = workflow_for_change(request, pk)
     require(request.user, CHANGE)
     import_form = EnvFileForm(request.POST, request.FILES)
@@ -495,21 +541,31 @@ def variables_import(request, pk: int):
         import_form.add_error("env_file", "choose a .env file")
     else:
         text = upload.read(256 * 1024).decode("utf-8", errors="replace")
-        values = dotenv_values(stream=io.StringIO(text))
+        values, lines, unreadable = read_env_file(text, upload.name or ".env")
+        for message in unreadable:
+            import_form.add_error("env_file", message)
         secret = bool(request.POST.get("secret"))
         current = {v["key"]: v for v in workflow_document(workflow)["variables"]}
         for key, value in values.items():
             current[key] = {"key": key, "value": value or "", "secret": secret, "scope": "build"}
         try:
-            check_save_workflow(
-                request.user,
-                workflow.service,
-                {"variables": list(current.values())},
-                workflow,
-                partial=True,
-            )
+            if not unreadable:
+                check_save_workflow(
+                    request.user,
+                    workflow.service,
+                    {"variables": list(current.values())},
+                    workflow,
+                    partial=True,
+                )
+        except Invalid as exc:
+            errors = env_file_errors(exc.errors, list(current), lines, upload.name or ".env")
+            add_api_errors(import_form, Invalid(errors))
         except API_ERRORS as exc:
             add_api_errors(import_form, exc)
+    return variables_page(request, workflow, import_form)
+
+
+def variables_page(request, workflow: Workflow, import_form) -> HttpResponse:
     context = variables_context(request, workflow, import_form=import_form)
     status = 400 if import_form.errors else 200
     return render_page_or_partial(
@@ -559,6 +615,40 @@ def write_only(request, data: dict, secrets: dict[str, str]) -> dict:
     return data
 
 
+# What each edit page is called in its template, its context and the settings page's anchor.
+EDIT_PAGES = {
+    Service: ("service", "services"),
+    RegistryConnection: ("registry", "registries"),
+    Environment: ("environment", "environments"),
+}
+
+
+def edit_page(
+    request,
+    project: Project,
+    instance: Service | RegistryConnection | Environment,
+    form,
+    serializer: type[ModelSerializer[Any]],
+    secrets: dict[str, str],
+    prepare: Callable[[dict], dict],
+):
+    """An edit page: GET shows `form`; POST sends the form's fields (the write-only `secrets`
+    as `write_only` says, then `prepare`d) through `do_update_object`, the API's PATCH, and goes
+    back to the project's settings, or shows the API's refusal on the form's fields (400)."""
+    name, section = EDIT_PAGES[type(instance)]
+    if request.method == "POST":
+        data = prepare(write_only(request, form_data(request, form), secrets))
+        try:
+            do_update_object(request.user, instance, serializer, data, request)
+        except API_ERRORS as exc:
+            add_api_errors(form, exc)
+        else:
+            return go(request, reverse("ui-project-settings", args=[project.pk]) + f"#{section}")
+    context = {"project": project, name: instance, "form": form}
+    status = 400 if form.errors else 200
+    return render(request, f"workflows/{name}_edit.html", context, status=status)
+
+
 def project_object(request, pk: int, model, object_pk: int):
     project = project_for(request.user, pk)
     return project, get_object_or_404(model, pk=object_pk, project=project)
@@ -572,23 +662,15 @@ def service_edit(request, pk: int, service_pk: int):
     project, service = project_object(request, pk, Service, service_pk)
     require_project_perm(request.user, project, CHANGE)
     form = ServiceEditForm(request.POST or None, service=service)
-    if request.method == "POST":
-        data = form_data(request, form)
-        data = write_only(
-            request, data, {"git_token": "clear_git_token", "git_ssh_key": "clear_git_ssh_key"}
-        )
+
+    def prepare(data: dict) -> dict:
         data["image_registry"] = data.get("image_registry") or None
         if not data.get("default_branch"):
             data.pop("default_branch", None)
-        try:
-            do_update_object(request.user, service, ServiceSerializer, data, request)
-        except API_ERRORS as exc:
-            add_api_errors(form, exc)
-        else:
-            return go(request, reverse("ui-project-settings", args=[project.pk]) + "#services")
-    context = {"project": project, "service": service, "form": form}
-    status = 400 if form.errors else 200
-    return render(request, "workflows/service_edit.html", context, status=status)
+        return data
+
+    secrets = {"git_token": "clear_git_token", "git_ssh_key": "clear_git_ssh_key"}
+    return edit_page(request, project, service, form, ServiceSerializer, secrets, prepare)
 
 
 @login_required
@@ -599,18 +681,14 @@ def registry_edit(request, pk: int, registry_pk: int):
     project, registry = project_object(request, pk, RegistryConnection, registry_pk)
     require_project_perm(request.user, project, CHANGE)
     form = RegistryEditForm(request.POST or None, registry=registry)
-    if request.method == "POST":
-        data = write_only(request, form_data(request, form), {"password": "clear_password"})
-        data["insecure"] = bool(request.POST.get("insecure"))
-        try:
-            do_update_object(request.user, registry, RegistryConnectionSerializer, data, request)
-        except API_ERRORS as exc:
-            add_api_errors(form, exc)
-        else:
-            return go(request, reverse("ui-project-settings", args=[project.pk]) + "#registries")
-    context = {"project": project, "registry": registry, "form": form}
-    status = 400 if form.errors else 200
-    return render(request, "workflows/registry_edit.html", context, status=status)
+
+    def prepare(data: dict) -> dict:
+        return {**data, "insecure": bool(request.POST.get("insecure"))}
+
+    secrets = {"password": "clear_password"}
+    return edit_page(
+        request, project, registry, form, RegistryConnectionSerializer, secrets, prepare
+    )
 
 
 def delete_page(
@@ -782,20 +860,14 @@ def environment_edit(request, pk: int, env_pk: int):
     project, environment = project_object(request, pk, Environment, env_pk)
     require_project_perm(request.user, project, CHANGE)
     form = EnvironmentEditForm(request.POST or None, request.FILES or None, environment=environment)
-    if request.method == "POST":
-        data = form_data(request, form)
+
+    def prepare(data: dict) -> dict:
         data.pop("kubeconfig")
         kubeconfig = uploaded_kubeconfig(request)
         if kubeconfig:
             data["kubeconfig"] = kubeconfig
         if not data["namespace"]:
             data.pop("namespace")
-        try:
-            do_update_object(request.user, environment, EnvironmentSerializer, data, request)
-        except API_ERRORS as exc:
-            add_api_errors(form, exc)
-        else:
-            return go(request, reverse("ui-project-settings", args=[project.pk]) + "#environments")
-    context = {"project": project, "environment": environment, "form": form}
-    status = 400 if form.errors else 200
-    return render(request, "workflows/environment_edit.html", context, status=status)
+        return data
+
+    return edit_page(request, project, environment, form, EnvironmentSerializer, {}, prepare)

@@ -12,7 +12,6 @@ with the cluster's reason.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -33,7 +32,7 @@ from integrations.kubernetes.manifests import (
     object_name,
     workload,
 )
-from integrations.targets import RolloutFailed
+from integrations.targets import RolloutFailed, Target
 
 if TYPE_CHECKING:
     from workflows.models import Environment, Workflow
@@ -94,24 +93,14 @@ def api_message(exc: ApiException) -> str:
     return f"{exc.status} {exc.reason}".strip()
 
 
-class KubernetesTarget:
+class KubernetesTarget(Target):
     kind = "kubernetes"
 
-    def __init__(
-        self,
-        environment: Environment,
-        workflow: Workflow,
-        log: Callable[[str], None],
-        cancelled: threading.Event,
-    ) -> None:
-        self.environment = environment
-        self.workflow = workflow
-        self.namespace = environment.namespace
-        self.log = log
-        self.cancelled = cancelled
+    def open(self) -> str:
+        self.namespace = self.environment.namespace
         self.poll = settings.DEPLOY_POLL_SECONDS
         self.api = self.connect()
-        self.address = self.api.configuration.host
+        return str(self.api.configuration.host)
 
     def connect(self) -> client.ApiClient:
         name = self.environment.name

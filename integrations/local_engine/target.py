@@ -11,6 +11,9 @@ What the local target does not have, compared with Kubernetes:
 - no readiness or liveness probes inside the engine: the deploy checks readiness once from the
   host (an HTTP GET on the health-check path, or on `/` for any answer), nothing restarts an
   unhealthy container later; a Queues & Workers release is ready when its container stays up;
+- no CrashLoopBackOff: podman restarts a crashed container at once, so a release that does not
+  become ready is removed (the previous one was stopped before it started: automatic rollback
+  plays it again, otherwise the environment runs nothing);
 - no namespaces (names carry project and environment instead), no CPU requests (memory limits
   apply), no image pull secrets (credentials go with the pull request instead);
 - no CronJob controller: django-q2's scheduler runs a Cron CD release (see `cron.py`), each run
@@ -23,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import socket
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -49,7 +51,7 @@ from integrations.local_engine.cron import (
     unschedule_job,
 )
 from integrations.local_engine.podman import Podman, PodmanError
-from integrations.targets import RolloutFailed
+from integrations.targets import RolloutFailed, Target
 
 if TYPE_CHECKING:
     from workflows.models import Environment, Workflow
@@ -91,23 +93,13 @@ def ports_in_use(others: Iterable[Any]) -> set[int]:
     return {r.details["host_port"] for r in others if r.details.get("host_port")}
 
 
-class LocalTarget:
+class LocalTarget(Target):
     kind = "local"
 
-    def __init__(
-        self,
-        environment: Environment,
-        workflow: Workflow,
-        log: Callable[[str], None],
-        cancelled: threading.Event,
-    ) -> None:
-        self.environment = environment
-        self.workflow = workflow
-        self.log = log
-        self.cancelled: threading.Event = cancelled
+    def open(self) -> str:
         self.podman = Podman()
-        self.address = self.podman.address
         self.ready_seconds = settings.DEPLOY_LOCAL_READY_SECONDS
+        return self.podman.address
 
     def describe(self) -> str:
         return f"the local engine (podman at {self.address})"
@@ -167,7 +159,13 @@ class LocalTarget:
             raise RolloutFailed(f"podman could not start {spec.name}: {exc}") from exc
         containers = [c for pod in report.get("Pods") or [] for c in pod.get("Containers") or []]
         self.log(f"Played {describe(main)} on podman: {len(containers)} container(s)")
-        self.wait_ready(spec, containers)
+        try:
+            self.wait_ready(spec, containers)
+        except RolloutFailed:
+            # podman restarts a crashed container at once, with no CrashLoopBackOff delay: a
+            # failed release left in place would restart every second for ever.
+            self.remove_pods(spec.name)
+            raise
         details: dict[str, Any] = {"objects": objects}
         if spec.host_port:
             details.update(host_port=spec.host_port, url=f"http://127.0.0.1:{spec.host_port}/")

@@ -16,6 +16,8 @@ from executions.engine import run_execution
 from executions.models import DeployLock, Execution, Release
 from executions.services import do_create_execution, do_terminate
 from executions.status import ExecutionStatus as S
+from integrations.kubernetes.manifests import INSTANCE_LABEL
+from integrations.local_engine.podman import Podman
 from integrations.models import ScheduledJob
 from tests import base
 from tests.deploy import (
@@ -178,6 +180,18 @@ def test_a_crashing_release_is_rolled_back(local, service, local_envs, images):
     assert "exited with code 3: the app cannot start" in crashed.status_reason
     assert f"rolled back to release #{previous.pk}" in crashed.status_reason
     assert "<p id=marker>good</p>" in get(f"http://127.0.0.1:{port}/")
+
+
+def test_a_first_release_that_crashes_leaves_no_pod(local, service, local_envs, images):
+    """podman restarts a crashed container at once (no CrashLoopBackOff delay): a failed first
+    release with nothing to roll back to is removed, not left restarting every second."""
+    workflow = deploy_only(service, images.other("crash")[0], port=free_ports(1, 21250))
+    crashed = run_workflow(workflow)
+    assert crashed.status == S.FAILED
+    assert "there is no earlier release to roll back to" in crashed.status_reason
+    name = f"{service.project.name}-{service.name}-release-dev"
+    assert f"Removed pod {name}" in log_text(crashed)
+    assert Podman().pods(f"{INSTANCE_LABEL}={name}") == []
 
 
 def test_history_rollback_and_older_commits_refused(local, service, local_envs, images, users):

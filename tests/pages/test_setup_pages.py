@@ -218,6 +218,28 @@ def test_variables_secret_never_shown_again(users, workflow):
     assert client_of(users["carol"]).post(url, {"key": "X", "value": "1"}).status_code == 403
 
 
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        # The document refuses the key of the file's third line (it is its fourth variable).
+        (b"GOOD=1\n# a comment\n1BAD=x\n", "variables.env: line 3: key: "),
+        # python-dotenv alone would log and skip the line, importing the rest.
+        (b"GOOD=1\n\nnot a variable\nX=2\n", "variables.env: line 3: not KEY=value"),
+    ],
+    ids=["refused-key", "unreadable-line"],
+)
+def test_env_import_errors_name_the_files_line(users, workflow, content, error):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    url = f"/workflows/{workflow.pk}/variables/import/"
+    upload = SimpleUploadedFile("variables.env", content)
+    answer = client_of(users["bob"]).post(url, {"env_file": upload}, **HX)
+    assert answer.status_code == 400
+    assert error in answer.content.decode()
+    assert b"variables[" not in answer.content  # not the document's index
+    assert not workflow.variables.filter(key__in=["GOOD", "X"]).exists()  # all or nothing
+
+
 @pytest.mark.parametrize("name", ["carol"])
 def test_viewer_sees_the_project_without_forms(users, project, name):
     html = client_of(users[name]).get(f"/projects/{project.pk}/").content.decode()

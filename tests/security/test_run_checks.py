@@ -126,9 +126,9 @@ def test_run_is_refused_with_another_projects_environment(workflow, users):
     ]
 
 
-def test_scheduled_cron_job_is_refused_with_another_projects_registry(
-    service, environments, registry, foreign_registry
-):
+@pytest.fixture
+def cron_release(service, environments, registry, foreign_registry) -> Workflow:
+    """A Cron CD workflow released to dev, then linked to another project's registry."""
     doc = base.app_cd_document(name="nightly", pipeline_type="cron_cd")
     doc["deploy"] = {"cron_schedule": "*/5 * * * *", "environments": [{"environment": "dev"}]}
     workflow = base.save_document(service, doc)
@@ -141,8 +141,11 @@ def test_scheduled_cron_job_is_refused_with_another_projects_registry(
         details={"job_pod": {"metadata": {"name": "nightly", "labels": {}}, "spec": {}}},
     )
     point_at(workflow, foreign_registry)
+    return workflow
 
-    result = run_cron_job(workflow.pk, environments[0].pk)
+
+def test_scheduled_cron_job_is_refused_with_another_projects_registry(cron_release, environments):
+    result = run_cron_job(cron_release.pk, environments[0].pk)
 
     assert result == {"skipped": f"demo/web/nightly cannot run: {FOREIGN}"}
 
@@ -156,25 +159,12 @@ def test_scheduled_cron_job_is_refused_with_another_projects_registry(
     ],
 )
 def test_a_queued_cron_occurrence_passes_the_check_under_either_task_path(
-    task, service, environments, registry, foreign_registry
+    task, cron_release, environments
 ):
     from django_q.tasks import async_task, fetch
 
-    doc = base.app_cd_document(name="nightly", pipeline_type="cron_cd")
-    doc["deploy"] = {"cron_schedule": "*/5 * * * *", "environments": [{"environment": "dev"}]}
-    workflow = base.save_document(service, doc)
-    Release.objects.create(
-        environment=environments[0],
-        service=service,
-        workflow=workflow,
-        execution=do_create_execution(workflow, ref="main", trigger="manual", enqueue=False),
-        image="127.0.0.1:5000/demo/web:v1",
-        details={"job_pod": {"metadata": {"name": "nightly", "labels": {}}, "spec": {}}},
-    )
-    point_at(workflow, foreign_registry)
-
     # What django-q2's worker does with a queued task: find the function by its dotted path.
-    done = fetch(async_task(task, workflow.pk, environments[0].pk, sync=True))
+    done = fetch(async_task(task, cron_release.pk, environments[0].pk, sync=True))
 
     assert done is not None and done.success, done and done.result
     assert done.result == {"skipped": f"demo/web/nightly cannot run: {FOREIGN}"}
