@@ -13,6 +13,7 @@ its layers, caching off to `--no-cache` and no cache export.
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass, field
 
@@ -118,10 +119,10 @@ class BuildPod:
         """The short-lived Secret: git credentials, askpass helper, docker config, build args."""
         auths = {}
         if self.registry_auth:
-            auths[self.registry_host] = {
-                "username": self.registry_auth["username"],
-                "password": self.registry_auth["password"],
-            }
+            # The "auth" field (base64 of user:password): the one form every reader of a docker
+            # config takes; containers/image (Buildah) ignores "username"/"password".
+            pair = f"{self.registry_auth['username']}:{self.registry_auth['password']}"
+            auths[self.registry_host] = {"auth": base64.b64encode(pair.encode()).decode()}
         data = {
             "askpass.sh": ASKPASS,
             "git-username": self.git_username,

@@ -13,6 +13,7 @@ against the Kubernetes schemas below."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -257,6 +258,9 @@ def test_the_pod_and_secret_pass_the_kubernetes_schemas(tool):
         kubernetes_validate.validate(obj, "1.37.0", strict=True)
     text = str(pod)
     assert "token-123" not in text and "registry-pw-9" not in text and "npm-secret-1" not in text
+    # The docker config's "auth" form: Buildah (containers/image) reads no other.
+    config = json.loads(secret["stringData"]["config.json"])
+    assert config == {"auths": {"registry.example.com": {"auth": "dTpyZWdpc3RyeS1wdy05"}}}
     podspec = pod["spec"]
     assert podspec["nodeSelector"] == {"kubernetes.io/arch": "arm64"}
     terms = podspec["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
@@ -271,6 +275,10 @@ def test_the_pod_and_secret_pass_the_kubernetes_schemas(tool):
     layers = next(v for v in podspec["volumes"] if v["name"] == "layers")
     claim = layers["ephemeral"]["volumeClaimTemplate"]["spec"]
     assert claim["resources"]["requests"] == {"storage": "30Gi"}
+    build = podspec["containers"][0]["securityContext"]
+    assert build["capabilities"] == {"add": ["SETUID", "SETGID"]}  # newuidmap, newgidmap
+    assert build["allowPrivilegeEscalation"] is True  # their file capabilities
+    assert build["seccompProfile"] == {"type": "Unconfined"}
     mount = next(m for m in podspec["containers"][0]["volumeMounts"] if m["name"] == "layers")
     assert mount["mountPath"].endswith("/buildkit" if tool == "buildkit" else "/containers")
 
