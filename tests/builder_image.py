@@ -14,8 +14,8 @@ both the build image (KUBERNETES_BUILDER_IMAGE) and the clone image
 no BuildKit image.
 
 Made once per engine, when missing or when this recipe changed (the image carries the recipe's
-hash as a label), under a file lock in .run/ so parallel sessions make it once. About 2 minutes
-on a cold machine (debootstrap's downloads dominate).
+hash as a label), under a file lock in .run/ so parallel sessions make it once. 3 min 32 s
+measured on a loaded 2-core machine (debootstrap's downloads and unpacking dominate).
 
     .venv/bin/python -m tests.builder_image      # make it now (prints the time)
 """

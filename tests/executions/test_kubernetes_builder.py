@@ -21,6 +21,9 @@ import time
 import kubernetes_validate
 import pytest
 import requests
+import yaml
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
 
 from executions.services import do_terminate
 from executions.status import ExecutionStatus as S
@@ -37,7 +40,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
 BASE = "127.0.0.1:5000/workflows-tests/k8s-builder-base"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def builder_image(real_services):
     started = time.monotonic()
     image = ensure_builder_image(real_services["DOCKER_HOST"])
@@ -108,9 +111,15 @@ def k8s_workflow(engine, settings, builder_image, base_image, double, project, g
 
 
 def nothing_left(double) -> bool:
+    """No pod or Secret in the double, no podman container of a pod it was given (other
+    sessions play their own pods on the same engine)."""
     with double.lock:
         kinds = {key[0] for key in double.objects}
-    containers = double.kubelet.engine.containers.list(all=True, filters={"name": "k8sdouble-"})
+    pods = {r["path"].rsplit("/", 1)[1] for r in double.applies() if "/pods/" in r["path"]}
+    engine = double.kubelet.engine
+    containers = [
+        c for pod in pods for c in engine.containers.list(all=True, filters={"name": pod})
+    ]
     return "pods" not in kinds and "secrets" not in kinds and not containers
 
 
@@ -222,6 +231,64 @@ def test_terminate_deletes_the_build_pod(k8s_workflow, double):
     execution.refresh_from_db()
     assert execution.status == S.TERMINATED, execution.status_reason
     assert nothing_left(double)
+
+
+def play(double, security: dict, pod_security: dict | None = None) -> dict:
+    """A one-container busybox pod applied to the double through the official client, played
+    to its end: its status, and its log as "log"."""
+    api = k8s_config.new_client_from_config_dict(yaml.safe_load(double.kubeconfig("builds")))
+    name = unique_name("security")
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "builds"},
+        "spec": {
+            "restartPolicy": "Never",
+            "securityContext": pod_security or {},
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "localhost/busybox:latest",
+                    "command": [
+                        "sh",
+                        "-c",
+                        "id -u; grep -E 'CapBnd|Seccomp:|NoNewPrivs' /proc/self/status",
+                    ],
+                    "securityContext": security,
+                }
+            ],
+        },
+    }
+    k8s_client.CoreV1Api(api).patch_namespaced_pod(
+        name, "builds", pod, field_manager="test", _content_type="application/apply-patch+yaml"
+    )
+    deadline = time.monotonic() + 60
+    while (status := double.get("Pod", "builds", name)["status"]).get("phase") not in (
+        "Succeeded",
+        "Failed",
+    ):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)
+    if status["phase"] == "Succeeded":
+        status["log"] = b"".join(double.kubelet.logs("builds", name, "main", False)).decode()
+    return status
+
+
+def test_the_double_plays_the_security_context(double):
+    """What the build pod relies on is applied, not ignored: a test double that dropped it would
+    let a pod spec pass that a cluster runs differently."""
+    dropped = play(double, {"capabilities": {"drop": ["ALL"]}, "allowPrivilegeEscalation": False})
+    assert "CapBnd:\t0000000000000000" in dropped["log"] and "NoNewPrivs:\t1" in dropped["log"]
+    assert "Seccomp:\t2" in dropped["log"]  # RuntimeDefault: podman's filter
+    builder = play(
+        double,
+        {"capabilities": {"drop": ["ALL"], "add": ["SETUID", "SETGID"]}},
+        {"runAsUser": 1000, "seccompProfile": {"type": "Unconfined"}},
+    )
+    assert builder["log"].startswith("1000\n"), builder["log"]
+    assert "CapBnd:\t00000000000000c0" in builder["log"] and "Seccomp:\t0" in builder["log"]
+    refused = play(double, {"runAsNonRoot": True, "runAsUser": 0})
+    assert (refused["phase"], refused["reason"]) == ("Failed", "CreateContainerConfigError")
 
 
 def pod_for(**changes) -> BuildPod:

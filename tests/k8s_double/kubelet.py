@@ -13,7 +13,9 @@ SETUID and SETGID as containerd's and CRI-O's do), privileged becomes --privileg
 seccompProfile or appArmorProfile of type Unconfined becomes seccomp=unconfined /
 apparmor=unconfined (RuntimeDefault keeps podman's profiles; Localhost profiles are refused),
 allowPrivilegeEscalation false becomes no-new-privileges, readOnlyRootFilesystem a read-only
-root; runAsNonRoot with user 0 fails the pod (CreateContainerConfigError), as the kubelet does.
+root; runAsNonRoot with user 0 fails the pod (CreateContainerConfigError), as the kubelet does,
+and so does runAsNonRoot with no runAsUser (the kubelet would accept an image whose USER is a
+non-zero uid; the double does not read the image's USER).
 
 Every pod shares this machine's network, as a `hostNetwork` pod would: the registries and git
 server the tests use listen on loopback, where a cluster's pods would reach them by name.
