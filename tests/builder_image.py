@@ -119,6 +119,7 @@ def make(docker_host: str) -> float:
             ["tar", "-C", str(rootfs), "--numeric-owner", *xattrs, "-cf", str(tar), "."],
             check=True,
         )
+        podman(docker_host, "rmi", IMAGE)  # a stale recipe's image, unless a container uses it
         podman(
             docker_host,
             "import",

@@ -50,16 +50,48 @@ def builder_image(real_services):
 
 @pytest.fixture(scope="module")
 def base_image(real_services):
+    """BASE:amd64, BASE:arm64 and BASE:multi (a manifest list of both) in the open registry."""
+    podman = ["podman", "--remote", "--url", real_services["DOCKER_HOST"]]
     for arch, local in (
         ("amd64", "localhost/busybox:latest"),
         ("arm64", "localhost/busybox:arm64"),
     ):
         subprocess.run(
-            ["podman", "--remote", "--url", real_services["DOCKER_HOST"], "push",
-             "--tls-verify=false", local, f"docker://{BASE}:{arch}"],
+            [*podman, "push", "--tls-verify=false", local, f"docker://{BASE}:{arch}"],
             check=True,
             capture_output=True,
-        )  # fmt: skip
+        )
+    listed = unique_name("k8s-builder-base-list")
+    subprocess.run([*podman, "manifest", "create", listed], check=True, capture_output=True)
+    try:
+        for arch in ("amd64", "arm64"):
+            subprocess.run(
+                [
+                    *podman,
+                    "manifest",
+                    "add",
+                    "--tls-verify=false",
+                    listed,
+                    f"docker://{BASE}:{arch}",
+                ],
+                check=True,
+                capture_output=True,
+            )
+        subprocess.run(
+            [
+                *podman,
+                "manifest",
+                "push",
+                "--all",
+                "--tls-verify=false",
+                listed,
+                f"docker://{BASE}:multi",
+            ],
+            check=True,
+            capture_output=True,
+        )
+    finally:
+        subprocess.run([*podman, "manifest", "rm", listed], capture_output=True)
     return BASE
 
 
@@ -87,7 +119,8 @@ def k8s_workflow(engine, settings, builder_image, base_image, double, project, g
 
     def make(steps: str = "", registry=None, **fields):
         marker = unique_name("pod-built")
-        arch = fields.get("platform", "linux/amd64").rpartition("/")[2]
+        platform = fields.get("platform", "linux/amd64")
+        arch = "multi" if "," in platform else platform.rpartition("/")[2]
         files = {
             "Dockerfile": f"FROM {base_image}:{arch}\n{steps}"
             f'RUN echo "{marker} on $(uname -m)" > /built\n'
@@ -123,10 +156,12 @@ def nothing_left(double) -> bool:
     return "pods" not in kinds and "secrets" not in kinds and not containers
 
 
-def pull_and_run(docker_client, image: str, auth: dict | None = None) -> tuple[str, str]:
+def pull_and_run(
+    docker_client, image: str, auth: dict | None = None, platform: str | None = None
+) -> tuple[str, str]:
     """The pushed image pulled back from its registry and run: (its output, its architecture)."""
     repository, _, tag = image.rpartition(":")
-    docker_client.images.pull(repository, tag=tag, auth_config=auth)
+    docker_client.images.pull(repository, tag=tag, auth_config=auth, platform=platform)
     try:
         output = docker_client.containers.run(image, remove=True).decode()
         return output, docker_client.images.get(image).attrs["Architecture"]
@@ -189,6 +224,27 @@ def test_an_arm64_build_in_the_pod_pushes_an_arm64_image(k8s_workflow, docker_cl
     output, architecture = pull_and_run(docker_client, execution.image)
     assert f"{marker} on aarch64" in output  # the RUN step ran under QEMU
     assert architecture == "arm64"
+
+
+def test_a_multi_arch_build_in_the_pod_pushes_one_manifest_list(k8s_workflow, docker_client):
+    workflow, marker = k8s_workflow(platform="linux/amd64,linux/arm64")
+    execution = run_now(workflow)
+    assert execution.status == S.SUCCEEDED, log_text(execution)
+    host, _, path = execution.image.partition("/")
+    repository, _, tag = path.rpartition(":")
+    answer = requests.get(
+        f"http://{host}/v2/{repository}/manifests/{tag}",
+        headers={"Accept": "application/vnd.oci.image.index.v1+json"},
+        timeout=10,
+    )
+    assert answer.headers["Docker-Content-Digest"] == execution.image_digest  # the list's
+    entries = answer.json()["manifests"]
+    assert sorted(m["platform"]["architecture"] for m in entries) == ["amd64", "arm64"]
+    for arch, machine in (("amd64", "x86_64"), ("arm64", "aarch64")):
+        output, architecture = pull_and_run(
+            docker_client, execution.image, platform=f"linux/{arch}"
+        )
+        assert f"{marker} on {machine}" in output and architecture == arch
 
 
 def wait_for_build(double, suffix: str) -> str:
