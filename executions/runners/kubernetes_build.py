@@ -91,6 +91,7 @@ class KubernetesBuild:
             git_username=service.git_username or ("git" if service.git_token else ""),
             git_password=service.git_token or "",
             registry_host=auth.host,
+            tls_verify=not workflow.registry.insecure,
             registry_auth=auth.auth_config(),
             build_args=dict(ctx.build_args),
         )

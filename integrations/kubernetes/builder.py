@@ -13,6 +13,7 @@ its layers, caching off to `--no-cache` and no cache export.
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass, field
 
@@ -40,7 +41,7 @@ echo "Cloned $WORKFLOWS_REPO_PUBLIC_URL at $WORKFLOWS_COMMIT"
 BUILDAH = """set -eu
 cd /workspace/src
 set -- --storage-driver=vfs build --isolation=chroot --platform "$WORKFLOWS_PLATFORMS" \
-  -f "$WORKFLOWS_DOCKERFILE"
+  --tls-verify="$WORKFLOWS_TLS_VERIFY" -f "$WORKFLOWS_DOCKERFILE"
 if [ "$WORKFLOWS_CACHE" = on ]; then set -- "$@" --layers; else set -- "$@" --no-cache; fi
 if [ -n "$WORKFLOWS_CACHE_REPO" ]; then
   set -- "$@" --cache-from "$WORKFLOWS_CACHE_REPO" --cache-to "$WORKFLOWS_CACHE_REPO"
@@ -53,18 +54,19 @@ case "$WORKFLOWS_PLATFORMS" in
        push="push" ;;
 esac
 for destination in $WORKFLOWS_DESTINATIONS; do
-  buildah --storage-driver=vfs $push --digestfile /tmp/digest workflows-build \
-    "docker://$destination"
+  buildah --storage-driver=vfs $push --tls-verify="$WORKFLOWS_TLS_VERIFY" \
+    --digestfile /tmp/digest workflows-build "docker://$destination"
   echo "Pushed $destination"
 done
 echo "workflows-digest: $(cat /tmp/digest)"
 """
 BUILDKIT = """set -eu
 cd /workspace/src
+insecure=true; [ "$WORKFLOWS_TLS_VERIFY" = true ] && insecure=false
 set -- build --frontend dockerfile.v0 --local "context=$WORKFLOWS_CONTEXT" \
   --local "dockerfile=$(dirname "$WORKFLOWS_DOCKERFILE")" \
   --opt "filename=$(basename "$WORKFLOWS_DOCKERFILE")" --opt "platform=$WORKFLOWS_PLATFORMS" \
-  --output "type=image,\\"name=$(echo $WORKFLOWS_DESTINATIONS | tr ' ' ,)\\",push=true" \
+  --output "type=image,\\"name=$(echo $WORKFLOWS_DESTINATIONS | tr ' ' ,)\\",push=true,registry.insecure=$insecure" \
   --metadata-file /tmp/metadata.json
 if [ "$WORKFLOWS_CACHE" != on ]; then set -- "$@" --no-cache; fi
 if [ -n "$WORKFLOWS_CACHE_REPO" ]; then
@@ -100,6 +102,7 @@ class BuildPod:
     spot_labels: list[str] = field(default_factory=list)
     storage_class: str = ""
     cache_repository: str = ""
+    tls_verify: bool = True  # False for a plain-HTTP registry (the connection's `insecure`)
     timeout_seconds: int = 3600
     # Secret material: never in the pod spec, only in the Secret it reads.
     git_username: str = ""
@@ -116,10 +119,10 @@ class BuildPod:
         """The short-lived Secret: git credentials, askpass helper, docker config, build args."""
         auths = {}
         if self.registry_auth:
-            auths[self.registry_host] = {
-                "username": self.registry_auth["username"],
-                "password": self.registry_auth["password"],
-            }
+            # The "auth" field (base64 of user:password): the one form every reader of a docker
+            # config takes; containers/image (Buildah) ignores "username"/"password".
+            pair = f"{self.registry_auth['username']}:{self.registry_auth['password']}"
+            auths[self.registry_host] = {"auth": base64.b64encode(pair.encode()).decode()}
         data = {
             "askpass.sh": ASKPASS,
             "git-username": self.git_username,
@@ -178,6 +181,7 @@ class BuildPod:
             WORKFLOWS_CONTEXT=self.context,
             WORKFLOWS_DESTINATIONS=" ".join(self.destinations),
             WORKFLOWS_CACHE="on" if self.cache else "off",
+            WORKFLOWS_TLS_VERIFY="true" if self.tls_verify else "false",
             WORKFLOWS_CACHE_REPO=self.cache_repository if self.cache else "",
             WORKFLOWS_BUILD_ARGS=" ".join(sorted(self.build_args)),
             REGISTRY_AUTH_FILE=f"{CREDENTIALS}/config.json",  # Buildah
@@ -192,7 +196,7 @@ class BuildPod:
             command=["sh", "-c", BUILDAH if tool == "buildah" else BUILDKIT],
             env=build_env,
             volume_mounts=[workspace, credentials, layers],
-            security_context=self.security(),
+            security_context=self.security(builder=True),
         )
         pod = client.V1Pod(
             api_version="v1",
@@ -227,12 +231,22 @@ class BuildPod:
         return client.ApiClient().sanitize_for_serialization(pod)
 
     @staticmethod
-    def security() -> client.V1SecurityContext:
+    def security(builder: bool = False) -> client.V1SecurityContext:
         # Rootless builders create user namespaces: the default seccomp and AppArmor profiles
-        # forbid that (Buildah's and BuildKit's documented rootless pod settings).
+        # forbid that (Buildah's and BuildKit's documented rootless pod settings). The builder
+        # maps its subordinate ids with newuidmap/newgidmap, whose file capabilities need
+        # SETUID and SETGID in the container's set (a restricted default drops them) and
+        # privilege escalation allowed (no_new_privs ignores file capabilities).
+        if not builder:
+            return client.V1SecurityContext(
+                seccomp_profile=client.V1SeccompProfile(type="Unconfined"),
+                app_armor_profile=client.V1AppArmorProfile(type="Unconfined"),
+            )
         return client.V1SecurityContext(
             seccomp_profile=client.V1SeccompProfile(type="Unconfined"),
             app_armor_profile=client.V1AppArmorProfile(type="Unconfined"),
+            allow_privilege_escalation=True,
+            capabilities=client.V1Capabilities(add=["SETUID", "SETGID"]),
         )
 
     def node_selector(self) -> dict[str, str] | None:

@@ -17,6 +17,9 @@ What it does, as the API does:
   reason as RBAC does, the namespace's existence not checked (as RBAC);
 - GET, list with equality label selectors, DELETE, and GET/PATCH of the status subresource for
   Deployments, Services, Secrets, CronJobs, and read-only Pods;
+- given an engine (`docker_host`), applied Pods are played on podman by kubelet.py (NOT a
+  kubelet: same image, command, env, mounts and security context, on the host's network), their
+  log served at .../pods/<name>/log; the Kubernetes builder's pod runs real git and Buildah so;
 - a fake controller: after `rollout_delay` it "rolls out" a Deployment's new generation, making
   pods and setting observedGeneration, updated/ready/available replicas and the Progressing
   and Available conditions; pods of images it is told it cannot pull wait in ImagePullBackOff,

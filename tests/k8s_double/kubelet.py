@@ -2,9 +2,23 @@
 it, so a build pod's path can be tested end to end. NOT a kubelet: it runs the init containers
 then the containers one after another (no sidecars, no restarts, no probes), each as a podman
 container with the same image, command and args, env (literal values and secretKeyRef read from
-the double's Secrets), user (runAsUser) and volume mounts. emptyDir and generic ephemeral
-volumes are host directories owned by the pod's runAsUser/fsGroup (the ephemeral volume's
-requested size is recorded, not enforced); secret volumes are files written with defaultMode.
+the double's Secrets) and volume mounts. emptyDir and generic ephemeral volumes are host
+directories owned by the pod's runAsUser/fsGroup (the ephemeral volume's requested size is
+recorded, not enforced); secret volumes are files written with defaultMode.
+
+The security context is honoured as a container runtime would apply it, container fields over
+the pod's: runAsUser/runAsGroup become the container's user, capabilities add/drop become
+podman's cap-add/cap-drop (podman's default set stands for the runtime's default, which has
+SETUID and SETGID as containerd's and CRI-O's do), privileged becomes --privileged, a
+seccompProfile or appArmorProfile of type Unconfined becomes seccomp=unconfined /
+apparmor=unconfined (RuntimeDefault keeps podman's profiles; Localhost profiles are refused),
+allowPrivilegeEscalation false becomes no-new-privileges, readOnlyRootFilesystem a read-only
+root; runAsNonRoot with user 0 fails the pod (CreateContainerConfigError), as the kubelet does,
+and so does runAsNonRoot with no runAsUser (the kubelet would accept an image whose USER is a
+non-zero uid; the double does not read the image's USER).
+
+Every pod shares this machine's network, as a `hostNetwork` pod would: the registries and git
+server the tests use listen on loopback, where a cluster's pods would reach them by name.
 Scheduling (nodeSelector, affinity, tolerations) is not played: the double has no nodes to place
 pods on. The pod's status (phase, init/container statuses with exit codes) follows the
 containers; the log is podman's, served by the double at .../pods/<name>/log.
@@ -85,7 +99,6 @@ class Kubelet:
                 ns, name, {"phase": "Failed", "reason": "VolumeError", "message": str(exc)}
             )
             return
-        user = (spec.get("securityContext") or {}).get("runAsUser")
         groups = [
             ("initContainerStatuses", spec.get("initContainers", [])),
             ("containerStatuses", spec["containers"]),
@@ -97,7 +110,20 @@ class Kubelet:
                     return
                 if field == "containerStatuses":
                     self.set_status(ns, name, {"phase": "Running"})
-                code = self.run_container(ns, name, container, paths, user, field, state)
+                try:
+                    options = security_options(spec, container)
+                except ValueError as exc:
+                    self.set_status(
+                        ns,
+                        name,
+                        {
+                            "phase": "Failed",
+                            "reason": "CreateContainerConfigError",
+                            "message": str(exc),
+                        },
+                    )
+                    return
+                code = self.run_container(ns, name, container, paths, options, field, state)
                 if code != 0:
                     if not state["stopped"].is_set():
                         self.set_status(ns, name, {"phase": "Failed"})
@@ -105,7 +131,7 @@ class Kubelet:
         if not state["stopped"].is_set():
             self.set_status(ns, name, {"phase": "Succeeded"})
 
-    def run_container(self, ns, pod_name, container, paths, user, field, state) -> int:
+    def run_container(self, ns, pod_name, container, paths, options, field, state) -> int:
         cname = self.container_name(ns, pod_name, container["name"])
         mounts = {
             paths[m["name"]]: {"bind": m["mountPath"], "mode": "ro" if m.get("readOnly") else "rw"}
@@ -116,9 +142,10 @@ class Kubelet:
             command=[*container.get("command", []), *container.get("args", [])] or None,
             environment=self.env(ns, container),
             volumes=mounts,
-            user=str(user) if user is not None else None,
             name=cname,
             detach=True,
+            network_mode="host",
+            **options,
         )
         self.container_status(ns, pod_name, field, container, {"running": {"startedAt": now()}})
         result = running.wait()
@@ -210,3 +237,42 @@ class Kubelet:
     def stop_all(self) -> None:
         for ns, name in list(self.running):
             self.delete(ns, name)
+
+
+def security_options(spec: dict, container: dict) -> dict[str, Any]:
+    """podman run options for the container's security context over the pod's (see the module
+    docstring). Raises ValueError for what the kubelet would refuse to start."""
+    pod = spec.get("securityContext") or {}
+    own = container.get("securityContext") or {}
+
+    def pick(key: str) -> Any:
+        return own[key] if key in own else pod.get(key)
+
+    options: dict[str, Any] = {}
+    uid, gid = pick("runAsUser"), pick("runAsGroup")
+    if pick("runAsNonRoot") and uid in (None, 0):
+        # The kubelet would read the image's USER when runAsUser is unset; the double asks for it.
+        raise ValueError(f"container {container['name']} has runAsNonRoot and runs as root")
+    if uid is not None:
+        options["user"] = f"{uid}:{gid}" if gid is not None else str(uid)
+    capabilities = own.get("capabilities") or {}
+    if capabilities.get("add"):
+        options["cap_add"] = list(capabilities["add"])
+    if capabilities.get("drop"):
+        options["cap_drop"] = list(capabilities["drop"])
+    if own.get("privileged"):
+        options["privileged"] = True
+    if own.get("readOnlyRootFilesystem"):
+        options["read_only"] = True
+    security_opt = []
+    for key, opt in (("seccompProfile", "seccomp"), ("appArmorProfile", "apparmor")):
+        kind = (pick(key) or {}).get("type", "RuntimeDefault")
+        if kind == "Localhost":
+            raise ValueError(f"{key} Localhost is not played by the double")
+        if kind == "Unconfined":
+            security_opt.append(f"{opt}=unconfined")
+    if own.get("allowPrivilegeEscalation") is False:
+        security_opt.append("no-new-privileges")
+    if security_opt:
+        options["security_opt"] = security_opt
+    return options
