@@ -23,6 +23,12 @@ from integrations.podman.engine import (
     json_messages,
     one_line,
 )
+from integrations.podman.layercache import (
+    RegistryCache,
+    arch_of,
+    drop_layer_cache,
+    keep_layer_cache,
+)
 
 # podman's words when its layer store changed under a build's cache lookup.
 STORAGE_RACE = "layer not known"
@@ -38,38 +44,6 @@ def inside(root: Path, relative: str, what: str) -> Path:
     if not path.is_relative_to(root):
         raise StageError(f"{what} '{relative}' points outside the repository")
     return path
-
-
-def cache_tag(workflow_id: int, platform: str = "") -> str:
-    """The tag that keeps a workflow's newest build; a multi-arch build keeps one per platform."""
-    return f"localhost/workflows-cache/workflow-{workflow_id}:{arch_of(platform) or 'latest'}"
-
-
-def arch_of(platform: str) -> str:
-    """The architecture part of a platform: "linux/arm64" gives "arm64"."""
-    return platform.rpartition("/")[2]
-
-
-def keep_layer_cache(
-    client: docker.DockerClient, image_id: str, workflow_id: int, platform: str = ""
-) -> None:
-    """Tags the newest build of a workflow so its layers outlive the run.
-
-    When a run ends its local tag is removed, and podman then deletes the image together with
-    the intermediate images of its RUN and COPY steps: the layer cache. A per-workflow tag on
-    the newest build keeps that chain for the next run; the previous build's image is removed
-    then, which frees only the layers the new build no longer shares with it.
-    """
-    tag = cache_tag(workflow_id, platform)
-    previous = ""
-    with contextlib.suppress(docker.errors.APIError):
-        previous = client.api.inspect_image(tag)["Id"]
-    repository, name = tag.rsplit(":", 1)
-    client.api.tag(image_id, repository, name, force=True)
-    if previous and previous != image_id:
-        # Still tagged by a run in progress: that run's clean-up removes it later.
-        with contextlib.suppress(docker.errors.APIError):
-            client.api.remove_image(previous)
 
 
 class Build(Runner):
@@ -104,6 +78,14 @@ class Build(Runner):
                 system=True,
             )
         network_args, self.query = build_network(podman)
+        # The registry cache needs buildah's cache options: podman's engine only.
+        self.cache = RegistryCache.for_workflow(workflow, ctx.log.line) if podman else None
+        if self.cache is not None:
+            if self.cache.auth.password:
+                ctx.log.add_secrets([self.cache.auth.password])
+            self.cache.authorize(client)
+            self.query.update(self.cache.query())
+            ctx.log.line(f"Layer cache: this engine's, and the registry's {self.cache.repository}")
         self.context_dir, self.dockerfile = context_dir, dockerfile
         options: dict[str, Any] = {
             "path": str(context_dir),
@@ -184,6 +166,13 @@ class Build(Runner):
         ctx.log.line(f"Building {workflow.dockerfile}{what} (context {workflow.build_context})")
         started = time.monotonic()
         error, image_id = self.stream(ctx, client, options, closer, finished, tag)
+        if error and self.cache is not None and self.cache.is_cache_error(error):
+            # An unreadable or unwritable cache repository must not fail the build.
+            ctx.log.line(f"Registry layer cache not used: {error}; building again without it")
+            self.cache = None
+            self.query = {k: v for k, v in self.query.items() if k not in ("cachefrom", "cacheto")}
+            finished.clear()
+            error, image_id = self.stream(ctx, client, options, closer, finished, tag)
         if error and STORAGE_RACE in error and not options["nocache"]:
             # podman's layer store changed under the build's cache lookup (another build or an
             # image removal at that moment): the build itself is fine, so try once more.
@@ -197,6 +186,8 @@ class Build(Runner):
         ctx.log.line(f"Built {image_id[:19]} as {tag} in {time.monotonic() - started:.1f} s")
         if workflow.cache_enabled:
             keep_layer_cache(client, image_id, workflow.pk, platform)
+        else:
+            drop_layer_cache(client, workflow.pk, platform)
         return image_id
 
     def stream(
@@ -228,6 +219,8 @@ class Build(Runner):
                     error = one_line(chunk.get("error") or detail.get("message") or chunk)
                 elif "stream" in chunk:
                     ctx.log.write(chunk["stream"])
+                    if self.cache is not None:
+                        self.cache.notice(chunk["stream"])
                 elif "aux" in chunk and isinstance(chunk["aux"], dict):
                     image_id = chunk["aux"].get("ID", image_id)
                 elif chunk.get("status"):
@@ -242,6 +235,8 @@ class Build(Runner):
                 ) from exc
         finally:
             client.api.params = {}
+            if self.cache is not None:
+                self.cache.untag(client)
             if context is not None:
                 context.close()
             finished.set()
