@@ -116,6 +116,9 @@ def test_the_build_runs_as_a_pod_and_pushes_from_it(k8s_workflow, double, git_se
     assert git_server.password not in log
     assert "--platform linux/arm64" in log and "--layers" in log
     assert f"docker://{execution.image}" in log
+    # The registry layer cache: a fresh pod has no layers of its own.
+    cache = execution.image.rsplit(":", 1)[0] + "-cache"
+    assert f"--cache-from {cache} --cache-to {cache}" in log
     assert "The Kubernetes build pod pushed" in log
     applied = [r["path"].rsplit("/", 2)[-2:] for r in double.applies()]
     assert applied[:2] == [
@@ -123,6 +126,16 @@ def test_the_build_runs_as_a_pod_and_pushes_from_it(k8s_workflow, double, git_se
         ["pods", applied[1][1]],
     ]
     assert nothing_left(double)  # Secret and pod deleted when the stage ended
+
+
+def test_caching_off_neither_reads_nor_writes_a_cache_in_the_pod(k8s_workflow):
+    k8s_workflow.cache_enabled = False
+    k8s_workflow.save()
+    execution = run_now(k8s_workflow)
+    assert execution.status == S.SUCCEEDED, log_text(execution)
+    log = log_text(execution)
+    assert "--no-cache" in log
+    assert "--cache-from" not in log and "--cache-to" not in log and "--layers" not in log
 
 
 def wait_for_build(double, suffix: str) -> str:
