@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from pathlib import Path
@@ -46,6 +47,15 @@ def inside(root: Path, relative: str, what: str) -> Path:
     return path
 
 
+def labelled_dockerfile(dockerfile: Path, copy: Path, labels: dict[str, str]) -> Path:
+    """`dockerfile` with one `LABEL` instruction for `labels` appended (it applies to the last
+    stage, the one built), written to `copy` outside the build context: the docker SDK then
+    sends it inside the context under a name of its own. Returns `copy`."""
+    quoted = " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in labels.items())
+    copy.write_bytes(dockerfile.read_bytes().rstrip(b"\n") + f"\nLABEL {quoted}\n".encode())
+    return copy
+
+
 class Build(Runner):
     kind = "build"
 
@@ -86,18 +96,23 @@ class Build(Runner):
             self.cache.authorize(client)
             self.query.update(self.cache.query())
             ctx.log.line(f"Layer cache: this engine's, and the registry's {self.cache.repository}")
+        # The image's labels as one LABEL step at the end of a copy of the Dockerfile: podman
+        # makes each label given to its build API a step of its own (a commit and, with the
+        # registry cache, a cache push each: about 0.45 s a label on a warm build here).
+        dockerfile = labelled_dockerfile(
+            dockerfile,
+            ctx.workspace / "Dockerfile.workflows",
+            {
+                "org.opencontainers.image.revision": sha,
+                "org.opencontainers.image.source": public_url(workflow.service.repo_url),
+            },
+        )
         self.context_dir, self.dockerfile = context_dir, dockerfile
         options: dict[str, Any] = {
             "path": str(context_dir),
             "dockerfile": str(dockerfile),
             "tag": tag,
             "buildargs": build_args,
-            "labels": {
-                "org.opencontainers.image.revision": sha,
-                "org.opencontainers.image.source": public_url(workflow.service.repo_url),
-                "io.atmosly.execution": str(execution.pk),
-                "io.atmosly.workflow": str(workflow.pk),
-            },
             "platform": workflow.platform,
             "nocache": not workflow.cache_enabled,
             "rm": True,
@@ -202,13 +217,16 @@ class Build(Runner):
         """Runs the build, streaming its output into the log; returns (error, image id)."""
         error, image_id = "", ""
         ctx.check_cancelled()
-        query, context = dict(self.query), None
+        query = dict(self.query)
+        # The context tar made here, not by the SDK: its `path` build sends a Dockerfile from
+        # outside the context (the labelled copy) as a (name, text) pair in one parameter.
+        context, name, secrets = secret_context(
+            self.context_dir, self.dockerfile, self.build_secrets
+        )
         if self.build_secrets:
-            context, name, query["secrets"] = secret_context(
-                self.context_dir, self.dockerfile, self.build_secrets
-            )
-            options = {**options, "fileobj": context, "custom_context": True, "dockerfile": name}
-            del options["path"]
+            query["secrets"] = secrets
+        options = {**options, "fileobj": context, "custom_context": True, "dockerfile": name}
+        del options["path"]
         # The SDK has no argument for these podman parameters: requests adds a session's
         # `params` to each of its requests, and this client serves only this build.
         client.api.params = query
@@ -237,8 +255,7 @@ class Build(Runner):
             client.api.params = {}
             if self.cache is not None:
                 self.cache.untag(client)
-            if context is not None:
-                context.close()
+            context.close()
             finished.set()
         if ctx.cancelled.is_set():
             self.remove(client, tag)

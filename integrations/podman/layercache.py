@@ -16,12 +16,14 @@ is why `untag` uses the libpod route that only drops the name.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import docker
 from docker.auth import AuthConfig
 
+from integrations.podman.engine import connect
 from integrations.registries import RegistryAuth, RegistryError, get_provider, image_name
 
 # buildah's words for a cache step that reached (or failed to reach) the registry.
@@ -63,9 +65,16 @@ def keep_layer_cache(
     repository, name = tag.rsplit(":", 1)
     client.api.tag(image_id, repository, name, force=True)
     if previous and previous != image_id:
-        # Still tagged by a run in progress: that run's clean-up removes it later.
-        with contextlib.suppress(docker.errors.APIError):
-            client.api.remove_image(previous)
+        # Deleting its layers takes podman up to a second: not the run's time, so a thread of
+        # its own does it. Still tagged by a run in progress, it stays: that run's clean-up
+        # removes it later.
+        threading.Thread(target=remove_image, args=(previous,), daemon=True).start()
+
+
+def remove_image(image_id: str) -> None:
+    """Best effort, with a client of its own (a client is not shared between threads)."""
+    with contextlib.suppress(Exception):
+        connect(timeout=60).api.remove_image(image_id)
 
 
 def drop_layer_cache(client: docker.DockerClient, workflow_id: int, platform: str = "") -> None:

@@ -94,7 +94,8 @@ def test_an_empty_engine_store_hits_the_registry_cache(
     # Empty the engine of this workflow's layers: its kept build and, with it, the chain of
     # intermediate images (the run's own tag went when the run ended).
     docker_client.api.remove_image(cache_tag(workflow.pk))
-    assert not docker_client.images.list(filters={"label": f"io.atmosly.workflow={workflow.pk}"})
+    revision = f"org.opencontainers.image.revision={first.commit_sha}"
+    assert not docker_client.images.list(filters={"label": revision})
 
     second = run_now(workflow)
     assert second.status == S.SUCCEEDED, log_text(second)
