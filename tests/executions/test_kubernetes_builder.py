@@ -43,6 +43,8 @@ BUILDAH = r"""#!/bin/sh
 # STAND-IN for buildah (tests only): prints its arguments, checks the registry credentials.
 echo "stand-in buildah: $*"
 [ -n "$STANDIN_SLEEP" ] && sleep "$STANDIN_SLEEP"
+case " $* " in *" --cache-to "*) [ -z "$STANDIN_CACHE_REFUSED" ] || {
+  echo "Error: failed pushing cache to $STANDIN_CACHE_REFUSED: unauthorized"; exit 125; } ;; esac
 case " $* " in *" -f "*) [ -f "$WORKFLOWS_DOCKERFILE" ] || { echo "no Dockerfile"; exit 1; } ;; esac
 case " $* " in
   *" push "*|*" manifest push "*)
@@ -136,6 +138,20 @@ def test_caching_off_neither_reads_nor_writes_a_cache_in_the_pod(k8s_workflow):
     log = log_text(execution)
     assert "--no-cache" in log
     assert "--cache-from" not in log and "--cache-to" not in log and "--layers" not in log
+
+
+def test_a_cache_repository_the_registry_refuses_does_not_fail_the_pod_build(k8s_workflow):
+    CIVariable.objects.create(
+        workflow=k8s_workflow, key="STANDIN_CACHE_REFUSED", value="yes", scope="build"
+    )
+    execution = run_now(k8s_workflow)
+    assert execution.status == S.SUCCEEDED, log_text(execution)
+    log = log_text(execution)
+    assert "failed pushing cache" in log
+    assert "Registry layer cache not used" in log and "building again without it" in log
+    # The second build ran without the cache options.
+    last = [line for line in log.splitlines() if "stand-in buildah:" in line and " build " in line]
+    assert "--cache-to" in last[0] and "--cache-to" not in last[-1], last
 
 
 def wait_for_build(double, suffix: str) -> str:
