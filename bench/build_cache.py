@@ -222,14 +222,14 @@ def through_workflows(
     _, cold = workflows_run(client, workflow)
     one_line_change(git, workflow, "hello, again")
     _, warm = workflows_run(client, workflow)
-    podman(env, "rmi", cache_tag(workflow.pk), check=True)  # the engine store empty of it
+    podman(env, "rmi", cache_tag(workflow), check=True)  # the engine store empty of it
     one_line_change(git, workflow, "hello, third time")
     _, remote = workflows_run(client, workflow)
     if show:
         for name, execution in (("warm", warm), ("warm from the registry", remote)):
             print(f"  {name} Build stage log (seconds since the stage started):")
             trace(execution)
-    podman(env, "rmi", cache_tag(workflow.pk))
+    podman(env, "rmi", cache_tag(workflow))
     seconds = [stage_seconds(e)["Build"] for e in (cold, warm, remote)]
     return seconds[0], seconds[1], seconds[2]
 

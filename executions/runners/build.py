@@ -200,9 +200,9 @@ class Build(Runner):
         image_id = image_id or client.api.inspect_image(tag)["Id"]
         ctx.log.line(f"Built {image_id[:19]} as {tag} in {time.monotonic() - started:.1f} s")
         if workflow.cache_enabled:
-            keep_layer_cache(client, image_id, workflow.pk, platform)
+            keep_layer_cache(client, image_id, workflow, platform)
         else:
-            drop_layer_cache(client, workflow.pk, platform)
+            drop_layer_cache(client, workflow, platform)
         return image_id
 
     def stream(

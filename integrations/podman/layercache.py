@@ -16,9 +16,11 @@ is why `untag` uses the libpod route that only drops the name.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import docker
 from docker.auth import AuthConfig
@@ -26,15 +28,22 @@ from docker.auth import AuthConfig
 from integrations.podman.engine import connect
 from integrations.registries import RegistryAuth, RegistryError, get_provider, image_name
 
+if TYPE_CHECKING:
+    from workflows.models import Workflow
+
 # buildah's words for a cache step that reached (or failed to reach) the registry.
 PULLED = "--> Cache pulled from remote "
 TAGGED = "Successfully tagged "
 CACHE_ERRORS = ("failed pushing cache", "failed pulling cache", "cache from source")
 
 
-def cache_tag(workflow_id: int, platform: str = "") -> str:
-    """The tag that keeps a workflow's newest build; a multi-arch build keeps one per platform."""
-    return f"localhost/workflows-cache/workflow-{workflow_id}:{arch_of(platform) or 'latest'}"
+def cache_tag(workflow: Workflow, platform: str = "") -> str:
+    """The tag that keeps a workflow's newest build; a multi-arch build keeps one per platform.
+    Named by the workflow's id and creation time: two installations (or test databases)
+    sharing an engine have workflows with the same ids."""
+    stamp = hashlib.sha256(workflow.created_at.isoformat().encode()).hexdigest()[:8]
+    name = f"localhost/workflows-cache/workflow-{workflow.pk}-{stamp}"
+    return f"{name}:{arch_of(platform) or 'latest'}"
 
 
 def arch_of(platform: str) -> str:
@@ -49,7 +58,7 @@ def cache_repository(host: str, repository: str) -> str:
 
 
 def keep_layer_cache(
-    client: docker.DockerClient, image_id: str, workflow_id: int, platform: str = ""
+    client: docker.DockerClient, image_id: str, workflow: Workflow, platform: str = ""
 ) -> None:
     """Tags the newest build of a workflow so its layers outlive the run.
 
@@ -58,7 +67,7 @@ def keep_layer_cache(
     the newest build keeps that chain for the next run; the previous build's image is removed
     then, which frees only the layers the new build no longer shares with it.
     """
-    tag = cache_tag(workflow_id, platform)
+    tag = cache_tag(workflow, platform)
     previous = ""
     with contextlib.suppress(docker.errors.APIError):
         previous = client.api.inspect_image(tag)["Id"]
@@ -77,10 +86,10 @@ def remove_image(image_id: str) -> None:
         connect(timeout=60).api.remove_image(image_id)
 
 
-def drop_layer_cache(client: docker.DockerClient, workflow_id: int, platform: str = "") -> None:
+def drop_layer_cache(client: docker.DockerClient, workflow: Workflow, platform: str = "") -> None:
     """Caching off: the layers an earlier cached build of the workflow kept go now."""
     with contextlib.suppress(docker.errors.APIError):
-        client.api.remove_image(cache_tag(workflow_id, platform))
+        client.api.remove_image(cache_tag(workflow, platform))
 
 
 @dataclass
@@ -92,7 +101,7 @@ class RegistryCache:
     names: set[str] = field(default_factory=set)
 
     @classmethod
-    def for_workflow(cls, workflow, log: Callable[[str], None]) -> RegistryCache | None:
+    def for_workflow(cls, workflow: Workflow, log: Callable[[str], None]) -> RegistryCache | None:
         """The cache of a workflow with caching on and a registry, logged in as its Push stage
         logs in; None (and a log line) when there is none or the login fails."""
         if not workflow.cache_enabled or workflow.registry is None or not workflow.repository:

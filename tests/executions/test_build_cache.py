@@ -77,7 +77,7 @@ def cached_workflow(project, auth_registry, git_server, docker_client):
     yield make
     for workflow in created:
         with contextlib.suppress(docker.errors.APIError):
-            docker_client.api.remove_image(cache_tag(workflow.pk))
+            docker_client.api.remove_image(cache_tag(workflow))
 
 
 def test_an_empty_engine_store_hits_the_registry_cache(
@@ -93,7 +93,7 @@ def test_an_empty_engine_store_hits_the_registry_cache(
 
     # Empty the engine of this workflow's layers: its kept build and, with it, the chain of
     # intermediate images (the run's own tag went when the run ended).
-    docker_client.api.remove_image(cache_tag(workflow.pk))
+    docker_client.api.remove_image(cache_tag(workflow))
     revision = f"org.opencontainers.image.revision={first.commit_sha}"
     assert not docker_client.images.list(filters={"label": revision})
 
