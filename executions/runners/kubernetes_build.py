@@ -27,6 +27,7 @@ from integrations.kubernetes.builder import DIGEST_MARKER, BuildPod
 from integrations.kubernetes.target import KubernetesError, KubernetesTarget
 from integrations.podman import buildsteps
 from integrations.podman.engine import one_line
+from integrations.podman.layercache import cache_repository
 from integrations.registries import RegistryError, get_provider, image_name
 
 if TYPE_CHECKING:
@@ -80,6 +81,8 @@ class KubernetesBuild:
             destinations=[f"{repo}:{t}" for t in tags],
             platforms=workflow.platforms,
             cache=workflow.cache_enabled,
+            # Read and written only with caching on: a fresh pod has no layers of its own.
+            cache_repository=cache_repository(auth.host, workflow.repository),
             spot=workflow.spot_instances,
             volume_size_gb=workflow.volume_size_gb,
             tool=settings.KUBERNETES_BUILDER_TOOL,

@@ -40,21 +40,31 @@ echo "Cloned $WORKFLOWS_REPO_PUBLIC_URL at $WORKFLOWS_COMMIT"
 """
 BUILDAH = """set -eu
 cd /workspace/src
-set -- --storage-driver=vfs build --isolation=chroot --platform "$WORKFLOWS_PLATFORMS" \
+set -- --storage-driver=vfs build --isolation=chroot --platform "$WORKFLOWS_PLATFORMS" \\
   --tls-verify="$WORKFLOWS_TLS_VERIFY" -f "$WORKFLOWS_DOCKERFILE"
 if [ "$WORKFLOWS_CACHE" = on ]; then set -- "$@" --layers; else set -- "$@" --no-cache; fi
-if [ -n "$WORKFLOWS_CACHE_REPO" ]; then
-  set -- "$@" --cache-from "$WORKFLOWS_CACHE_REPO" --cache-to "$WORKFLOWS_CACHE_REPO"
-fi
 for arg in $WORKFLOWS_BUILD_ARGS; do set -- "$@" --build-arg "$arg"; done
 case "$WORKFLOWS_PLATFORMS" in
-  *,*) buildah "$@" --manifest workflows-build "$WORKFLOWS_CONTEXT"
-       push="manifest push --all" ;;
-  *)   buildah "$@" -t workflows-build "$WORKFLOWS_CONTEXT"
-       push="push" ;;
+  *,*) set -- "$@" --manifest workflows-build; push="manifest push --all" ;;
+  *)   set -- "$@" -t workflows-build; push="push" ;;
 esac
+if [ -n "$WORKFLOWS_CACHE_REPO" ]; then
+  # A cache repository the registry refuses must not fail the build: once more without it.
+  { buildah "$@" --cache-from "$WORKFLOWS_CACHE_REPO" --cache-to "$WORKFLOWS_CACHE_REPO" \\
+      "$WORKFLOWS_CONTEXT" && echo 0 >/tmp/status || echo $? >/tmp/status; } 2>&1 \\
+    | tee /tmp/build.log
+  status=$(cat /tmp/status)
+  if [ "$status" != 0 ]; then
+    grep -qE "failed (pushing|pulling) cache" /tmp/build.log || exit "$status"
+    echo "Registry layer cache not used: $WORKFLOWS_CACHE_REPO refused; building again without it"
+    buildah --storage-driver=vfs manifest rm workflows-build >/dev/null 2>&1 || true
+    buildah "$@" "$WORKFLOWS_CONTEXT"
+  fi
+else
+  buildah "$@" "$WORKFLOWS_CONTEXT"
+fi
 for destination in $WORKFLOWS_DESTINATIONS; do
-  buildah --storage-driver=vfs $push --tls-verify="$WORKFLOWS_TLS_VERIFY" \
+  buildah --storage-driver=vfs $push --tls-verify="$WORKFLOWS_TLS_VERIFY" \\
     --digestfile /tmp/digest workflows-build "docker://$destination"
   echo "Pushed $destination"
 done

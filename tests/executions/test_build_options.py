@@ -3,14 +3,29 @@ same workflow; caching off neither reads nor keeps a cache; linux/arm64 builds o
 
 from __future__ import annotations
 
+import contextlib
+
+import docker
 import pytest
 import requests
 
 from executions.status import ExecutionStatus as S
+from integrations.podman.layercache import cache_tag
 from tests.executions import log_text, make_git_workflow, run_now, stage
 from tests.realparts import sample_app_files, unique_name
+from workflows.models import Workflow
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
+
+
+@pytest.fixture(autouse=True)
+def remove_kept_builds(docker_client):
+    """The engine is shared: the builds a test's workflows kept as their layer cache go after."""
+    yield
+    for workflow in Workflow.objects.all():
+        for platform in ("", *workflow.platforms):
+            with contextlib.suppress(docker.errors.APIError):
+                docker_client.api.remove_image(cache_tag(workflow, platform))
 
 
 def cached_workflow(project, registry, git_server, cache: bool):

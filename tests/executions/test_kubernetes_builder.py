@@ -217,6 +217,31 @@ def test_the_pod_pushes_with_the_docker_config_secret(k8s_workflow, engine, proj
     assert f"{marker} on x86_64" in output
 
 
+def pushed_cache_tags(execution) -> list[str]:
+    """The tags of the run's registry layer cache repository (`<repository>-cache`), read
+    through the registry API (open registry); [] when it has none."""
+    host, _, path = execution.image.partition("/")
+    repository = path.rpartition(":")[0]
+    answer = requests.get(f"http://{host}/v2/{repository}-cache/tags/list", timeout=10)
+    return [] if answer.status_code == 404 else answer.json().get("tags") or []
+
+
+def test_caching_on_the_pod_writes_the_registry_layer_cache(k8s_workflow):
+    workflow, _ = k8s_workflow(cache_enabled=True)
+    execution = run_now(workflow)
+    assert execution.status == S.SUCCEEDED, log_text(execution)
+    assert "Registry layer cache not used" not in log_text(execution)
+    # A fresh pod has no layers of its own: the cache lives only in the registry.
+    assert pushed_cache_tags(execution), "buildah wrote no layer cache to the registry"
+
+
+def test_caching_off_the_pod_neither_reads_nor_writes_a_cache(k8s_workflow):
+    workflow, _ = k8s_workflow(cache_enabled=False)
+    execution = run_now(workflow)
+    assert execution.status == S.SUCCEEDED, log_text(execution)
+    assert pushed_cache_tags(execution) == []
+
+
 def test_an_arm64_build_in_the_pod_pushes_an_arm64_image(k8s_workflow, docker_client):
     workflow, marker = k8s_workflow(platform="linux/arm64")
     execution = run_now(workflow)
