@@ -7,7 +7,7 @@ Each database is seeded once and kept (SQLite files under .run/bench-dash/, Post
 again): 50 workflows in 5 projects of 2 services, runs spread over 365 days, inserted in bulk
 (executemany on SQLite, COPY on PostgreSQL) with mixed statuses, branches, triggers and users.
 Pages go through Django's test client in the benchmark's process (no HTTP server: the view's,
-the template's and the database's time), as a member of every project (not a superuser), 2
+the template's and the database's time), as bob, a Developer member of every project (not a superuser), 2
 warm-ups then `--samples` timed requests each.
 
     .venv/bin/python bench/dashboard.py                      # 1,000 and 1,000,000, both
@@ -39,7 +39,7 @@ PG_URL = os.environ.get(
 )
 PROJECTS, SERVICES_PER_PROJECT, WORKFLOWS_PER_SERVICE, DAYS = 5, 2, 5, 365
 STATUSES = ["succeeded"] * 14 + ["failed"] * 3 + ["error", "terminated", "approval_rejected"]
-TRIGGERS = ["webhook"] * 7 + ["manual"] * 2 + ["schedule"]
+TRIGGERS = ["webhook"] * 7 + ["manual"] * 2 + ["api"]
 COLUMNS = [
     "id",
     "workflow_id",
@@ -175,7 +175,9 @@ def seed(runs: int) -> float:
 
 def next_page(client, url: str, pages: int) -> str:
     for _ in range(pages):
-        html = client.get(url).content.decode()
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        html = response.content.decode()
         found = re.search(r'href="([^"]*)" data-testid="runs-next"', html)
         url = "/" + found.group(1).replace("&amp;", "&")
     return url
@@ -201,7 +203,7 @@ def pages_to_time(client) -> list[tuple[str, str]]:
         ("runs, status=running (none)", "/?status=running"),
         ("runs, one workflow", f"/?workflow={workflow}"),
         ("runs, branch=feature/7", "/?branch=feature/7"),
-        ("runs, trigger=schedule", "/?trigger=schedule"),
+        ("runs, trigger=api", "/?trigger=api"),
         ("runs, who=carol", "/?who=carol"),
         ("runs, one day 200 days ago", f"/?since={day}&until={day}"),
         (
@@ -213,7 +215,7 @@ def pages_to_time(client) -> list[tuple[str, str]]:
         ("`GET /api/executions/?status=failed`", "/api/executions/?status=failed"),
         ("`GET /api/executions/?branch=feature/7`", "/api/executions/?branch=feature/7"),
         ("`GET /api/executions/?who=carol`", "/api/executions/?who=carol"),
-        ("`GET /api/executions/?trigger=schedule`", "/api/executions/?trigger=schedule"),
+        ("`GET /api/executions/?trigger=api`", "/api/executions/?trigger=api"),
         (
             "`GET /api/executions/` one day",
             f"/api/executions/?since={day}&until={day}",
@@ -230,7 +232,7 @@ def measure(samples: int) -> dict:
     from executions.models import Execution
 
     client = Client()
-    client.force_login(User.objects.get(username="bench"))
+    client.force_login(User.objects.get(username="bob"))
     out = {}
     for label, url in pages_to_time(client):
         for _ in range(2):

@@ -16,7 +16,10 @@ from django import forms
 from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import Q, QuerySet, prefetch_related_objects
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
 from rest_framework.request import Request
 
 from atmosly.pagination import NewestFirst
@@ -31,6 +34,10 @@ if TYPE_CHECKING:
 RECENT_PER_WORKFLOW = 10
 UNION_TERMS = 400  # SQLite allows 500 terms in one compound SELECT
 PAGE_SIZE = 25
+# Stand-ins for a term's workflow and status, replaced in its parameters (never real values).
+STAND_IN_ID = -1_987_654_321  # within a 32-bit id, which Django checks
+STAND_IN_STATUS = "\x00status"
+Term = tuple[str, list[Any]]
 
 
 def workflow_rows(user: User | AnonymousUser) -> list[dict[str, Any]]:
@@ -48,9 +55,33 @@ def workflow_rows(user: User | AnonymousUser) -> list[dict[str, Any]]:
         for execution in last_runs(ids[start : start + UNION_TERMS]):
             recent[execution.workflow_id].append(execution)
     return [
-        {"workflow": w, "last": recent[w.pk][0] if recent[w.pk] else None, "recent": recent[w.pk]}
+        {
+            "workflow": w,
+            "last": recent[w.pk][0] if recent[w.pk] else None,
+            "recent": recent[w.pk],
+            "dots": result_dots(recent[w.pk]),
+        }
         for w in workflows
     ]
+
+
+def result_dots(runs: list[Execution]) -> SafeString:
+    """The "last 10 results" links of a workflow's row, oldest first, as HTML. Built here, not
+    by the template, because a page of 50 workflows has 500 of them: the template's `{% url %}`
+    and `get_status_display` per dot were most of the page's time (bench/dashboard.py)."""
+    # Every run page's URL differs only by the id; reverse once per call, not per dot.
+    prefix = reverse("execution-page", args=[0]).removesuffix("0/")
+    labels = dict(ExecutionStatus.choices)
+    rows = []
+    for r in reversed(runs):
+        label = labels.get(r.status, r.status)
+        rows.append((prefix, r.pk, r.status, r.number, label, r.number, label))
+    return format_html_join(
+        "",
+        '<a href="{}{}/" class="dot status-{}" title="#{} {}">'
+        '<span class="visually-hidden">#{} {}</span></a>',
+        rows,
+    )
 
 
 def last_runs(workflow_ids: list[int]) -> list[Execution]:
@@ -119,8 +150,8 @@ class RunFilters(forms.Form):
         return data
 
 
-def run_terms(user: User | AnonymousUser, data: dict[str, Any]) -> list[QuerySet[Execution]]:
-    """The runs list as one QuerySet per (workflow, status) pair `user` may see that matches
+def run_terms(user: User | AnonymousUser, data: dict[str, Any], size: int) -> list[Term]:
+    """The runs list as one `(sql, params)` query of up to `size` runs per (workflow, status) pair `user` may see that matches
     cleaned RunFilters `data`, each newest first on its own index range; [] if none can match.
 
     Why not one `workflow_id IN (...) ORDER BY created_at DESC` query: neither SQLite nor
@@ -157,23 +188,30 @@ def run_terms(user: User | AnonymousUser, data: dict[str, Any]) -> list[QuerySet
         stamp, pk = data["before"]
         runs = runs.filter(Q(created_at__gte=stamp) & (Q(created_at__gt=stamp) | Q(id__gt=pk)))
         order = ("created_at", "id")
+    # One term compiled once with stand-in values, then repeated with each pair's values:
+    # building 50 querysets cost more than running them.
     statuses = data.get("status") or [None]
+    term = runs.filter(workflow_id=STAND_IN_ID)
+    if statuses != [None]:
+        term = term.filter(status=STAND_IN_STATUS)
+    sql, params = (
+        term.order_by(*order).values_list("created_at", "id")[:size].query.sql_with_params()
+    )
     return [
-        runs.filter(workflow_id=w, **({"status": s} if s else {})).order_by(*order)
+        (sql, [w if p == STAND_IN_ID else s if p == STAND_IN_STATUS else p for p in params])
         for w in ids
         for s in statuses
     ]
 
 
-def newest_ids(terms: list[QuerySet[Execution]], size: int, oldest: bool = False) -> list[int]:
+def newest_ids(terms: list[Term], size: int, oldest: bool = False) -> list[int]:
     """The ids of the `size` newest runs over all `terms`, newest first (`oldest`: the oldest,
     oldest first, for terms ordered that way): one UNION ALL query of `LIMIT size` terms per
     UNION_TERMS terms, merged."""
     found: list[tuple[Any, int]] = []
     for start in range(0, len(terms), UNION_TERMS):
         parts, params = [], []
-        for i, term in enumerate(terms[start : start + UNION_TERMS]):
-            sql, term_params = term.values_list("created_at", "id")[:size].query.sql_with_params()
+        for i, (sql, term_params) in enumerate(terms[start : start + UNION_TERMS]):
             # Each term in a subquery with an alias: PostgreSQL and SQLite both accept a LIMIT
             # there, and PostgreSQL before 16 needs the alias.
             parts.append(f"SELECT * FROM ({sql}) AS t{i}")
@@ -197,7 +235,7 @@ def runs_page(
     """One page of the runs list after the cursor `data["after"]`, and the next page's cursor
     ("" on the last page). Keyset: (created_at, id) < the cursor's, newest first. Three
     queries (four with `who`), whatever the number of runs (bench/dashboard.py)."""
-    ids = newest_ids(run_terms(user, data), size + 1)
+    ids = newest_ids(run_terms(user, data, size + 1), size + 1)
     rows = Execution.objects.select_related("workflow__service", "triggered_by").in_bulk(ids[:size])
     page = [rows[pk] for pk in ids[:size] if pk in rows]
     return page, (encode_cursor(page[-1]) if len(ids) > size and page else "")
@@ -220,6 +258,6 @@ class RunsNewestFirst(NewestFirst):
         data = dict(self.view.run_filters())
         if key is not None:
             data["after" if older else "before"] = key
-        ids = newest_ids(run_terms(self.request.user, data), count, oldest=not older)
+        ids = newest_ids(run_terms(self.request.user, data, count), count, oldest=not older)
         rows = queryset.in_bulk(ids)
         return [rows[pk] for pk in ids if pk in rows]
