@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime, time, timedelta
+from html import escape
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -18,8 +19,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet, prefetch_related_objects
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 from rest_framework.request import Request
 
 from atmosly.pagination import NewestFirst
@@ -72,16 +72,16 @@ def result_dots(runs: list[Execution]) -> SafeString:
     # Every run page's URL differs only by the id; reverse once per call, not per dot.
     prefix = reverse("execution-page", args=[0]).removesuffix("0/")
     labels = dict(ExecutionStatus.choices)
-    rows = []
+    dots = []
     for r in reversed(runs):
-        label = labels.get(r.status, r.status)
-        rows.append((prefix, r.pk, r.status, r.number, label, r.number, label))
-    return format_html_join(
-        "",
-        '<a href="{}{}/" class="dot status-{}" title="#{} {}">'
-        '<span class="visually-hidden">#{} {}</span></a>',
-        rows,
-    )
+        label = escape(f"#{r.number} {labels.get(r.status, r.status)}")
+        dots.append(
+            f'<a href="{prefix}{r.pk}/" class="dot status-{escape(r.status)}" title="{label}">'
+            f'<span class="visually-hidden">{label}</span></a>'
+        )
+    # Safe: the ids are integers and every text is escaped above (stdlib escape: Django's
+    # format_html per dot was a third of the page's time).
+    return mark_safe("".join(dots))
 
 
 def last_runs(workflow_ids: list[int]) -> list[Execution]:
