@@ -95,3 +95,18 @@ def test_other_projects_runs_are_not_listed(workflow, users):
     api = base.client_for(users["erin"])  # not a member
     assert ids(api.get("/api/executions/")) == []
     assert ids(api.get(f"/api/executions/?workflow={workflow.pk}")) == []
+
+
+def test_pages_merge_across_union_chunks(workflow, service, users, monkeypatch):
+    """More (workflow, status) terms than one compound SELECT may hold (SQLite: 500) are read
+    in several queries and merged: the same pages as in one."""
+    others = [base.save_document(service, base.app_cd_document(name=f"w{i}")) for i in range(3)]
+    for n in range(14):
+        made = run([workflow, *others][n % 4])
+        Execution.objects.filter(pk=made.pk).update(status=["pending", "failed"][n % 2])
+    api = base.client_for(users["carol"])
+    url = "/api/executions/?status=pending,failed&limit=3"
+    whole = walk(api, url)
+    monkeypatch.setattr("executions.dashboard.UNION_TERMS", 3)
+    assert walk(api, url) == whole
+    assert len(whole) == 14
