@@ -69,20 +69,11 @@ class NewestFirst(BasePagination):
                 raise ValidationError({"limit": [f"a number from 1 to {self.max_page_size}"]})
             self.size = int(limit)
         cursor = request.query_params.get("cursor", "")
-        direction, older = ("n", True)
+        older, key = True, None
         if cursor:
             direction, at, pk = decode_cursor(cursor)
-            older = direction == "n"
-            if older:
-                queryset = queryset.filter(
-                    Q(created_at__lte=at) & (Q(created_at__lt=at) | Q(pk__lt=pk))
-                )
-            else:
-                queryset = queryset.filter(
-                    Q(created_at__gte=at) & (Q(created_at__gt=at) | Q(pk__gt=pk))
-                )
-        ordering = ("-created_at", "-id") if older else ("created_at", "id")
-        rows = list(queryset.order_by(*ordering)[: self.size + 1])
+            older, key = direction == "n", (at, pk)
+        rows = self.fetch(queryset, older, key, self.size + 1)
         more = len(rows) > self.size
         rows = rows[: self.size]
         if not older:
@@ -94,6 +85,24 @@ class NewestFirst(BasePagination):
             encode_cursor("p", rows[0]) if rows and (bool(cursor) if older else more) else None
         )
         return rows
+
+    def fetch(
+        self, queryset: QuerySet[Any], older: bool, key: tuple[datetime, int] | None, count: int
+    ) -> list[Any]:
+        """Up to `count` rows past the cursor's `(created_at, id)` `key` (None: from the
+        newest), newest first when `older`, else oldest first."""
+        if key is not None:
+            at, pk = key
+            if older:
+                queryset = queryset.filter(
+                    Q(created_at__lte=at) & (Q(created_at__lt=at) | Q(pk__lt=pk))
+                )
+            else:
+                queryset = queryset.filter(
+                    Q(created_at__gte=at) & (Q(created_at__gt=at) | Q(pk__gt=pk))
+                )
+        ordering = ("-created_at", "-id") if older else ("created_at", "id")
+        return list(queryset.order_by(*ordering)[:count])
 
     def link(self, cursor: str | None) -> str | None:
         if cursor is None:

@@ -6,14 +6,15 @@ from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from approvals.services import check_deploy
 from atmosly.api_errors import error_response
 from atmosly.api_input import MAX_ID, BoundedLookupMixin, query_id
-from atmosly.pagination import NewestFirst
 from executions.analytics import PERIODS, execution_stats
-from executions.models import Execution
+from executions.dashboard import RunFilters, RunsNewestFirst
+from executions.models import Execution, Trigger
 from executions.serializers import (
     ExecutionSerializer,
     ExecutionStatsSerializer,
@@ -30,15 +31,25 @@ ID_FILTERS = [
     OpenApiParameter("workflow", int, description="Only runs of this workflow."),
     OpenApiParameter("status", str, description="Comma-separated statuses, e.g. failed,error."),
 ]
+LIST_FILTERS = [
+    *ID_FILTERS,
+    OpenApiParameter("branch", str, description="Only runs of this branch."),
+    OpenApiParameter("trigger", str, enum=[value for value, _ in Trigger.choices]),
+    OpenApiParameter("who", str, description="Only runs started by this username."),
+    OpenApiParameter("since", OpenApiTypes.DATE, description="From this day (inclusive)."),
+    OpenApiParameter("until", OpenApiTypes.DATE, description="To this day (inclusive)."),
+]
 
 
-@extend_schema_view(list=extend_schema(parameters=ID_FILTERS))
+@extend_schema_view(list=extend_schema(parameters=LIST_FILTERS))
 class ExecutionViewSet(BoundedLookupMixin, viewsets.ReadOnlyModelViewSet):
     """Runs newest first, a page at a time by cursor (`next`, `previous`; no `count`);
-    `?workflow=<id>`, `?status=a,b` filter."""
+    `?workflow=<id>`, `?status=a,b`, `?branch=`, `?trigger=`, `?who=<username>`,
+    `?since=`/`?until=` (days, inclusive) filter the list, as on the dashboard's runs list
+    (executions.dashboard.RunFilters); a bad value is a 400 naming the parameter."""
 
     serializer_class = ExecutionSerializer
-    pagination_class = NewestFirst
+    pagination_class = RunsNewestFirst
     permission_classes = [WorkflowPermission]
     required_perm = {
         "terminate": CHANGE,
@@ -48,6 +59,20 @@ class ExecutionViewSet(BoundedLookupMixin, viewsets.ReadOnlyModelViewSet):
         "logs": VIEW,
         "reports": VIEW,
     }
+
+    def run_filters(self) -> dict:
+        """The list's cleaned filters (RunFilters' names); ValidationError (400) naming the
+        parameter otherwise."""
+        params = self.request.query_params.copy()
+        workflow = query_id(self.request, "workflow")
+        params.pop("workflow", None)
+        params.setlist("status", [s for s in params.get("status", "").split(",") if s])
+        params.pop("after", None)  # the API's cursor is `cursor`
+        form = RunFilters(params)
+        if not form.is_valid():
+            errors = form.errors.get_json_data()
+            raise ValidationError({f: [e["message"] for e in errs] for f, errs in errors.items()})
+        return {**form.cleaned_data, "workflow": workflow}
 
     def get_queryset(self):
         qs = (

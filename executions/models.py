@@ -100,6 +100,23 @@ class Execution(models.Model):
                 fields=["workflow", "-created_at", "-id"], name="execution_workflow_newest"
             ),
             models.Index(fields=["status", "-created_at", "-id"], name="execution_status_newest"),
+            # The runs list's filters, one per term of its per-workflow UNION (dashboard.py).
+            models.Index(
+                fields=["workflow", "status", "-created_at", "-id"],
+                name="execution_wf_status_newest",
+            ),
+            models.Index(
+                fields=["workflow", "branch", "-created_at", "-id"],
+                name="execution_wf_branch_newest",
+            ),
+            models.Index(
+                fields=["workflow", "trigger", "-created_at", "-id"],
+                name="execution_wf_trigger_newest",
+            ),
+            models.Index(
+                fields=["workflow", "triggered_by", "-created_at", "-id"],
+                name="execution_wf_who_newest",
+            ),
             # The few runs that have not ended, for analytics (the rest is in DailyStat).
             models.Index(
                 fields=["created_at"],
