@@ -153,6 +153,9 @@ class DailyStat(models.Model):
     # Runs with both a start and an end, and the sum of their lengths, for the average.
     timed_count = models.PositiveIntegerField(default=0)
     duration_seconds = models.FloatField(default=0.0)
+    # Runs that started, and the sum of their queue times (created → started), in seconds.
+    queued_count = models.PositiveIntegerField(default=0)
+    queue_seconds = models.FloatField(default=0.0)
 
     class Meta:
         constraints = [
@@ -161,6 +164,30 @@ class DailyStat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.workflow_id} {self.status}: {self.count}"
+
+
+class DailyStageStat(models.Model):
+    """Stage runs that ran (a start and an end, not reused from an earlier run) of the runs
+    that ended, per day of the run's creation (UTC), workflow, the run's terminal status and
+    stage name: the analytics' stage durations without reading the history. Written with the
+    run's DailyStat row, or when a stage of an ended run ends after it."""
+
+    day = models.DateField()
+    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=20, choices=ExecutionStatus.choices)
+    name = models.CharField(max_length=100)
+    count = models.PositiveIntegerField(default=0)
+    duration_seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "workflow", "status", "name"], name="daily_stage_stat_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.workflow_id} {self.status} {self.name}: {self.count}"
 
 
 class StatusChange(models.Model):
