@@ -4,10 +4,11 @@ day, over a time period.
 Runs that ended are counted from `DailyStat` and their stages from `DailyStageStat` (one row per
 day, workflow and terminal status, and stage name; kept by `record_finished_run` in the
 transaction that ends the run), so a 90-day answer reads at most 90 days x workflows x statuses
-(x stage names) rows instead of the history. The period's partial days (its first and today) are
-aggregated by the database from `Execution` and `StageRun` through the `(created_at, id)` index,
-so their cost does not depend on how many runs a day has; the runs that have not ended are read
-through the partial index on unfinished runs.
+(x stage names) rows instead of the history; today's row is complete for the runs that ended.
+The part of the period's first day after its start is aggregated by the database from
+`Execution` and `StageRun` through the `(created_at, id)` index, so it costs one index range and
+no Python row per run; the runs that have not ended are read through the partial index on
+unfinished runs.
 """
 
 from __future__ import annotations
@@ -235,9 +236,11 @@ def execution_stats(workflow_ids: list[int], statuses: list[str] | None, period:
     plans some of these queries as a scan of the workflow's whole history."""
     now = timezone.now()
     since = now - PERIODS[period]
-    # Whole days strictly between the period's first (partial) day and today come from the
-    # daily rows; the rest (at most about two days, and every run still going) from the runs.
-    first_whole, today = day_of(since) + timedelta(days=1), day_of(now)
+    # Every day after the period's first (partial) one comes from the daily rows, today too:
+    # a run that ends today is in its row from then on, so only today's runs still going are
+    # missing there. The first day's part inside the period, and every run still going, come
+    # from the runs.
+    first_whole = day_of(since) + timedelta(days=1)
     totals = Totals()
     stats = DailyStat.objects.filter(workflow_id__in=workflow_ids)
     stage_stats = DailyStageStat.objects.filter(workflow_id__in=workflow_ids)
@@ -246,7 +249,7 @@ def execution_stats(workflow_ids: list[int], statuses: list[str] | None, period:
         stats, runs = stats.filter(status__in=statuses), runs.filter(status__in=statuses)
         stage_stats = stage_stats.filter(status__in=statuses)
 
-    whole = {"day__gte": first_whole, "day__lt": today}
+    whole = {"day__gte": first_whole}
     for row in (
         stats.filter(**whole)
         .values("day", "status")
@@ -269,15 +272,9 @@ def execution_stats(workflow_ids: list[int], statuses: list[str] | None, period:
     ):
         totals.add_stages(row["day"], row["name"], row["n"], row["seconds"])
 
-    # The partial days, summed by the database: the cost is that of an index range, not of
-    # one Python row per run.
-    if first_whole < today:
-        edges = Q(created_at__gte=since, created_at__lt=start_of(first_whole)) | Q(
-            created_at__gte=start_of(today)
-        )
-    else:
-        edges = Q(created_at__gte=since)
-    partial = runs.filter(edges).order_by()
+    # The first day's part, summed by the database: the cost is that of an index range (at
+    # most a day of runs), not of one Python row per run.
+    partial = runs.filter(created_at__gte=since, created_at__lt=start_of(first_whole)).order_by()
     for row in (
         partial.annotate(day=TruncDate("created_at")).values("day", "status").annotate(**run_sums())
     ):
@@ -294,20 +291,16 @@ def execution_stats(workflow_ids: list[int], statuses: list[str] | None, period:
     ):
         totals.add_stages(row["day"], row["name"], row["n"], seconds_of(row["seconds"]))
 
-    # Runs of the whole days that have not ended, and their stages: few, read by status alone
+    # Runs after the first day that have not ended, and their stages: few, read by status alone
     # (the partial index) and narrowed here. Always these two queries, whatever the period.
-    lo, hi = start_of(first_whole), start_of(today)
+    lo = start_of(first_whole)
     wanted = set(workflow_ids)
     unfinished = Execution.objects.filter(status__in=UNFINISHED).order_by()
     going: dict[int, tuple[date, str]] = {}
     for pk, workflow_id, created, status, started in unfinished.values_list(
         "pk", "workflow_id", "created_at", "status", "started_at"
     ):
-        if (
-            workflow_id in wanted
-            and lo <= created < hi
-            and (statuses is None or status in statuses)
-        ):
+        if workflow_id in wanted and lo <= created and (statuses is None or status in statuses):
             going[pk] = (day_of(created), status)
             totals.add_runs(day_of(created), status, 1, 0, 0.0)
             if started:
