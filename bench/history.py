@@ -335,6 +335,30 @@ def renumber_kept_database() -> None:
     records.filter(name=old).delete()
     call_command("migrate", "executions", "0006_ref_names_whole_and_ref_kind", verbosity=0)
     records.create(app="executions", name=new)
+    restore_missing_indexes()
+
+
+def restore_missing_indexes() -> None:
+    """SQLite rebuilds a table to alter a column, with the indexes of the migration state it
+    alters from: 0006_ref_names run after the history indexes existed dropped them. Creates
+    each index and constraint of the executions models the database lacks, then ANALYZE."""
+    from django.apps import apps
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for model in apps.get_app_config("executions").get_models():
+            have = connection.introspection.get_constraints(cursor, model._meta.db_table)
+            with connection.schema_editor() as editor:
+                for index in model._meta.indexes:
+                    if index.name not in have:
+                        print(f"  restoring index {index.name}", file=sys.stderr, flush=True)
+                        editor.add_index(model, index)
+                for constraint in model._meta.constraints:
+                    if constraint.name not in have:
+                        print(f"  restoring {constraint.name}", file=sys.stderr, flush=True)
+                        editor.add_constraint(model, constraint)
+        if connection.vendor == "sqlite":
+            cursor.execute("ANALYZE")
 
 
 def child(backend: str, runs: int, repeat: int) -> None:

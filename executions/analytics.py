@@ -244,9 +244,8 @@ def execution_stats(workflow_ids: list[int], statuses: list[str] | None, period:
     totals = Totals()
     stats = DailyStat.objects.filter(workflow_id__in=workflow_ids)
     stage_stats = DailyStageStat.objects.filter(workflow_id__in=workflow_ids)
-    runs = Execution.objects.filter(workflow_id__in=workflow_ids)
     if statuses is not None:
-        stats, runs = stats.filter(status__in=statuses), runs.filter(status__in=statuses)
+        stats = stats.filter(status__in=statuses)
         stage_stats = stage_stats.filter(status__in=statuses)
 
     whole = {"day__gte": first_whole}
@@ -272,34 +271,43 @@ def execution_stats(workflow_ids: list[int], statuses: list[str] | None, period:
     ):
         totals.add_stages(row["day"], row["name"], row["n"], row["seconds"])
 
-    # The first day's part, summed by the database: the cost is that of an index range (at
-    # most a day of runs), not of one Python row per run.
-    partial = runs.filter(created_at__gte=since, created_at__lt=start_of(first_whole)).order_by()
-    for row in (
-        partial.annotate(day=TruncDate("created_at")).values("day", "status").annotate(**run_sums())
-    ):
-        totals.add_runs(
-            row["day"], row["status"], row["n"], row["timed"], seconds_of(row["seconds"])
-        )
-        totals.add_queue(row["day"], row["queued"], seconds_of(row["queue"]))
+    # The first day's part, summed by the database per workflow and kept for the wanted ones
+    # here (at most workflows x statuses rows): filtered on the period alone, both backends
+    # read it through the (created_at, id) index, whatever their statistics say (SQLite
+    # without ANALYZE otherwise walks each workflow's whole history). The cost is that of an
+    # index range of at most a day, with no Python row per run.
+    wanted = set(workflow_ids)
+    first_day = day_of(since)
+    partial = Execution.objects.filter(created_at__gte=since, created_at__lt=start_of(first_whole))
+    if statuses is not None:
+        partial = partial.filter(status__in=statuses)
+    partial = partial.order_by()
+    for row in partial.values("workflow_id", "status").annotate(**run_sums()):
+        if row["workflow_id"] in wanted:
+            totals.add_runs(
+                first_day, row["status"], row["n"], row["timed"], seconds_of(row["seconds"])
+            )
+            totals.add_queue(first_day, row["queued"], seconds_of(row["queue"]))
     for row in (
         ran(StageRun.objects.filter(execution_id__in=partial.values("pk")))
         .order_by()
-        .annotate(day=TruncDate("execution__created_at"))
-        .values("day", "name")
+        .values("execution__workflow_id", "name")
         .annotate(**stage_sums())
     ):
-        totals.add_stages(row["day"], row["name"], row["n"], seconds_of(row["seconds"]))
+        if row["execution__workflow_id"] in wanted:
+            totals.add_stages(first_day, row["name"], row["n"], seconds_of(row["seconds"]))
 
     # Runs after the first day that have not ended, and their stages: few, read by status alone
     # (the partial index) and narrowed here. Always these two queries, whatever the period.
     lo = start_of(first_whole)
-    wanted = set(workflow_ids)
-    unfinished = Execution.objects.filter(status__in=UNFINISHED).order_by()
+    # Their ids through the (status, created_at, id) index alone, then the rows by key: asked
+    # for the rows directly, SQLite's statistics (a status holds a quarter of the runs, on
+    # average) make it scan the table.
+    unfinished = Execution.objects.filter(status__in=UNFINISHED).order_by().values("pk")
     going: dict[int, tuple[date, str]] = {}
-    for pk, workflow_id, created, status, started in unfinished.values_list(
-        "pk", "workflow_id", "created_at", "status", "started_at"
-    ):
+    for pk, workflow_id, created, status, started in Execution.objects.filter(
+        pk__in=unfinished
+    ).values_list("pk", "workflow_id", "created_at", "status", "started_at"):
         if workflow_id in wanted and lo <= created and (statuses is None or status in statuses):
             going[pk] = (day_of(created), status)
             totals.add_runs(day_of(created), status, 1, 0, 0.0)
