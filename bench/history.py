@@ -346,7 +346,10 @@ def restore_missing_indexes() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
+        tables = set(connection.introspection.table_names(cursor))
         for model in apps.get_app_config("executions").get_models():
+            if model._meta.db_table not in tables:
+                continue  # a later migration creates it
             have = connection.introspection.get_constraints(cursor, model._meta.db_table)
             with connection.schema_editor() as editor:
                 for index in model._meta.indexes:

@@ -17,7 +17,7 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 
 from django.db import IntegrityError, models, transaction
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
+from django.db.models import Count, F, FloatField, Func, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -41,8 +41,9 @@ def start_of(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def seconds_of(delta: timedelta | None) -> float:
-    return delta.total_seconds() if delta is not None else 0.0
+def seconds_of(total: float | None) -> float:
+    """A SUM of Seconds: None when no row counted."""
+    return total or 0.0
 
 
 # What is summed per run and per stage, the same way in the partial days' SQL, the rebuild and
@@ -53,9 +54,35 @@ TIMED = Q(status__in=TERMINAL, started_at__isnull=False, finished_at__isnull=Fal
 STARTED = Q(started_at__isnull=False)
 
 
+class Seconds(Func):
+    """`end - start` in seconds (float), computed by the database itself: Django's duration
+    arithmetic on SQLite calls back into Python for every row. Exact to the microsecond on
+    both backends (SQLite's own date functions keep milliseconds only, so the fraction is read
+    from the stored text, 'YYYY-MM-DD HH:MM:SS[.ffffff]')."""
+
+    output_field = FloatField()
+
+    def __init__(self, end: str, start: str) -> None:
+        super().__init__(F(end), F(start))
+
+    def as_sql(self, compiler, connection, **extra):  # PostgreSQL
+        end, start = (compiler.compile(e) for e in self.source_expressions)
+        sql = f"EXTRACT(EPOCH FROM ({end[0]} - {start[0]}))::double precision"
+        return sql, [*end[1], *start[1]]
+
+    def as_sqlite(self, compiler, connection, **extra):
+        end, start = (compiler.compile(e) for e in self.source_expressions)
+        sql = (
+            f"((CAST(strftime('%%s', {end[0]}) AS INTEGER)"
+            f" - CAST(strftime('%%s', {start[0]}) AS INTEGER))"
+            f" + (CAST(substr({end[0]}, 20) AS REAL) - CAST(substr({start[0]}, 20) AS REAL)))"
+        )
+        return sql, [*end[1], *end[1], *start[1], *start[1]]
+
+
 def run_sums() -> dict:
-    length = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
-    queue = ExpressionWrapper(F("started_at") - F("created_at"), output_field=DurationField())
+    length = Seconds("finished_at", "started_at")
+    queue = Seconds("started_at", "created_at")
     return {
         "n": Count("id"),
         "timed": Count("id", filter=TIMED),
@@ -66,8 +93,7 @@ def run_sums() -> dict:
 
 
 def stage_sums() -> dict:
-    length = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
-    return {"n": Count("id"), "seconds": Sum(length)}
+    return {"n": Count("id"), "seconds": Sum(Seconds("finished_at", "started_at"))}
 
 
 def ran(stages: models.QuerySet) -> models.QuerySet:
