@@ -161,6 +161,24 @@ class DailyStat(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["day", "workflow", "status"], name="daily_stat_once"),
         ]
+        # Analytics sums a period's rows by (day, status): this index holds every column it
+        # reads, in that order, so SQLite reads the index alone and sorts nothing (4x faster
+        # over 90 days at 1,000,000 runs; bench/history.py).
+        indexes = [
+            models.Index(
+                fields=[
+                    "day",
+                    "status",
+                    "workflow",
+                    "count",
+                    "timed_count",
+                    "duration_seconds",
+                    "queued_count",
+                    "queue_seconds",
+                ],
+                name="daily_stat_sums",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.day} {self.workflow_id} {self.status}: {self.count}"
@@ -183,6 +201,13 @@ class DailyStageStat(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["day", "workflow", "status", "name"], name="daily_stage_stat_once"
+            ),
+        ]
+        # Summed by (day, name): every column read, in that order (see DailyStat's index).
+        indexes = [
+            models.Index(
+                fields=["day", "name", "workflow", "status", "count", "duration_seconds"],
+                name="daily_stage_stat_sums",
             ),
         ]
 
