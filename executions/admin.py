@@ -5,7 +5,22 @@ from django.contrib import admin
 from atmosly.admin_base import LogAdmin, ReadOnlyInline
 from atmosly.pagination import CappedCountPaginator
 from executions.models import Execution, LogChunk, Report, StageRun, StatusChange
-from workflows.permissions import VIEW
+from workflows.models import Project, Workflow
+from workflows.permissions import VIEW, visible_projects
+
+
+class ProjectOfRunFilter(admin.RelatedFieldListFilter):
+    """The runs changelist's project filter, offering the projects the user sees that have a
+    workflow. Django's RelatedOnlyFieldListFilter offers the projects that have a run, found
+    by a DISTINCT over every run: 250 ms at 1,000,000 runs on PostgreSQL, on every page."""
+
+    def field_choices(self, field, request, model_admin) -> list[tuple]:
+        projects = Project.objects.filter(
+            pk__in=Workflow.objects.values("service__project_id")
+        ).order_by("name")
+        if not request.user.is_superuser:
+            projects = projects.filter(pk__in=visible_projects(request.user).values("pk"))
+        return [(project.pk, str(project)) for project in projects]
 
 
 class StageRunInline(ReadOnlyInline):
@@ -52,7 +67,7 @@ class ExecutionAdmin(LogAdmin):
     list_filter = [
         "status",
         "trigger",
-        ("workflow__service__project", admin.RelatedOnlyFieldListFilter),
+        ("workflow__service__project", ProjectOfRunFilter),
     ]
     search_fields = ["commit_sha", "ref", "workflow__name", "workflow__service__name"]
     # At a million runs: no date_hierarchy (its month list is a full scan), related rows in the

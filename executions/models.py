@@ -170,14 +170,66 @@ class DailyStat(models.Model):
     # Runs with both a start and an end, and the sum of their lengths, for the average.
     timed_count = models.PositiveIntegerField(default=0)
     duration_seconds = models.FloatField(default=0.0)
+    # Runs that started, and the sum of their queue times (created → started), in seconds.
+    queued_count = models.PositiveIntegerField(default=0)
+    queue_seconds = models.FloatField(default=0.0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["day", "workflow", "status"], name="daily_stat_once"),
         ]
+        # Analytics sums a period's rows by (day, status): this index holds every column it
+        # reads, in that order, so SQLite reads the index alone and sorts nothing (4x faster
+        # over 90 days at 1,000,000 runs; bench/history.py).
+        indexes = [
+            models.Index(
+                fields=[
+                    "day",
+                    "status",
+                    "workflow",
+                    "count",
+                    "timed_count",
+                    "duration_seconds",
+                    "queued_count",
+                    "queue_seconds",
+                ],
+                name="daily_stat_sums",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.day} {self.workflow_id} {self.status}: {self.count}"
+
+
+class DailyStageStat(models.Model):
+    """Stage runs that ran (a start and an end, not reused from an earlier run) of the runs
+    that ended, per day of the run's creation (UTC), workflow, the run's terminal status and
+    stage name: the analytics' stage durations without reading the history. Written with the
+    run's DailyStat row, or when a stage of an ended run ends after it."""
+
+    day = models.DateField()
+    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=20, choices=ExecutionStatus.choices)
+    name = models.CharField(max_length=100)
+    count = models.PositiveIntegerField(default=0)
+    duration_seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "workflow", "status", "name"], name="daily_stage_stat_once"
+            ),
+        ]
+        # Summed by (day, name): every column read, in that order (see DailyStat's index).
+        indexes = [
+            models.Index(
+                fields=["day", "name", "workflow", "status", "count", "duration_seconds"],
+                name="daily_stage_stat_sums",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.workflow_id} {self.status} {self.name}: {self.count}"
 
 
 class StatusChange(models.Model):

@@ -20,7 +20,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from atmosly.errors import Conflict
-from executions.analytics import record_finished_run
+from executions.analytics import record_finished_run, record_finished_stage
 from executions.gates import Gate, registered_gates
 from executions.live import publish_project, publish_stage, publish_status
 from executions.masking import mask_text
@@ -229,8 +229,12 @@ def do_change_stage_status(stage: StageRun, new: str, error: str = "", **output:
         fields["finished_at"] = now
     if output:
         fields["output"] = {**stage.output, **output}
-    if StageRun.objects.filter(pk=stage.pk, status=current).update(**fields) != 1:
-        raise IllegalStageTransition(stage, current, new)  # it moved meanwhile
+    with transaction.atomic():
+        if StageRun.objects.filter(pk=stage.pk, status=current).update(**fields) != 1:
+            raise IllegalStageTransition(stage, current, new)  # it moved meanwhile
+        if "finished_at" in fields:
+            # Its run may have ended first (terminated): its stage statistics were written then.
+            record_finished_stage(stage.pk)
     for field, value in fields.items():
         setattr(stage, field, value)
     transaction.on_commit(lambda: publish_stage(stage))

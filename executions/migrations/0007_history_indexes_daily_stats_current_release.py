@@ -20,11 +20,8 @@ def mark_current_releases(apps, schema_editor):
 
 
 def build_daily_stats(apps, schema_editor):
-    from executions.analytics import rebuild_daily_stats
-
-    rebuild_daily_stats(
-        apps.get_model("executions", "Execution"), apps.get_model("executions", "DailyStat")
-    )
+    """Filled by 0008_daily_queue_and_stage_stats, which rebuilds every daily row (this one's
+    DailyStat has not its queue columns yet)."""
 
 
 class Migration(migrations.Migration):

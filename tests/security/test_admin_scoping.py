@@ -131,3 +131,34 @@ def test_run_history_in_the_admin_is_scoped_and_follows_view_workflows(workflow,
     assert page.status_code == 200 and page.context["cl"].result_count == 1
     assert login(users["frank"]).get("/admin/executions/execution/").status_code == 403
     assert Workflow.objects.count() == 2  # nothing was added along the way
+
+
+def test_runs_changelist_project_filter_offers_only_the_users_projects(workflow, users, root):
+    """The runs changelist's project filter lists the projects with a workflow that the user
+    sees (read from the workflows, not from every run: issue 16), a project before its first
+    run included, and never another project."""
+    from tests import base
+    from workflows.models import Project
+
+    def project_with_a_workflow(name: str, *members) -> None:
+        project = Project.objects.create(name=name)
+        project.members.add(users["dave"], *members)  # dave approves in the document
+        base.make_environments(project)
+        base.make_registry(project)
+        base.save_document(base.make_service(project, name=f"{name}-svc"), base.app_cd_document())
+
+    project_with_a_workflow("shared", users["alice"])
+    project_with_a_workflow("secret")
+    Project.objects.create(name="no-workflow-yet").members.add(users["alice"])
+
+    def offered(client) -> list[str]:
+        page = client.get("/admin/executions/execution/")
+        assert page.status_code == 200
+        # Django shows a related filter only when it offers a choice (two entries or more).
+        specs = [s for s in page.context["cl"].filter_specs if s.title == "project"]
+        return sorted(name for spec in specs for _, name in spec.lookup_choices)
+
+    mine = workflow.service.project.name
+    assert offered(login(users["alice"])) == sorted([mine, "shared"])
+    assert offered(login(root)) == sorted([mine, "shared", "secret"])
+    assert offered(login(users["erin"])) == []
