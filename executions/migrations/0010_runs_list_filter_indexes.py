@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('executions', '0007_history_indexes_daily_stats_current_release'),
+        ('executions', '0009_daily_stats_covering_indexes'),
         ('workflows', '0009_service_git_ssh_key'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
