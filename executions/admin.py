@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 
 from atmosly.admin_base import LogAdmin, ReadOnlyInline
@@ -14,7 +16,7 @@ class ProjectOfRunFilter(admin.RelatedFieldListFilter):
     workflow. Django's RelatedOnlyFieldListFilter offers the projects that have a run, found
     by a DISTINCT over every run: 250 ms at 1,000,000 runs on PostgreSQL, on every page."""
 
-    def field_choices(self, field, request, model_admin) -> list[tuple]:
+    def field_choices(self, field: Any, request: Any, model_admin: Any) -> list[tuple]:
         projects = Project.objects.filter(
             pk__in=Workflow.objects.values("service__project_id")
         ).order_by("name")

@@ -14,7 +14,9 @@ unfinished runs.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
+from typing import Any, cast
 
 from django.db import IntegrityError, models, transaction
 from django.db.models import Count, F, FloatField, Func, Q, Sum
@@ -65,12 +67,16 @@ class Seconds(Func):
     def __init__(self, end: str, start: str) -> None:
         super().__init__(F(end), F(start))
 
-    def as_sql(self, compiler, connection, **extra):  # PostgreSQL
+    def as_sql(  # type: ignore[override]  # PostgreSQL; no function/template to take
+        self, compiler: Any, connection: Any, **extra: Any
+    ) -> tuple[str, list[Any]]:
         end, start = (compiler.compile(e) for e in self.source_expressions)
         sql = f"EXTRACT(EPOCH FROM ({end[0]} - {start[0]}))::double precision"
         return sql, [*end[1], *start[1]]
 
-    def as_sqlite(self, compiler, connection, **extra):
+    def as_sqlite(  # type: ignore[override]  # params as a list, as compile() gives them
+        self, compiler: Any, connection: Any, **extra: Any
+    ) -> tuple[str, list[Any]]:
         end, start = (compiler.compile(e) for e in self.source_expressions)
         sql = (
             f"((CAST(strftime('%%s', {end[0]}) AS INTEGER)"
@@ -78,6 +84,12 @@ class Seconds(Func):
             f" + (CAST(substr({end[0]}, 20) AS REAL) - CAST(substr({start[0]}, 20) AS REAL)))"
         )
         return sql, [*end[1], *end[1], *start[1], *start[1]]
+
+
+def as_rows(queryset: Any) -> Iterable[dict[str, Any]]:
+    """The rows of a `values(...).annotate(...)` queryset as plain dicts: their keys come from
+    the annotation too, which the type checker's view of `values()` does not know."""
+    return cast(Iterable[dict[str, Any]], queryset)
 
 
 def run_sums() -> dict:
@@ -106,13 +118,14 @@ def ran(stages: models.QuerySet) -> models.QuerySet:
 def bump(model: type[models.Model], key: dict, **amounts: float) -> None:
     """Adds `amounts` to the row `key` of a daily table, creating it if needed (a savepoint:
     another run of the same day may insert it first)."""
-    if model.objects.filter(**key).update(**{f: F(f) + v for f, v in amounts.items()}):
+    rows = model._default_manager
+    if rows.filter(**key).update(**{f: F(f) + v for f, v in amounts.items()}):
         return
     try:
         with transaction.atomic():
-            model.objects.create(**key, **amounts)
+            rows.create(**key, **amounts)
     except IntegrityError:
-        model.objects.filter(**key).update(**{f: F(f) + v for f, v in amounts.items()})
+        rows.filter(**key).update(**{f: F(f) + v for f, v in amounts.items()})
 
 
 def record_finished_run(execution_id: int) -> None:
@@ -206,7 +219,7 @@ def rebuild_daily_stats(
             queued_count=row["queued"],
             queue_seconds=seconds_of(row["queue"]),
         )
-        for row in runs
+        for row in as_rows(runs)
     ]
     stage_rows = [
         stage_stat_model(
@@ -217,7 +230,7 @@ def rebuild_daily_stats(
             count=row["n"],
             duration_seconds=seconds_of(row["seconds"]),
         )
-        for row in stages
+        for row in as_rows(stages)
     ]
     with transaction.atomic():
         stat_model.objects.all().delete()
@@ -275,7 +288,7 @@ def execution_stats(workflow_ids: list[int], statuses: list[str] | None, period:
         stage_stats = stage_stats.filter(status__in=statuses)
 
     whole = {"day__gte": first_whole}
-    for row in (
+    for row in as_rows(
         stats.filter(**whole)
         .values("day", "status")
         .annotate(
@@ -289,7 +302,7 @@ def execution_stats(workflow_ids: list[int], statuses: list[str] | None, period:
     ):
         totals.add_runs(row["day"], row["status"], row["n"], row["timed"], row["seconds"])
         totals.add_queue(row["day"], row["queued"], row["queue"])
-    for row in (
+    for row in as_rows(
         stage_stats.filter(**whole)
         .values("day", "name")
         .annotate(n=Sum("count"), seconds=Sum("duration_seconds"))
@@ -308,13 +321,13 @@ def execution_stats(workflow_ids: list[int], statuses: list[str] | None, period:
     if statuses is not None:
         partial = partial.filter(status__in=statuses)
     partial = partial.order_by()
-    for row in partial.values("workflow_id", "status").annotate(**run_sums()):
+    for row in as_rows(partial.values("workflow_id", "status").annotate(**run_sums())):
         if row["workflow_id"] in wanted:
             totals.add_runs(
                 first_day, row["status"], row["n"], row["timed"], seconds_of(row["seconds"])
             )
             totals.add_queue(first_day, row["queued"], seconds_of(row["queue"]))
-    for row in (
+    for row in as_rows(
         ran(StageRun.objects.filter(execution_id__in=partial.values("pk")))
         .order_by()
         .values("execution__workflow_id", "name")
