@@ -1,24 +1,21 @@
-"""Runs an execution's stages in a worker (django-q2 task `run_execution`).
+"""Runs an execution's stages (executions.supervisor starts one thread per run it takes).
 
-The worker claims the run with a conditional UPDATE, then runs each stage's runner in a thread
-while this thread supervises: it flushes logs, writes the heartbeat, watches for a terminate
-request and the stage timeout. Only this thread writes to the database.
+The run's thread runs each stage's runner in a thread of its own and supervises it: it flushes
+logs, honours a terminate request (which the supervisor's watch thread notices for every run of
+the process at once, and which also writes their heartbeats) and the stage timeout. Only the
+run's thread writes the run to the database.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import socket
 import threading
 import time
-import uuid
 from pathlib import Path
 
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
-from django.utils import timezone
 
 from executions import masking
 from executions.logs import LogWriter
@@ -27,50 +24,48 @@ from executions.runners import Context, StageError, runner_for
 from executions.runners.base import Terminated
 from executions.services import do_change_stage_status, do_change_status
 from executions.status import ExecutionStatus, StageStatus
+from executions.supervisor import supervisor, worker_id
 
 logger = logging.getLogger(__name__)
 S = ExecutionStatus
 SUPERVISE_SECONDS = 0.1
-HEARTBEAT_SECONDS = 2.0
 # What stages learn about the run itself; Source also says what a bare `ref` named.
 EXECUTION_OUTPUTS = (
     *("commit_sha", "commit_message", "image", "image_digest"),
     *("branch", "tag", "ref_kind"),
 )
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 def claim(execution_id: int) -> Execution | None:
-    """Takes the run for this worker: Pending → Running, or a Running run that nobody holds
-    (resumed after a gate). Two workers can never both get it: the UPDATE's row count says."""
-    now = timezone.now()
-    execution = Execution.objects.filter(pk=execution_id).first()
-    if execution is None:
-        return None
-    if execution.status == S.PENDING:
-        try:
-            do_change_status(execution, S.RUNNING, "")
-        except Exception:
-            return None
-    took = Execution.objects.filter(pk=execution_id, status=S.RUNNING, worker_id="").update(
-        worker_id=WORKER_ID, heartbeat_at=now
-    )
-    if took != 1:
-        return None
-    execution.refresh_from_db()
-    return execution
+    """Takes the run for this process, whatever its project's limit (the caller asked for this
+    run): Pending → Running, or a Running run that nobody holds (resumed after a gate). Two
+    workers can never both get it: one conditional UPDATE (executions.scheduler.claim_run)."""
+    from executions.scheduler import claim_run
+
+    return claim_run(execution_id, worker_id())
 
 
 def run_execution(execution_id: int) -> str:
-    """The django-q2 task. Returns the final (or waiting) status."""
+    """Claims and runs one run to its end (or its gate) in this thread; returns the final (or
+    waiting) status. Used by `run_workflow --inline`, EXECUTIONS_RUN_INLINE and the tests;
+    the workers go through executions.supervisor instead."""
     close_old_connections()
     execution = claim(execution_id)
     if execution is None:
         return "not claimed"
     try:
-        return Engine(execution).run()
+        return run_claimed(execution)
     finally:
         connections.close_all()
+
+
+def run_claimed(execution: Execution) -> str:
+    """Runs a run this process has claimed, watched (heartbeat, terminate) while it runs."""
+    watch = supervisor.watch(execution.pk)
+    try:
+        return Engine(execution, watch.terminating).run()
+    finally:
+        supervisor.unwatch(execution.pk)
 
 
 def workspace_of(execution: Execution) -> Path:
@@ -82,12 +77,13 @@ KEEP_FAILED_HOURS = 24
 
 
 class Engine:
-    def __init__(self, execution: Execution):
+    def __init__(self, execution: Execution, terminating: threading.Event | None = None):
         self.execution = execution
         self.workflow = execution.workflow
         self.workspace = workspace_of(execution)
         self.outputs: dict = {}
-        self.last_heartbeat = 0.0
+        # Set by the supervisor's watch thread when someone asks to terminate the run.
+        self.terminating = terminating or threading.Event()
 
     def run(self) -> str:
         from executions.variables import resolve_variables
@@ -176,7 +172,6 @@ class Engine:
             thread.join(SUPERVISE_SECONDS)
             if self.log.due():
                 self.log.flush()
-            self.heartbeat()
             if not ctx.cancelled.is_set() and self.termination_requested():
                 self.cancel(ctx)
                 return self.terminate(stage, thread, ctx, result)
@@ -228,16 +223,7 @@ class Engine:
                 logger.exception("cancel callback failed")
 
     def termination_requested(self) -> bool:
-        status = Execution.objects.filter(pk=self.execution.pk).values_list("status", flat=True)
-        return status.first() == S.TERMINATING
-
-    def heartbeat(self) -> None:
-        now = time.monotonic()
-        if now - self.last_heartbeat >= HEARTBEAT_SECONDS:
-            self.last_heartbeat = now
-            Execution.objects.filter(pk=self.execution.pk, worker_id=WORKER_ID).update(
-                heartbeat_at=timezone.now()
-            )
+        return self.terminating.is_set()
 
     def terminate(
         self, stage: StageRun, thread: threading.Thread, ctx: Context, result: dict | None = None

@@ -1,10 +1,13 @@
-"""Hands runs to django-q2 (or runs them in this process when EXECUTIONS_RUN_INLINE is set)."""
+"""Hands runs to django-q2 (or runs them in this process when EXECUTIONS_RUN_INLINE is set).
+
+The task only wakes a worker process's dispatcher (executions.supervisor.offer); which queued
+run starts next is executions.scheduler's fair order, read from the database."""
 
 from __future__ import annotations
 
 from django.conf import settings
 
-TASK = "executions.engine.run_execution"
+TASK = "executions.supervisor.offer"
 
 
 def enqueue_execution(execution_id: int) -> None:
@@ -20,5 +23,5 @@ def enqueue_execution(execution_id: int) -> None:
         execution_id,
         task_name=f"execution-{execution_id}",
         group="executions",
-        timeout=settings.Q_TIMEOUT,
+        timeout=60,  # the task returns at once; the runs it wakes have their own timeouts
     )

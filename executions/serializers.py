@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from executions.models import Execution, LogChunk, RefKind, Report, StageRun
@@ -80,12 +81,21 @@ class StageRunSerializer(serializers.ModelSerializer):
         ]
 
 
+class QueuePlaceSerializer(serializers.Serializer):
+    position = serializers.IntegerField(help_text="1 starts next (executions.scheduler).")
+    reason = serializers.CharField(help_text="Why it waits.")
+
+
 class ExecutionSerializer(serializers.ModelSerializer):
     status_display = serializers.CharField(source="get_status_display", read_only=True)
     triggered_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     stages = StageRunSerializer(many=True, read_only=True)
     workflow_name = serializers.CharField(source="workflow.name", read_only=True)
     service = serializers.CharField(source="workflow.service.name", read_only=True)
+    queue = serializers.SerializerMethodField(
+        help_text="For a queued run (Pending, or resumed and not yet taken by a worker): its "
+        "`position` (1 starts next) and the `reason` it waits; null otherwise."
+    )
 
     class Meta:
         model = Execution
@@ -113,8 +123,16 @@ class ExecutionSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
             "rerun_of",
+            "queue",
             "stages",
         ]
+
+    @extend_schema_field(QueuePlaceSerializer(allow_null=True))
+    def get_queue(self, obj: Execution) -> dict | None:
+        from executions.scheduler import place_of
+
+        place = place_of(obj, self.context.setdefault("_queue_cache", {}))
+        return {"position": place.position, "reason": place.reason} if place else None
 
 
 class LogChunkSerializer(serializers.ModelSerializer):

@@ -31,9 +31,13 @@ class IllegalTransition(Exception):
         super().__init__(f"{execution} cannot move from {S(current).label} to {S(new).label}")
 
 
-def do_change_status(execution: Execution, new: str, reason: str = "") -> Execution:
+def do_change_status(
+    execution: Execution, new: str, reason: str = "", claim: dict | None = None
+) -> Execution:
     """Moves an execution to `new` if the machine allows it from its stored status. The reason
-    is masked like the log (before it is cut to 500 characters): it is shown everywhere."""
+    is masked like the log (before it is cut to 500 characters): it is shown everywhere.
+    `claim` (`worker_id`, `heartbeat_at`) is written by the same conditional UPDATE, so a worker
+    takes a Pending run in one statement (executions.scheduler.claim_run)."""
     reason = mask_text(execution.pk, reason)[:500]
     with transaction.atomic():
         current = Execution.objects.filter(pk=execution.pk).values_list("status", flat=True).first()
@@ -48,6 +52,7 @@ def do_change_status(execution: Execution, new: str, reason: str = "") -> Execut
         if new in TERMINAL or new in WAITING:
             # Nobody holds a waiting run: whichever worker resumes it claims it anew.
             fields["worker_id"] = ""
+        fields.update(claim or {})
         updated = Execution.objects.filter(pk=execution.pk, status=current).update(**fields)
         if updated != 1:
             raise IllegalTransition(execution, current, new)

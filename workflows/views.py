@@ -55,7 +55,10 @@ def execution_page(request, pk: int):
         ).select_related("workflow__service__project", "triggered_by"),
         pk=pk,
     )
-    return render(request, "executions/execution.html", {"execution": execution})
+    from executions.scheduler import place_of
+
+    context = {"execution": execution, "queue": place_of(execution)}
+    return render(request, "executions/execution.html", context)
 
 
 @login_required

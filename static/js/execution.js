@@ -41,6 +41,8 @@
         statusEl.textContent = msg.status_display;
         statusEl.className = "status status-" + msg.status;
         reasonEl.textContent = msg.reason || "";
+        // The queue place is the page's as loaded; once a worker took the run it is gone.
+        if (msg.status !== "pending") document.getElementById("run-queue")?.remove();
         renderStages(msg.stages);
       } else if (msg.type === "end") {
         ended = true;

@@ -1,0 +1,176 @@
+"""One worker process supervises many runs at once (up to WORKER_CONCURRENCY).
+
+Runs mostly wait on git, the image engine and registries, so each run is a thread of the
+django-q2 worker process rather than a process of its own:
+
+- django-q2 stays the queue: starting a run enqueues the task `offer`, which only wakes this
+  process's dispatcher and returns. The dispatcher takes queued runs from the database in the
+  fair order of executions.scheduler, as many as it has free slots, each with one conditional
+  UPDATE, and runs each in a thread (executions.engine.Engine). It also looks every
+  POLL_SECONDS, so a run whose task went to a busy process, or to one that died, still starts
+  when any worker has room.
+- One watch thread serves every run the process holds: it writes their heartbeats in one UPDATE
+  every HEARTBEAT_SECONDS (the lease that executions.recovery checks, on any machine) and looks
+  for terminate requests among them in one SELECT every WATCH_SECONDS.
+- Run threads are not daemons: when django-q2 stops its worker, the dispatcher takes nothing
+  new and the process exits once the runs it holds have ended (as it waited for its one task).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+
+from django.conf import settings
+from django.db import connection, connections
+from django.utils import timezone
+
+from executions.models import Execution
+from executions.status import ExecutionStatus
+
+logger = logging.getLogger(__name__)
+S = ExecutionStatus
+WATCH_SECONDS = 0.25
+HEARTBEAT_SECONDS = 2.0
+POLL_SECONDS = 1.0
+
+_worker_ids: dict[int, str] = {}
+
+
+def worker_id() -> str:
+    """This process's id in `Execution.worker_id`: `<host>:<pid>:<random>`. Made per process,
+    as django-q2 forks its workers after this module may have been imported."""
+    pid = os.getpid()
+    if pid not in _worker_ids:
+        _worker_ids[pid] = f"{settings.WORKER_HOSTNAME}:{pid}:{uuid.uuid4().hex[:6]}"
+    return _worker_ids[pid]
+
+
+class Watch:
+    """What a run's engine learns from the watch thread: a terminate was asked."""
+
+    def __init__(self, execution_id: int):
+        self.execution_id = execution_id
+        self.terminating = threading.Event()
+
+
+class Supervisor:
+    """The runs this process holds, the dispatcher that takes new ones and the watch thread."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.watches: dict[int, Watch] = {}
+        self.runs: dict[int, threading.Thread] = {}
+        self.wake = threading.Event()
+        self.pid = 0
+        self.dispatching = False
+
+    # --- the watch thread: heartbeats and terminate requests of every run held here ---
+
+    def watch(self, execution_id: int) -> Watch:
+        with self.lock:
+            self._start_threads()
+            watch = self.watches[execution_id] = Watch(execution_id)
+        return watch
+
+    def unwatch(self, execution_id: int) -> None:
+        with self.lock:
+            self.watches.pop(execution_id, None)
+
+    def _start_threads(self) -> None:
+        if self.pid != os.getpid():  # first use in this process (or a fork of it)
+            self.pid = os.getpid()
+            self.dispatching = False
+            threading.Thread(target=self._watch_loop, name="run-watch", daemon=True).start()
+
+    def _watch_loop(self) -> None:
+        last_beat = 0.0
+        while True:
+            time.sleep(WATCH_SECONDS)
+            with self.lock:
+                watches = dict(self.watches)
+            if not watches:
+                continue
+            try:
+                asked = Execution.objects.filter(pk__in=list(watches), status=S.TERMINATING)
+                for pk in asked.values_list("pk", flat=True):
+                    watches[pk].terminating.set()
+                if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                    last_beat = time.monotonic()
+                    Execution.objects.filter(pk__in=list(watches), worker_id=worker_id()).update(
+                        heartbeat_at=timezone.now()
+                    )
+            except Exception:
+                logger.exception("watching runs failed")
+                connection.close()  # a broken connection is opened anew next time
+
+    # --- the dispatcher: takes queued runs while there are free slots ---
+
+    def start_dispatching(self) -> None:
+        """Starts this process's dispatcher (once): from django-q2's post_spawn, and from the
+        `offer` task in case the signal was not sent."""
+        with self.lock:
+            self._start_threads()
+            if self.dispatching:
+                return
+            self.dispatching = True
+        threading.Thread(target=self._dispatch_loop, name="run-dispatch", daemon=True).start()
+
+    def free_slots(self) -> int:
+        with self.lock:
+            return settings.WORKER_CONCURRENCY - len(self.runs)
+
+    def _dispatch_loop(self) -> None:
+        from executions.scheduler import claim_next
+
+        # The main thread ends when django-q2 stops this worker: from then on nothing new.
+        while threading.main_thread().is_alive():
+            self.wake.wait(POLL_SECONDS)
+            self.wake.clear()
+            free = self.free_slots()
+            if free <= 0 or not threading.main_thread().is_alive():
+                continue
+            try:
+                taken = claim_next(worker_id(), free)
+            except Exception:
+                logger.exception("taking queued runs failed")
+                connection.close()
+                continue
+            for execution in taken:
+                self._launch(execution)
+            if len(taken) == free:
+                self.wake.set()  # there may be more queued than there were slots
+
+    def _launch(self, execution: Execution) -> None:
+        from executions.engine import run_claimed
+
+        def target() -> None:
+            try:
+                run_claimed(execution)
+            except Exception:
+                logger.exception("%s: the run's thread crashed", execution)
+            finally:
+                with self.lock:
+                    self.runs.pop(execution.pk, None)
+                connections.close_all()
+                self.wake.set()  # a slot is free
+
+        thread = threading.Thread(target=target, name=f"run-{execution.pk}")
+        with self.lock:
+            self.runs[execution.pk] = thread
+        thread.start()
+
+
+supervisor = Supervisor()
+
+
+def offer(execution_id: int) -> str:
+    """The django-q2 task enqueued for a new or resumed run: wakes this worker process's
+    dispatcher, which starts queued runs in the fair order while it has free slots (not
+    necessarily `execution_id` first). Returns at once."""
+    supervisor.start_dispatching()
+    supervisor.wake.set()
+    return f"offered {execution_id}"
