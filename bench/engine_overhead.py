@@ -82,8 +82,14 @@ def fresh_environment(name: str, **extra: str) -> dict[str, str]:
     workspaces = RUN_DIR / f"workspaces-{tag}"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
+    from cryptography.fernet import Fernet
+
     env = {
         **services_env(),
+        # Keys of this benchmark's own: the worker and the web server refuse the development
+        # defaults from the source (atmosly/checks.py), as on an install.
+        "SECRET_KEY": uuid.uuid4().hex * 2,
+        "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "DATABASE_URL": f"sqlite:///{db}",
         "DJANGO_SETTINGS_MODULE": "atmosly.settings",
         "EXECUTIONS_RUN_INLINE": "0",

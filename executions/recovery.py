@@ -32,6 +32,7 @@ RECOVERY_INTERVAL = 10.0
 def recovery_interval() -> float:
     return min(RECOVERY_INTERVAL, settings.WORKER_LEASE_SECONDS / 3)
 
+
 # How long recovery keeps killing the steps of a build whose worker died.
 ORPHAN_BUILD_SECONDS = 5.0
 _started = threading.Event()

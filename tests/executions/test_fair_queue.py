@@ -101,9 +101,7 @@ def test_project_limit_holds_across_workers(two_projects, users, settings):
     )
 
     # A run that ends frees its project's slot: the oldest waiting run of the project is next.
-    Execution.objects.filter(pk__in=[e.pk for e in held]).update(
-        status=S.SUCCEEDED, worker_id=""
-    )
+    Execution.objects.filter(pk__in=[e.pk for e in held]).update(status=S.SUCCEEDED, worker_id="")
     next_ones = claim_next(MACHINE_B, slots=1)
     assert [e.pk for e in next_ones] == [burst_runs[3].pk]
 

@@ -73,9 +73,7 @@ def test_six_runs_at_once_in_one_worker_process(start_worker, project, registry,
         120,
         "the 6 build steps to run at once",
     )
-    wait_for(
-        lambda: all(Execution.objects.get(pk=pk).is_terminal for pk in ids), 180, "the 6 runs"
-    )
+    wait_for(lambda: all(Execution.objects.get(pk=pk).is_terminal for pk in ids), 180, "the 6 runs")
     assert [Execution.objects.get(pk=pk).status for pk in ids] == [S.SUCCEEDED] * 6
 
 
@@ -134,8 +132,6 @@ def test_two_machines_share_runs_and_survive_a_kill(
     late = start_run(late_workflow)
     wait_for(lambda: held([late.pk]).get(late.pk) == "machine-b", 60, "machine-b to take it")
     every = [*on_b, late.pk]
-    wait_for(
-        lambda: all(Execution.objects.get(pk=pk).is_terminal for pk in every), 180, "the runs"
-    )
+    wait_for(lambda: all(Execution.objects.get(pk=pk).is_terminal for pk in every), 180, "the runs")
     assert [Execution.objects.get(pk=pk).status for pk in every] == [S.SUCCEEDED] * 3
     assert b.process.poll() is None
