@@ -5,6 +5,7 @@ The file (and the workspaces) are per test session, so two sessions on one machi
 and CI, or parallel checkouts) never share them; subprocesses inherit the name."""
 
 import os
+from pathlib import Path
 
 from atmosly.settings import *  # noqa: F403
 from atmosly.settings import BASE_DIR, DATABASES
@@ -15,7 +16,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".run" / f"test-db-{SESSION}.sqlite3")}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-WORKSPACE_ROOT = BASE_DIR / ".run" / f"test-workspaces-{SESSION}"
+# A worker subprocess standing for another machine is given a workspace root of its own.
+WORKSPACE_ROOT = Path(
+    os.environ.get("WORKSPACE_ROOT") or BASE_DIR / ".run" / f"test-workspaces-{SESSION}"
+)
 TERMINATION_GRACE_SECONDS = 15
 # Not the development defaults: the web server and the worker (started as subprocesses by some
 # tests) refuse those when DEBUG is off.

@@ -133,5 +133,6 @@ def test_two_machines_share_runs_and_survive_a_kill(
     wait_for(lambda: held([late.pk]).get(late.pk) == "machine-b", 60, "machine-b to take it")
     every = [*on_b, late.pk]
     wait_for(lambda: all(Execution.objects.get(pk=pk).is_terminal for pk in every), 180, "the runs")
-    assert [Execution.objects.get(pk=pk).status for pk in every] == [S.SUCCEEDED] * 3
+    ends = [Execution.objects.get(pk=pk) for pk in every]
+    assert [e.status for e in ends] == [S.SUCCEEDED] * 3, [e.status_reason for e in ends]
     assert b.process.poll() is None
