@@ -65,6 +65,7 @@ class Supervisor:
         self.watches: dict[int, Watch] = {}
         self.runs: dict[int, threading.Thread] = {}
         self.wake = threading.Event()
+        self.filling = threading.Lock()
         self.pid = 0
         self.dispatching = False
 
@@ -124,25 +125,37 @@ class Supervisor:
             return settings.WORKER_CONCURRENCY - len(self.runs)
 
     def _dispatch_loop(self) -> None:
-        from executions.scheduler import claim_next
-
         # The main thread ends when django-q2 stops this worker: from then on nothing new.
         while threading.main_thread().is_alive():
             self.wake.wait(POLL_SECONDS)
             self.wake.clear()
+            self.fill()
+
+    def fill(self) -> None:
+        """Takes queued runs while this process has free slots and starts each in a thread.
+        Called by the dispatcher and straight from the `offer` task (one thread hand-off less
+        between a trigger and its run); one caller at a time, the other only wakes it."""
+        from executions.scheduler import claim_next
+
+        if not self.filling.acquire(blocking=False):
+            self.wake.set()  # the one filling now looks again when it is done
+            return
+        try:
             free = self.free_slots()
             if free <= 0 or not threading.main_thread().is_alive():
-                continue
+                return
             try:
                 taken = claim_next(worker_id(), free)
             except Exception:
                 logger.exception("taking queued runs failed")
                 connection.close()
-                continue
+                return
             for execution in taken:
                 self._launch(execution)
             if len(taken) == free:
                 self.wake.set()  # there may be more queued than there were slots
+        finally:
+            self.filling.release()
 
     def _launch(self, execution: Execution) -> None:
         from executions.engine import run_claimed
@@ -172,5 +185,5 @@ def offer(execution_id: int) -> str:
     dispatcher, which starts queued runs in the fair order while it has free slots (not
     necessarily `execution_id` first). Returns at once."""
     supervisor.start_dispatching()
-    supervisor.wake.set()
+    supervisor.fill()
     return f"offered {execution_id}"
