@@ -265,8 +265,9 @@ def check_terminate(user, execution: Execution) -> Execution:
 
 
 def do_terminate(execution: Execution, by=None) -> Execution:
-    """Pending and waiting runs have nothing running and end Terminated at once; a Running one
-    goes to Terminating and its worker stops the engine work (executions.engine)."""
+    """Pending and waiting runs, and Running ones no worker holds yet (queued after a gate),
+    have nothing running and end Terminated at once; a Running one goes to Terminating and its
+    worker stops the engine work (executions.engine)."""
     who = f"by {by}" if by else "by the system"
     execution.refresh_from_db(fields=["status"])
     if execution.status == S.PENDING or execution.status in WAITING:
@@ -281,6 +282,20 @@ def do_terminate(execution: Execution, by=None) -> Execution:
                 if stage.status in (StageStatus.PENDING, StageStatus.WAITING):
                     do_change_stage_status(stage, StageStatus.TERMINATED)
         return execution
+    with transaction.atomic():
+        # Resumed after a gate but still queued (no worker holds it): nothing runs either. The
+        # row lock (PostgreSQL; SQLite writes one at a time) keeps a worker from taking it
+        # meanwhile, and its claim then finds it no longer Running.
+        row = Execution.objects.select_for_update().filter(pk=execution.pk)
+        status, holder = row.values_list("status", "worker_id").first() or ("", "")
+        if status == S.RUNNING and not holder:
+            do_change_status(execution, S.TERMINATING, f"Termination requested {who}")
+            do_change_status(execution, S.TERMINATED, f"Terminated {who} before a worker took it")
+            for stage in execution.stages.filter(
+                status__in=[StageStatus.PENDING, StageStatus.WAITING]
+            ):
+                do_change_stage_status(stage, StageStatus.TERMINATED)
+            return execution
     return do_change_status(execution, S.TERMINATING, f"Termination requested {who}")
 
 

@@ -118,6 +118,21 @@ def test_resumed_run_is_queued_until_a_worker_takes_it(two_projects, users):
     assert client.get(f"/api/executions/{run.pk}/").json()["queue"] is None
 
 
+@pytest.mark.django_db
+def test_terminating_a_resumed_run_still_queued_ends_it_at_once(two_projects, users):
+    """Nobody holds it, so nobody would ever finish a Terminating: it ends Terminated."""
+    burst, _ = two_projects
+    (run,) = queue_runs(burst, 1)
+    Execution.objects.filter(pk=run.pk).update(status=S.RUNNING, worker_id="")
+    answer = base.client_for(users["alice"]).post(f"/api/executions/{run.pk}/terminate/")
+    assert answer.status_code == 202, answer.content
+    run.refresh_from_db()
+    assert run.status == S.TERMINATED
+    assert run.status_reason == "Terminated by alice before a worker took it"
+    assert set(run.stages.values_list("status", flat=True)) == {"terminated"}
+    assert claim_next(MACHINE_A, slots=5) == []
+
+
 @pytest.mark.django_db(transaction=True)
 def test_one_run_is_taken_by_one_worker(users):
     """Eight workers ask for the same run at once: exactly one gets it."""
