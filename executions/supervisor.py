@@ -12,8 +12,10 @@ django-q2 worker process rather than a process of its own:
 - One watch thread serves every run the process holds: it writes their heartbeats in one UPDATE
   every HEARTBEAT_SECONDS (the lease that executions.recovery checks, on any machine) and looks
   for terminate requests among them in one SELECT every WATCH_SECONDS.
-- Run threads are not daemons: when django-q2 stops its worker, the dispatcher takes nothing
-  new and the process exits once the runs it holds have ended (as it waited for its one task).
+- When django-q2 stops its worker, the dispatcher takes nothing new and the process exits once
+  the runs it holds have ended (as it waited for its one task before): `drain` runs among
+  multiprocessing's exit finalizers, while the interpreter still works (publishing a log chunk
+  needs its thread pools). Run threads are not daemons either, in case that is skipped.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class Supervisor:
         self.filling = threading.Lock()
         self.pid = 0
         self.dispatching = False
+        self.stopping = False
 
     # --- the watch thread: heartbeats and terminate requests of every run held here ---
 
@@ -118,15 +121,28 @@ class Supervisor:
             if self.dispatching:
                 return
             self.dispatching = True
+        from multiprocessing import util
+
+        util.Finalize(None, self.drain, exitpriority=10)
         threading.Thread(target=self._dispatch_loop, name="run-dispatch", daemon=True).start()
+
+    def drain(self) -> None:
+        """Takes nothing new and waits for the runs this process holds to end."""
+        self.stopping = True
+        with self.lock:
+            threads = list(self.runs.values())
+        if threads:
+            logger.warning("stopping: waiting for the %d run(s) this worker holds", len(threads))
+        for thread in threads:
+            thread.join()
 
     def free_slots(self) -> int:
         with self.lock:
             return settings.WORKER_CONCURRENCY - len(self.runs)
 
     def _dispatch_loop(self) -> None:
-        # The main thread ends when django-q2 stops this worker: from then on nothing new.
-        while threading.main_thread().is_alive():
+        # Stopping (or the main thread ended: django-q2 stopped this worker): nothing new.
+        while not self.stopping and threading.main_thread().is_alive():
             self.wake.wait(POLL_SECONDS)
             self.wake.clear()
             self.fill()
@@ -142,7 +158,7 @@ class Supervisor:
             return
         try:
             free = self.free_slots()
-            if free <= 0 or not threading.main_thread().is_alive():
+            if free <= 0 or self.stopping or not threading.main_thread().is_alive():
                 return
             try:
                 taken = claim_next(worker_id(), free)

@@ -136,3 +136,43 @@ def test_two_machines_share_runs_and_survive_a_kill(
     ends = [Execution.objects.get(pk=pk) for pk in every]
     assert [e.status for e in ends] == [S.SUCCEEDED] * 3, [e.status_reason for e in ends]
     assert b.process.poll() is None
+
+
+def test_runs_of_one_commit_at_once_each_push_their_own_image(
+    start_worker, project, registry, git_server
+):
+    """Runs of one commit share the registry tag `repo:<sha>`; held by one process at once,
+    none may untag another's image before it is pushed, nor push another's image: each
+    succeeds with the digest of the image it built (its labels name its run)."""
+    worker = start_worker()
+    worker.wait_ready()
+    workflow, _ = make_git_workflow(project, git_server, sample_app_files(), registry=registry)
+    ids = [start_run(workflow).pk for _ in range(5)]
+    wait_for(lambda: all(Execution.objects.get(pk=pk).is_terminal for pk in ids), 240, "runs")
+    ends = [Execution.objects.get(pk=pk) for pk in ids]
+    assert [e.status for e in ends] == [S.SUCCEEDED] * 5, [e.status_reason for e in ends]
+    assert len({e.image_digest for e in ends}) == 5
+
+
+def test_a_stopped_worker_finishes_its_runs_and_takes_no_new_one(
+    start_worker, project, registry, git_server
+):
+    """SIGTERM (django-q2's stop) while a build runs: the run still ends Succeeded, with its
+    last log lines; a run started meanwhile stays queued for another worker."""
+    worker = start_worker()
+    worker.wait_ready()
+    workflow, marker = sleeping_workflow(project, registry, git_server, 8)
+    first = start_run(workflow)
+    wait_for(lambda: running_steps(marker), 120, "the build step")
+
+    worker.process.send_signal(15)
+    wait_for(lambda: "stopped doing work" in worker.log(), 30, "the worker to stop taking tasks")
+    later = start_run(workflow)
+    wait_for(lambda: Execution.objects.get(pk=first.pk).is_terminal, 120, "the first run")
+    first.refresh_from_db()
+    assert first.status == S.SUCCEEDED, first.status_reason
+    assert "Pushed " in "".join(first.log_chunks.values_list("text", flat=True))
+    worker.process.wait(30)
+    assert "waiting for the 1 run(s) this worker holds" in worker.log()
+    assert "Traceback" not in worker.log()
+    assert Execution.objects.get(pk=later.pk).status == S.PENDING
