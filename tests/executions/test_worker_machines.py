@@ -74,7 +74,8 @@ def test_six_runs_at_once_in_one_worker_process(start_worker, project, registry,
         "the 6 build steps to run at once",
     )
     wait_for(lambda: all(Execution.objects.get(pk=pk).is_terminal for pk in ids), 180, "the 6 runs")
-    assert [Execution.objects.get(pk=pk).status for pk in ids] == [S.SUCCEEDED] * 6
+    ends = [Execution.objects.get(pk=pk) for pk in ids]
+    assert [e.status for e in ends] == [S.SUCCEEDED] * 6, [e.status_reason for e in ends]
 
 
 def test_two_machines_share_runs_and_survive_a_kill(
