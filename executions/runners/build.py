@@ -67,9 +67,11 @@ def keep_layer_cache(
     repository, name = tag.rsplit(":", 1)
     client.api.tag(image_id, repository, name, force=True)
     if previous and previous != image_id:
-        # Still tagged by a run in progress: that run's clean-up removes it later.
+        # Still tagged by a run in progress (runs of one workflow go at once): removing it by
+        # id would untag and delete that run's image before its push; its clean-up removes it.
         with contextlib.suppress(docker.errors.APIError):
-            client.api.remove_image(previous)
+            if not client.api.inspect_image(previous).get("RepoTags"):
+                client.api.remove_image(previous)
 
 
 class Build(Runner):
