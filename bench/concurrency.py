@@ -45,7 +45,6 @@ from engine_overhead import (
     plain_run,
     setup_django,
     three_step_app,
-    wait_until,
 )
 
 MIB = 1024
@@ -117,7 +116,9 @@ class WebServer:
             except OSError:
                 return False
 
-        wait_until(answers, 60, "daphne to answer", poll=0.2)
+        from tests.base import wait_for
+
+        wait_for(answers, 60, "daphne to answer", poll=0.2)
 
     def stop(self) -> None:
         if self.process.poll() is None:
