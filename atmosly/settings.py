@@ -98,7 +98,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 # Connections outlive a request: django-q2's ORM broker calls close_old_connections() on each
 # enqueue, which with a max age of 0 closed (and on SQLite checkpointed) the request's connection
-# twice per webhook delivery: about half of its CPU time (bench/webhooks_latency.py).
+# twice per webhook delivery: about a quarter of its CPU time (bench/webhooks_latency.py).
 DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 
