@@ -204,6 +204,7 @@ class LocalTarget(Target):
         deadline = time.monotonic() + self.ready_seconds
         up_since = time.monotonic()
         url = f"http://127.0.0.1:{spec.host_port}{spec.health_check_path or '/'}"
+        last = "no answer yet"
         while True:
             self.check_cancelled()
             for container_id in containers:
@@ -215,27 +216,44 @@ class LocalTarget(Target):
                         f"CrashLoopBackOff: {spec.name} exited with code {code}"
                         + (f": {logs.splitlines()[-1]}" if logs else "")
                     )
-            if spec.host_port and self.answers(url, strict=bool(spec.health_check_path)):
-                self.log(f"{url} answers")
-                return
+            if spec.host_port:
+                ok, last = self.answers(url, strict=bool(spec.health_check_path))
+                if ok:
+                    self.log(f"{url} answers")
+                    return
             if not spec.host_port and time.monotonic() - up_since >= WORKER_SETTLE_SECONDS:
                 self.log(f"{spec.name} is running")
                 return
             if time.monotonic() > deadline:
-                what = f"{url} did not answer" if spec.host_port else "did not stay up"
-                raise RolloutFailed(f"{spec.name} not ready: {what} within {self.ready_seconds} s")
+                what = f"{url} did not answer ({last})" if spec.host_port else "did not stay up"
+                raise RolloutFailed(
+                    f"{spec.name} not ready: {what} within {self.ready_seconds} s"
+                    + self.last_log_line(containers)
+                )
             self.cancelled.wait(0.05)
 
+    def last_log_line(self, containers: list[str]) -> str:
+        """The app's last log line, as a clause to end a failure reason with, or ""."""
+        for container_id in reversed(containers):
+            with contextlib.suppress(PodmanError):
+                lines = self.podman.logs(container_id).strip().splitlines()
+                if lines:
+                    return f"; it last printed: {lines[-1][:200]}"
+        return ""
+
     @staticmethod
-    def answers(url: str, strict: bool) -> bool:
-        """Any HTTP answer means listening; a health-check path must answer 2xx or 3xx."""
+    def answers(url: str, strict: bool) -> tuple[bool, str]:
+        """Whether `url` answers, and what the attempt got ("connection refused", "HTTP 503", ...).
+
+        Any HTTP answer means listening; a health-check path must answer 2xx or 3xx."""
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
-                return response.status < 400
+                return response.status < 400, f"HTTP {response.status}"
         except urllib.error.HTTPError as exc:
-            return not strict and exc.code < 500
-        except (OSError, ValueError):
-            return False
+            return not strict and exc.code < 500, f"HTTP {exc.code}"
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            return False, str(getattr(reason, "strerror", None) or reason)
 
     def schedule(self, spec: DeploySpec, cron: dict[str, Any]) -> dict[str, Any]:
         template = cron["spec"]["jobTemplate"]["spec"]["template"]

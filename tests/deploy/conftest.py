@@ -70,6 +70,7 @@ IMAGES = {
     "crash": ['CMD ["sh", "-c", "echo the app cannot start; exit 3"]'],
     "leak": ['CMD ["sh", "-c", "echo cannot connect with password $DB_PASSWORD; exit 3"]'],
     "silent": ['CMD ["sh", "-c", "exec sleep 3600"]'],
+    "deaf": ['CMD ["sh", "-c", "echo listening on 9 instead of $PORT; exec httpd -f -p 9 -h /"]'],
 }
 
 

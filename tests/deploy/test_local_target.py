@@ -194,6 +194,24 @@ def test_a_first_release_that_crashes_leaves_no_pod(local, service, local_envs, 
     assert Podman().pods(f"{INSTANCE_LABEL}={name}") == []
 
 
+def test_a_release_that_never_answers_says_what_the_checks_got(
+    local, settings, service, local_envs, images
+):
+    """The reason names the URL, what the last attempt got and the app's last log line: what a
+    user needs to tell a wrong port from a slow start."""
+    settings.DEPLOY_LOCAL_READY_SECONDS = 2
+    port = free_ports(1, 21280)
+    workflow = deploy_only(service, images.other("deaf")[0], port=port)
+    failed = run_workflow(workflow)
+    assert failed.status == S.FAILED
+    name = f"{service.project.name}-{service.name}-release-dev"
+    assert (
+        f"{name} not ready: http://127.0.0.1:{port}/ did not answer (Connection refused) "
+        f"within 2 s; it last printed: listening on 9 instead of {port}"
+    ) in failed.status_reason
+    assert Podman().pods(f"{INSTANCE_LABEL}={name}") == []
+
+
 def test_history_rollback_and_older_commits_refused(local, service, local_envs, images, users):
     (v1, d1), (v2, d2) = images.app("one"), images.app("two")
     port = free_ports(1, 21300)
