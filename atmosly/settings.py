@@ -7,6 +7,7 @@ PostgreSQL and Redis are switched on by DATABASE_URL and REDIS_URL.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import environ
@@ -151,9 +152,20 @@ else:
 # kills a task after `timeout` and hands it to another worker after `retry`; retry must be above
 # timeout or a long build would be run twice.
 Q_TIMEOUT = env.int("Q_TIMEOUT", default=4 * 3600)
+# One worker process supervises up to WORKER_CONCURRENCY runs at once, each a thread
+# (executions/supervisor.py): runs mostly wait on git, the engine and registries.
+WORKER_CONCURRENCY = env.int("WORKER_CONCURRENCY", default=50)
+# No project holds more runs at once than this, over all workers (executions/scheduler.py).
+PROJECT_MAX_CONCURRENT_RUNS = env.int("PROJECT_MAX_CONCURRENT_RUNS", default=40)
+# This machine's name in the runs it holds (`<host>:<pid>:<id>`); two workers on one host that
+# stand for two machines (tests, benchmarks) are given two names.
+WORKER_HOSTNAME = env.str("WORKER_HOSTNAME", default=socket.gethostname())
 Q_CLUSTER = {
     "name": "atmosly",
-    "workers": env.int("Q_WORKERS", default=2),
+    "workers": env.int("Q_WORKERS", default=1),
+    # The worker process holds runs in threads: recycling it after N tasks (django-q2's default
+    # 500) would make it wait for them all while it takes nothing new.
+    "recycle": 10**9,
     "timeout": Q_TIMEOUT,
     "retry": Q_TIMEOUT + 600,
     "max_attempts": 1,

@@ -329,18 +329,14 @@ def wait_finished(execution_id: int, timeout: float = 300):
 
 
 def wait_task_saved(execution_id: int, timeout: float = 60) -> None:
-    """Waits for the worker to be done with the run's task (clean-up included): django-q2
-    saves the task's result once the task function returned."""
-    from django_q.models import Task
-
+    """Waits for the worker to be done with the run's clean-up: since one worker process holds
+    many runs, the django-q2 task returns at once, so the sign is the run's workspace, which
+    its thread removes after the final status (then the run's local image tag)."""
     from tests.base import wait_for
 
-    wait_for(
-        lambda: Task.objects.filter(name=f"execution-{execution_id}").exists(),
-        timeout,
-        f"the worker to finish run {execution_id}'s task",
-        poll=0.01,
-    )
+    workspace = Path(os.environ["WORKSPACE_ROOT"]) / f"execution-{execution_id}"
+    wait_for(lambda: not workspace.exists(), timeout, f"run {execution_id}'s clean-up", poll=0.01)
+    time.sleep(0.05)  # the image tag goes right after
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -14,6 +14,9 @@ class ExecutionsConfig(AppConfig):
 
         from executions.recovery import start_recovery_loop
         from executions.retention import ensure_schedule
+        from executions.supervisor import start_dispatching
 
         post_spawn.connect(start_recovery_loop, dispatch_uid="executions-recovery")
+        # Each worker process takes queued runs (many at once, in threads) from its start.
+        post_spawn.connect(start_dispatching, dispatch_uid="executions-dispatch")
         post_migrate.connect(ensure_schedule, sender=self, dispatch_uid="executions-retention")

@@ -1,20 +1,19 @@
-"""Runs an execution's stages in a worker (django-q2 task `run_execution`).
+"""Runs an execution's stages: one thread per run (executions.supervisor starts it in a worker
+process that holds many runs; `run_execution` runs one in the caller's thread).
 
-The worker claims the run with a conditional UPDATE, then runs each stage's runner in a thread
-while this thread supervises: it flushes logs as soon as they are due (woken by the log writer,
-not on a tick), and every SUPERVISE_SECONDS writes the heartbeat, watches for a terminate
-request and the stage timeout. Only this thread writes to the database.
+The run's thread runs each stage's runner in a thread of its own and supervises it: it flushes
+logs as soon as they are due (woken by the log writer, not on a tick), and every
+SUPERVISE_SECONDS honours a terminate request and the stage timeout. The process's watch thread
+(executions.watch) writes the heartbeats of all its runs and notices terminate requests for
+them in one query. Only the run's thread writes the run to the database.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import socket
 import threading
 import time
-import uuid
 from typing import Any
 
 from django.conf import settings
@@ -32,42 +31,60 @@ from executions.services import (
     do_change_stage_status,
     do_end_run,
     do_finish_stage,
-    do_heartbeat,
     do_save_reports,
     do_wait_at_gate,
 )
 from executions.status import ExecutionStatus, StageStatus
 from executions.variables import resolve_variables
+from executions.watch import watcher, worker_id
 from executions.workspace import KEEP_FAILED_HOURS, workspace_of
 from integrations.podman.engine import local_tags_of, remove_local_image
 
 logger = logging.getLogger(__name__)
 S = ExecutionStatus
 SUPERVISE_SECONDS = 0.1
-HEARTBEAT_SECONDS = 2.0
-__all__ = ["EXECUTION_OUTPUTS", "KEEP_FAILED_HOURS", "Engine", "run_execution", "workspace_of"]
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+__all__ = [
+    "EXECUTION_OUTPUTS",
+    "KEEP_FAILED_HOURS",
+    "Engine",
+    "run_claimed",
+    "run_execution",
+    "workspace_of",
+]
 
 
 def run_execution(execution_id: int) -> str:
-    """The django-q2 task. Returns the final (or waiting) status."""
+    """Claims one run (`claim_execution`, whatever its project's limit: the caller asked for
+    this run) and runs it to its end or its gate in this thread; returns the final (or waiting)
+    status, or "not claimed". Used by `run_workflow --inline`, EXECUTIONS_RUN_INLINE and the
+    tests; worker processes take runs through executions.supervisor instead."""
     close_old_connections()
-    execution = claim_execution(execution_id, WORKER_ID)
+    execution = claim_execution(execution_id, worker_id())
     if execution is None:
         return "not claimed"
     try:
-        return Engine(execution).run()
+        return run_claimed(execution)
     finally:
         connections.close_all()
 
 
+def run_claimed(execution: Execution) -> str:
+    """Runs a run this process has claimed, watched (heartbeat, terminate) while it runs."""
+    watch = watcher.watch(execution.pk)
+    try:
+        return Engine(execution, watch.terminating).run()
+    finally:
+        watcher.unwatch(execution.pk)
+
+
 class Engine:
-    def __init__(self, execution: Execution):
+    def __init__(self, execution: Execution, terminating: threading.Event | None = None):
         self.execution = execution
         self.workflow = execution.workflow
         self.workspace = workspace_of(execution)
         self.outputs: dict = {}
-        self.last_heartbeat = 0.0
+        # Set by the watch thread (executions.watch) when someone asks to terminate the run.
+        self.terminating = terminating or threading.Event()
 
     def run(self) -> str:
         try:
@@ -148,8 +165,8 @@ class Engine:
         deadline = time.monotonic() + self.workflow.stage_timeout_minutes * 60
         timed_out = False
         # Logs are flushed as soon as they are due (LogWriter.wait wakes on the first line of a
-        # batch); the checks that cost a query run every SUPERVISE_SECONDS, however often the
-        # log wakes this loop.
+        # batch); the terminate and timeout checks run every SUPERVISE_SECONDS, however often
+        # the log wakes this loop.
         next_check = time.monotonic() + SUPERVISE_SECONDS
         while not done.is_set():
             if self.log.wait(max(0.0, next_check - time.monotonic()), until=done):
@@ -157,7 +174,6 @@ class Engine:
             if done.is_set() or time.monotonic() < next_check:
                 continue
             next_check = time.monotonic() + SUPERVISE_SECONDS
-            self.heartbeat()
             if not ctx.cancelled.is_set() and self.termination_requested():
                 self.cancel(ctx)
                 return self.terminate(stage, thread, ctx, result)
@@ -207,14 +223,7 @@ class Engine:
                 logger.exception("cancel callback failed")
 
     def termination_requested(self) -> bool:
-        status = Execution.objects.filter(pk=self.execution.pk).values_list("status", flat=True)
-        return status.first() == S.TERMINATING
-
-    def heartbeat(self) -> None:
-        now = time.monotonic()
-        if now - self.last_heartbeat >= HEARTBEAT_SECONDS:
-            self.last_heartbeat = now
-            do_heartbeat(self.execution, WORKER_ID)
+        return self.terminating.is_set()
 
     def terminate(
         self, stage: StageRun, thread: threading.Thread, ctx: Context, result: dict | None = None

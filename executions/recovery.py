@@ -1,9 +1,11 @@
 """Runs whose worker died (SIGKILL, OOM, machine lost) end Error instead of staying Running.
 
-A worker writes a heartbeat every few seconds. A run is lost when its heartbeat is older than
-the lease, or at once when its worker was a process on this machine that no longer exists.
-Every worker process checks every RECOVERY_INTERVAL seconds (started on django-q2's
-`post_spawn`), so a lost run is marked within about 10 s of a worker running again.
+A worker writes the heartbeat of every run it holds every 2 s (executions.supervisor). A run is
+lost when its heartbeat is older than the lease (WORKER_LEASE_SECONDS, default 30), which works
+across machines, or at once when its worker was a process on this machine (WORKER_HOSTNAME)
+that no longer exists. Every worker process checks every `recovery_interval()` seconds (a third
+of the lease, at most 10; started on django-q2's `post_spawn`), so a run whose worker died is
+marked Error at most a lease and a third after its last heartbeat, by any worker still running.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 import threading
 import time
 from datetime import timedelta
@@ -37,6 +38,12 @@ from integrations.podman.engine import local_tags_of, remove_local_image
 logger = logging.getLogger(__name__)
 S = ExecutionStatus
 RECOVERY_INTERVAL = 10.0
+
+
+def recovery_interval() -> float:
+    return min(RECOVERY_INTERVAL, settings.WORKER_LEASE_SECONDS / 3)
+
+
 # How long recovery keeps killing the steps of a build whose worker died.
 ORPHAN_BUILD_SECONDS = 5.0
 _started = threading.Event()
@@ -46,7 +53,7 @@ def worker_gone(worker_id: str) -> bool:
     """True when the worker was a process on this host that is no longer running."""
     host, _, rest = worker_id.partition(":")
     pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    if host != settings.WORKER_HOSTNAME or not pid_text.isdigit():
         return False
     try:
         os.kill(int(pid_text), 0)
@@ -160,6 +167,6 @@ def start_recovery_loop(**kwargs: object) -> None:
                 logger.exception("recovery check failed")
             finally:
                 connections.close_all()
-            time.sleep(RECOVERY_INTERVAL)
+            time.sleep(recovery_interval())
 
     threading.Thread(target=loop, name="run-recovery", daemon=True).start()

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from approvals.models import RequestStatus
 from executions.models import Execution, StageRun
+from executions.scheduler import place_of
 from executions.status import STAGE_TERMINAL, TERMINAL, WAITING, ExecutionStatus, StageStatus
 from workflows.permissions import APPROVE, CHANGE
 
@@ -81,9 +82,11 @@ def stage_rows(execution: Execution) -> list[dict]:
 def run_state(execution: Execution, user: User | AnonymousUser) -> dict[str, Any]:
     """Everything about the run that changes while it runs, as the websocket's `status` message
     and the page's first state: status, reason, ref name, commit, image, timings, stages,
-    the actions this user may take and the ids of its approval requests (not cancelled)."""
+    the actions this user may take, the ids of its approval requests (not cancelled) and, for a
+    queued run, its `queue` place (`position`, 1 starts next, and the `reason` it waits)."""
 
     stages = stage_rows(execution)
+    place = place_of(execution)
     # Decided requests stay on the page (who approved, when); cancelled ones do not.
     open_requests = list(
         execution.approval_requests.exclude(status=RequestStatus.CANCELLED)
@@ -111,6 +114,7 @@ def run_state(execution: Execution, user: User | AnonymousUser) -> dict[str, Any
         "actions": run_actions(execution, stages, can_change=user.has_perm(CHANGE)),
         "can_approve": user.has_perm(APPROVE),
         "approval_requests": open_requests,
+        "queue": None if place is None else {"position": place.position, "reason": place.reason},
     }
 
 

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from executions.models import Execution, LogChunk, RefKind, Report, StageRun
+from executions.scheduler import place_of
 from workflows.validators import quoted, ref_name_problem
 
 COMMIT_RE = re.compile(r"^[0-9a-fA-F]{7,64}$")
@@ -143,6 +144,11 @@ class StageRunSerializer(serializers.ModelSerializer):
         ]
 
 
+class QueuePlaceSerializer(serializers.Serializer):
+    position = serializers.IntegerField(help_text="1 starts next (executions.scheduler).")
+    reason = serializers.CharField(help_text="Why it waits.")
+
+
 class ExecutionSerializer(serializers.ModelSerializer):
     status_display = serializers.CharField(source="get_status_display", read_only=True)
     triggered_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
@@ -151,6 +157,10 @@ class ExecutionSerializer(serializers.ModelSerializer):
     stages = StageRunSerializer(many=True, read_only=True)
     workflow_name = serializers.CharField(source="workflow.name", read_only=True)
     service = serializers.CharField(source="workflow.service.name", read_only=True)
+    queue = serializers.SerializerMethodField(
+        help_text="For a queued run (Pending, or resumed and not yet taken by a worker): its "
+        "`position` (1 starts next) and the `reason` it waits; null otherwise."
+    )
 
     class Meta:
         model = Execution
@@ -178,8 +188,17 @@ class ExecutionSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
             "rerun_of",
+            "queue",
             "stages",
         ]
+
+    @extend_schema_field(QueuePlaceSerializer(allow_null=True))
+    def get_queue(self, obj: Execution) -> dict[str, Any] | None:
+        # One queue computation per request, however many runs a list shows (DRF hands every
+        # item the same context dict).
+        context = cast(dict[str, Any], self.context)
+        place = place_of(obj, context.setdefault("_queue_cache", {}))
+        return {"position": place.position, "reason": place.reason} if place else None
 
 
 class LogChunkSerializer(serializers.ModelSerializer):

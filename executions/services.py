@@ -159,9 +159,11 @@ def claim_execution(execution_id: int, worker_id: str) -> Execution | None:
     return execution
 
 
-def do_heartbeat(execution: Execution, worker_id: str) -> None:
-    """The holding worker says it is alive (recovery ends runs whose heartbeat is stale)."""
-    Execution.objects.filter(pk=execution.pk, worker_id=worker_id).update(
+def do_heartbeats(execution_ids: list[int], worker_id: str) -> int:
+    """The worker `worker_id` says it is alive for the runs it holds among `execution_ids`, in
+    one UPDATE (recovery ends runs whose heartbeat is older than the lease). Returns how many
+    rows it touched: a run another worker holds, or one that ended, is left alone."""
+    return Execution.objects.filter(pk__in=execution_ids, worker_id=worker_id).update(
         heartbeat_at=timezone.now()
     )
 

@@ -7,6 +7,7 @@ and REDIS_URL (scripts/test's scale-mode pass) the same holds for the PostgreSQL
 the django-q2 queue and the channel layer's keys: each carries the session."""
 
 import os
+from pathlib import Path
 
 from atmosly.settings import *  # noqa: F403
 from atmosly.settings import BASE_DIR, CHANNEL_LAYERS, DATABASES, Q_CLUSTER, REDIS_URL
@@ -25,7 +26,10 @@ CHANNEL_PREFIX = f"asgi-test-{SESSION}"
 if REDIS_URL:
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = CHANNEL_PREFIX
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-WORKSPACE_ROOT = BASE_DIR / ".run" / f"test-workspaces-{SESSION}"
+# A worker subprocess standing for another machine is given a workspace root of its own.
+WORKSPACE_ROOT = Path(
+    os.environ.get("WORKSPACE_ROOT") or BASE_DIR / ".run" / f"test-workspaces-{SESSION}"
+)
 TERMINATION_GRACE_SECONDS = 15
 # Not the development defaults: the web server and the worker (started as subprocesses by some
 # tests) refuse those when DEBUG is off.

@@ -33,6 +33,21 @@ from integrations.podman.layercache import (
 
 # podman's words when its layer store changed under a build's cache lookup.
 STORAGE_RACE = "layer not known"
+# podman before 4.6 (buildah before 1.31; Debian 12 has 4.3.1) runs each RUN step under a
+# `buildah-oci-runtime` subprocess started with PR_SET_PDEATHSIG=SIGKILL. Linux sends that signal
+# when the *thread* that forked the subprocess ends, and the engine's Go runtime ends a thread
+# each time it makes a network namespace (containers/common's NewNS: every RUN step and
+# container, of any build or run on the engine). So with builds at once a step now and then dies
+# though nobody killed it: "while running runtime: signal: killed", or, killed while starting,
+# "did not get container create message from subprocess" (containers/podman#17918, fixed by
+# containers/buildah#4790). Kills by this product go to the step's container (`runc kill`) and
+# read "exit status 137", never these.
+ENGINE_KILLED_STEP = (
+    "while running runtime: signal: killed",
+    "did not get container create message from subprocess",
+)
+# How many times a build whose step the engine killed itself is started again.
+ENGINE_KILLED_RETRIES = 2
 # How long termination tries killing podman build steps before it also cuts the stream.
 KILL_STEPS_SECONDS = 8.0
 # After cutting the stream podman may still start later RUN steps; keep killing them this long.
@@ -127,6 +142,7 @@ class Build(Runner):
         closer = StreamCloser(client)
         finished = threading.Event()
         kill_steps = podman and is_local_socket(client)
+        self.token, self.kill_steps = token, kill_steps
         ctx.on_cancel(
             lambda: threading.Thread(
                 target=self.stop, args=(closer, token, finished, kill_steps), daemon=True
@@ -181,18 +197,35 @@ class Build(Runner):
         ctx.log.line(f"Building {workflow.dockerfile}{what} (context {workflow.build_context})")
         started = time.monotonic()
         error, image_id = self.stream(ctx, client, options, closer, finished, tag)
-        if error and self.cache is not None and self.cache.is_cache_error(error):
-            # An unreadable or unwritable cache repository must not fail the build.
-            ctx.log.line(f"Registry layer cache not used: {error}; building again without it")
-            self.cache = None
-            self.query = {k: v for k, v in self.query.items() if k not in ("cachefrom", "cacheto")}
-            finished.clear()
-            error, image_id = self.stream(ctx, client, options, closer, finished, tag)
-        if error and STORAGE_RACE in error and not options["nocache"]:
-            # podman's layer store changed under the build's cache lookup (another build or an
-            # image removal at that moment): the build itself is fine, so try once more.
-            ctx.log.line(f"The engine lost a cached layer ({error}); building again without cache")
-            options = {**options, "nocache": True}
+        killed_retries = 0
+        while error:
+            if self.cache is not None and self.cache.is_cache_error(error):
+                # An unreadable or unwritable cache repository must not fail the build.
+                ctx.log.line(f"Registry layer cache not used: {error}; building again without it")
+                self.cache = None
+                self.query = {
+                    k: v for k, v in self.query.items() if k not in ("cachefrom", "cacheto")
+                }
+            elif STORAGE_RACE in error and not options["nocache"]:
+                # podman's layer store changed under the build's cache lookup (another build or
+                # an image removal at that moment): the build itself is fine, so try once more.
+                ctx.log.line(
+                    f"The engine lost a cached layer ({error}); building again without cache"
+                )
+                options = {**options, "nocache": True}
+            elif (
+                any(words in error for words in ENGINE_KILLED_STEP)
+                and killed_retries < ENGINE_KILLED_RETRIES
+            ):
+                killed_retries += 1
+                ctx.log.line(
+                    f"The image engine killed a build step itself ({error}: a podman before 4.6 "
+                    f"fault when builds run at once); building again, "
+                    f"{killed_retries} of {ENGINE_KILLED_RETRIES}"
+                )
+                self.reap_orphaned_steps()
+            else:
+                break
             finished.clear()
             error, image_id = self.stream(ctx, client, options, closer, finished, tag)
         if error:
@@ -284,6 +317,15 @@ class Build(Runner):
                 time.sleep(1)
         time.sleep(1)  # buildah deletes its killed steps itself; only then look for leftovers
         buildsteps.remove_stopped_steps(token)
+
+    def reap_orphaned_steps(self) -> None:
+        """The killed subprocess leaves its step's process running, orphaned, and its runc
+        container behind: both go before the build starts again."""
+        if not self.kill_steps:
+            return
+        if buildsteps.kill_steps(self.token):
+            time.sleep(1)  # as in `stop`: the killed step is gone from runc's list only then
+        buildsteps.remove_stopped_steps(self.token)
 
     def remove(self, client: docker.DockerClient, tag: str) -> None:
         with contextlib.suppress(docker.errors.APIError):  # it may not have got to tagging

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import time
+import zlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +30,22 @@ INVALID_TAG_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
 # Where the useful part of podman's long chained error messages starts.
 REFUSED = ("unauthorized", "denied", "forbidden", "authentication required")
 UNREACHABLE = ("dial tcp", "no such host", "connection refused", "timeout", "tls:", "x509")
+# Runs of one commit share the registry tag `repo:<sha>`: one run's untag after its push would
+# remove the tag another run of this worker process had just set, before that one pushed it.
+# One push at a time per tag (a fixed set of locks: tags that share one only wait a little).
+TAG_LOCKS = [threading.Lock() for _ in range(64)]
+
+
+@contextlib.contextmanager
+def holding_tags(ctx: Context, names: list[str]) -> Iterator[None]:
+    """Holds the locks of the registry tags `names` (sorted, so two runs never wait on each
+    other in a cycle), checking for termination while it waits."""
+    with contextlib.ExitStack() as stack:
+        for index in sorted({zlib.crc32(name.encode()) % len(TAG_LOCKS) for name in names}):
+            while not TAG_LOCKS[index].acquire(timeout=0.2):
+                ctx.check_cancelled()
+            stack.callback(TAG_LOCKS[index].release)
+        yield
 
 
 def render_tag(template: str, *, branch: str, sha: str, number: int) -> str:
@@ -94,31 +113,32 @@ class Push(Runner):
                 "image_architectures": sorted(p.rpartition("/")[2] for p in images),
             }
         digest, started = "", time.monotonic()
-        try:
-            for tag in tags:
-                client.api.tag(image_id, repo, tag)
-                ctx.log.line(f"Pushing {repo}:{tag}")
-                digest = self.push(ctx, client, repo, tag, auth) or digest
-        except docker.errors.APIError as exc:
-            if ctx.cancelled.is_set():
-                raise Terminated() from exc
-            raise push_error(str(exc.explanation or exc), auth.host) from exc
-        except Exception as exc:  # the stream was cut: by termination, or the engine died
-            if ctx.cancelled.is_set():
-                raise Terminated() from exc
-            if isinstance(exc, (StageError, ProviderError)):
-                raise
-            raise StageError(
-                f"image engine connection lost during the push: {one_line(exc)}", system=True
-            ) from exc
-        finally:
-            # The registry has the image now; later stages (post-push script) use the build's
-            # local tag, which the engine removes when the run ends. Per-commit registry tags
-            # would only pile up here.
-            for tag in tags:
-                # Never tagged, or the engine went away: nothing to undo.
-                with contextlib.suppress(Exception):
-                    client.api.remove_image(f"{repo}:{tag}", noprune=True)
+        with holding_tags(ctx, [f"{repo}:{tag}" for tag in tags]):
+            try:
+                for tag in tags:
+                    client.api.tag(image_id, repo, tag)
+                    ctx.log.line(f"Pushing {repo}:{tag}")
+                    digest = self.push(ctx, client, repo, tag, auth) or digest
+            except docker.errors.APIError as exc:
+                if ctx.cancelled.is_set():
+                    raise Terminated() from exc
+                raise push_error(str(exc.explanation or exc), auth.host) from exc
+            except Exception as exc:  # the stream was cut: by termination, or the engine died
+                if ctx.cancelled.is_set():
+                    raise Terminated() from exc
+                if isinstance(exc, (StageError, ProviderError)):
+                    raise
+                raise StageError(
+                    f"image engine connection lost during the push: {one_line(exc)}", system=True
+                ) from exc
+            finally:
+                # The registry has the image now; later stages (post-push script) use the build's
+                # local tag, which the engine removes when the run ends. Per-commit registry tags
+                # would only pile up here.
+                for tag in tags:
+                    # Never tagged, or the engine went away: nothing to undo.
+                    with contextlib.suppress(Exception):
+                        client.api.remove_image(f"{repo}:{tag}", noprune=True)
         ctx.check_cancelled()
         if not digest:
             raise StageError("the registry did not report the pushed digest", system=True)

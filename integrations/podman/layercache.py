@@ -81,9 +81,13 @@ def keep_layer_cache(
 
 
 def remove_image(image_id: str) -> None:
-    """Best effort, with a client of its own (a client is not shared between threads)."""
+    """Best effort, with a client of its own (a client is not shared between threads). An image
+    still tagged (by a run of the same workflow in progress: runs of one workflow go at once)
+    stays: removing it by id would untag and delete that run's image before its push."""
     with contextlib.suppress(Exception):
-        connect(timeout=60).api.remove_image(image_id)
+        client = connect(timeout=60)
+        if not client.api.inspect_image(image_id).get("RepoTags"):
+            client.api.remove_image(image_id)
 
 
 def drop_layer_cache(client: docker.DockerClient, workflow: Workflow, platform: str = "") -> None:

@@ -11,7 +11,12 @@ import pytest
 
 from executions.logs import LogWriter
 from executions.models import Execution, Report, StageRun
-from executions.services import do_change_stage_status, do_change_status, do_create_execution
+from executions.services import (
+    claim_execution,
+    do_change_stage_status,
+    do_change_status,
+    do_create_execution,
+)
 from executions.status import ExecutionStatus as S
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
@@ -381,3 +386,19 @@ def test_phone_width_log_is_full_width_and_axe_is_clean(workflow, users, asgi_se
         if v["impact"] in ("serious", "critical")
     ]
     assert serious == [], json.dumps(serious, indent=1)
+
+
+def test_a_queued_run_shows_its_place_and_why_it_waits(workflow, users, asgi_server, page_as):
+    """Issue 16: a Pending run says where it is in the queue (executions.scheduler); once a
+    worker takes it, the line goes with the status update."""
+    older = do_create_execution(workflow, ref="main", trigger="manual", enqueue=False)
+    execution = do_create_execution(workflow, ref="main", trigger="manual", enqueue=False)
+    page = page_as(users["carol"], asgi_server)
+    open_run(page, asgi_server, execution)
+    assert page.inner_text("[data-testid='run-queue']").strip() == (
+        "· Queued, position 2: 1 queued run(s) start before it, as workers free slots"
+    )
+    do_change_status(older, S.TERMINATED)
+    claim_execution(execution.pk, "machine-a:1:abc123")  # a worker takes it
+    page.wait_for_selector("[data-testid='run-queue']", state="detached", timeout=10000)
+    assert page.inner_text("[data-testid='run-status']") == "Running"

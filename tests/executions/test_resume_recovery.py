@@ -9,6 +9,7 @@ from django_q.brokers import get_broker
 
 from executions.engine import run_execution
 from executions.models import Execution
+from executions.queue import TASK
 from executions.recovery import recover_lost_executions
 from tests.approvals.test_approval_gates import gated_workflow, prebuilt_image, start  # noqa: F401
 from tests.base import client_for, queued_tasks
@@ -17,7 +18,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
 
 
 def queued_runs() -> list[int]:
-    return [task["args"][0] for task in queued_tasks() if task["func"].endswith("run_execution")]
+    return [task["args"][0] for task in queued_tasks() if task["func"] == TASK]
 
 
 def test_resumed_run_whose_task_was_lost_is_handed_on(

@@ -102,6 +102,12 @@ function RunPage({ config, csrf }) {
             {state.reason}
           </span>
         )}
+        {state.queue && (
+          <span className="wfr-muted" id="run-queue" data-testid="run-queue">
+            {' '}
+            · Queued, position {state.queue.position}: {state.queue.reason}
+          </span>
+        )}
         {!connected && !state.ended && <span className="wfr-muted"> · reconnecting…</span>}
       </div>
       <p className="wfr-muted wfr-meta">
