@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import multiprocessing
+
 from django.apps import AppConfig
 
 
@@ -16,7 +18,17 @@ class ExecutionsConfig(AppConfig):
         from executions.retention import ensure_schedule
         from executions.supervisor import start_dispatching
 
-        post_spawn.connect(start_recovery_loop, dispatch_uid="executions-recovery")
-        # Each worker process takes queued runs (many at once, in threads) from its start.
-        post_spawn.connect(start_dispatching, dispatch_uid="executions-dispatch")
+        def on_worker_start(**kwargs: object) -> None:
+            """post_spawn in a django-q2 worker: its recovery loop and its run dispatcher."""
+            # django-q2 also sends post_spawn when `sync` plays a worker inside the caller's
+            # process (a test, a shell): no loop may start there and outlive the call. A real
+            # worker is a child of the cluster's sentinel process.
+            if multiprocessing.parent_process() is None:
+                return
+            start_recovery_loop()
+            # Each worker process takes queued runs (many at once, in threads) from its start.
+            start_dispatching()
+
+        # weak=False: nothing else keeps this function alive once ready() returns.
+        post_spawn.connect(on_worker_start, weak=False, dispatch_uid="executions-worker-start")
         post_migrate.connect(ensure_schedule, sender=self, dispatch_uid="executions-retention")

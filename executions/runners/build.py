@@ -120,6 +120,10 @@ class Build(Runner):
             {
                 "org.opencontainers.image.revision": sha,
                 "org.opencontainers.image.source": public_url(workflow.service.repo_url),
+                # The run makes each run's image its own, even from one commit with every layer
+                # cached: runs of one commit at once never share (and delete) one image id.
+                "io.atmosly.execution": str(execution.pk),
+                "io.atmosly.workflow": str(workflow.pk),
             },
         )
         self.context_dir, self.dockerfile = context_dir, dockerfile

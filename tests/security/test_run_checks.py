@@ -161,20 +161,16 @@ def test_scheduled_cron_job_is_refused_with_another_projects_registry(cron_relea
 def test_a_queued_cron_occurrence_passes_the_check_under_either_task_path(
     task, cron_release, environments
 ):
-    from django_q.signals import post_spawn
+    import threading
+
     from django_q.tasks import async_task, fetch
 
-    from executions.recovery import start_recovery_loop
-
     # What django-q2's worker does with a queued task: find the function by its dotted path.
-    # `sync` plays django-q2's worker in this process, which sends `post_spawn`: without its
-    # receiver the recovery loop would start here and run for the rest of the test session,
-    # racing other tests' workers for their runs.
-    post_spawn.disconnect(dispatch_uid="executions-recovery")
-    try:
-        done = fetch(async_task(task, cron_release.pk, environments[0].pk, sync=True))
-    finally:
-        post_spawn.connect(start_recovery_loop, dispatch_uid="executions-recovery")
+    # `sync` plays django-q2's worker in this process and sends `post_spawn`; the worker-start
+    # loops (recovery, run dispatch) must not start here and race other tests' workers.
+    done = fetch(async_task(task, cron_release.pk, environments[0].pk, sync=True))
+    loops = {t.name for t in threading.enumerate()} & {"run-recovery", "run-dispatch"}
+    assert not loops, f"{loops} started in the test process"
 
     assert done is not None and done.success, done and done.result
     assert done.result == {"skipped": f"demo/web/nightly cannot run: {FOREIGN}"}
