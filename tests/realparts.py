@@ -211,13 +211,8 @@ def _step_command(entry: Mapping[str, Any]) -> str:
     return " ".join(config.get("process", {}).get("args", []))
 
 
-def build_step_working_container(step_id: str) -> str | None:
-    """The id of the build's working container that the running RUN step ``step_id`` uses.
-
-    Other sessions may build on the same engine, so "whatever external container exists" is not
-    good enough to prove cleanup. The step's root is an overlay whose upperdir is the working
-    container's layer; containers/storage's containers.json maps that layer to the container.
-    """
+def step_pid(step_id: str) -> int | None:
+    """The pid runc reports for build step container ``step_id``, or None when runc knows none."""
     state = subprocess.run(
         ["runc", "--root", RUNC_ROOT, "state", step_id],
         capture_output=True,
@@ -227,7 +222,17 @@ def build_step_working_container(step_id: str) -> str | None:
     )
     if state.returncode != 0:
         return None
-    pid = json.loads(state.stdout).get("pid")
+    return json.loads(state.stdout).get("pid")
+
+
+def build_step_working_container(step_id: str) -> str | None:
+    """The id of the build's working container that the running RUN step ``step_id`` uses.
+
+    Other sessions may build on the same engine, so "whatever external container exists" is not
+    good enough to prove cleanup. The step's root is an overlay whose upperdir is the working
+    container's layer; containers/storage's containers.json maps that layer to the container.
+    """
+    pid = step_pid(step_id)
     try:
         mountinfo = Path(f"/proc/{pid}/mountinfo").read_text()
     except OSError:

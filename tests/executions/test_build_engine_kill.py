@@ -11,10 +11,8 @@ to the step's `buildah-oci-runtime` itself, as the kernel does, and the run stil
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
 
 import pytest
 
@@ -22,7 +20,7 @@ from executions.models import Execution
 from executions.status import ExecutionStatus as S
 from tests.base import wait_for
 from tests.executions import log_text, make_git_workflow, run_in_thread, start_run, step_containers
-from tests.realparts import RUNC_ROOT, sample_app_files, unique_name
+from tests.realparts import sample_app_files, step_pid, unique_name
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
 
@@ -30,14 +28,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
 def runtime_subprocess(step_id: str) -> int | None:
     """The pid of the `buildah-oci-runtime` process that watches RUN step `step_id` once the
     step runs (None while `runc` is still starting it)."""
-    state = subprocess.run(
-        ["runc", "--root", RUNC_ROOT, "state", step_id],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    )
-    pid = json.loads(state.stdout)["pid"]
+    pid = step_pid(step_id)
+    if pid is None:
+        return None
     with open(f"/proc/{pid}/stat") as stat:
         parent = int(stat.read().rpartition(")")[2].split()[1])
     with open(f"/proc/{parent}/cmdline", "rb") as cmdline:
