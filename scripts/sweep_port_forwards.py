@@ -40,9 +40,18 @@ def running_containers() -> set[str]:
     alive = set()
     for line in out.splitlines():
         cid, _, pid = line.partition(" ")
-        if pid.isdigit() and int(pid) > 0 and os.path.exists(f"/proc/{pid}"):
+        if pid.isdigit() and int(pid) > 0 and process_runs(int(pid)):
             alive.add(cid)
     return alive
+
+
+def process_runs(pid: int) -> bool:
+    """Whether `pid` exists and is not a zombie (killed, not yet reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def iptables(*args: str) -> subprocess.CompletedProcess[str]:
