@@ -43,7 +43,22 @@ class Command:
             "DATABASE_URL": base.database_url(),
             "PYTHONUNBUFFERED": "1",
         }
-        self.process = subprocess.Popen(
+        # A terminal's foreground job starts with Ctrl-C's default action. An ignored SIGINT is
+        # inherited through exec: pytest started in the background by a script (`pytest &`,
+        # which ignores SIGINT there) would otherwise start commands that never see the Ctrl-C.
+        inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            self.process = self.spawn(args, env)
+        finally:
+            if inherited is not None:  # None: set outside Python, nothing to put back
+                signal.signal(signal.SIGINT, inherited)
+        self.output: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    @staticmethod
+    def spawn(args: tuple[str, ...], env: dict[str, str]) -> subprocess.Popen[str]:
+        return subprocess.Popen(
             [sys.executable, "manage.py", *args],
             cwd=ROOT,
             env=env,
@@ -53,9 +68,6 @@ class Command:
             text=True,
             start_new_session=True,  # its own process group, like a terminal's foreground job
         )
-        self.output: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
