@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, ProtectedError
 
 from atmosly.errors import Conflict, Invalid, check_valid
@@ -44,6 +45,7 @@ from workflows.signals import approvers_changed
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, Group, User
+    from django.db.backends.utils import CursorWrapper
     from rest_framework.request import Request
     from rest_framework.serializers import ModelSerializer
 
@@ -294,6 +296,100 @@ def save_variables(workflow: Workflow, variables: list[dict[str, Any]]) -> None:
         row.save()
 
 
+# Workflow id -> digest of the rows its last passing run check read (see run_check_inputs).
+# Per process; a digest that differs, or none, means the full check runs again.
+_PASSED_RUN_CHECKS: dict[int, bytes] = {}
+_PASSED_RUN_CHECKS_MAX = 10_000
+
+
+def _rows_digest(cursor: CursorWrapper, queries: list[tuple[str, list[Any]]]) -> bytes:
+    digest = hashlib.blake2b(digest_size=20)
+    for sql, params in queries:
+        cursor.execute(sql, params)
+        digest.update(repr(cursor.fetchall()).encode())
+        digest.update(b"\x00")
+    return digest.digest()
+
+
+def run_check_inputs(workflow_id: int) -> bytes:
+    """A digest of every row and column `validate_for_run` reads for `workflow_id`: the
+    workflow, its service and project, the service's other workflows' names, the project's
+    environments and registries (and any other row its links point at), its deploy steps with
+    their approver users and groups, the project's members and the workflow's variables.
+
+    Read with plain SQL (about 0.5 ms, against about 15 ms for the full check), straight from
+    the tables, so a change made by the API, the admin or directly in the database all change
+    it. Returns b"" when the workflow no longer exists."""
+    wf, svc, prj = Workflow._meta, Service._meta, Project._meta
+    env, reg = Environment._meta, RegistryConnection._meta
+    step, var = WorkflowEnvironment._meta, CIVariable._meta
+    step_users = WorkflowEnvironment.approver_users.through._meta
+    step_groups = WorkflowEnvironment.approver_groups.through._meta
+    members = Project.members.through._meta
+    user, group = get_user_model()._meta, Group._meta
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT w.service_id, s.project_id FROM {wf.db_table} w "
+            f"JOIN {svc.db_table} s ON s.id = w.service_id WHERE w.id = %s",
+            [workflow_id],
+        )
+        found = cursor.fetchone()
+        if found is None:
+            return b""
+        service_id, project_id = found
+        steps = f"SELECT id FROM {step.db_table} WHERE workflow_id = %s"
+        return _rows_digest(
+            cursor,
+            [
+                (f"SELECT * FROM {wf.db_table} WHERE id = %s", [workflow_id]),
+                (f"SELECT * FROM {svc.db_table} WHERE id = %s", [service_id]),
+                (f"SELECT * FROM {prj.db_table} WHERE id = %s", [project_id]),
+                (
+                    f"SELECT id, name FROM {wf.db_table} WHERE service_id = %s ORDER BY id",
+                    [service_id],
+                ),
+                (
+                    f"SELECT * FROM {env.db_table} WHERE project_id = %s OR id IN "
+                    f"(SELECT environment_id FROM {step.db_table} WHERE workflow_id = %s) "
+                    f"OR id = (SELECT builder_environment_id FROM {wf.db_table} WHERE id = %s) "
+                    "ORDER BY id",
+                    [project_id, workflow_id, workflow_id],
+                ),
+                (
+                    f"SELECT * FROM {reg.db_table} WHERE project_id = %s OR id IN "
+                    f"(SELECT registry_id FROM {wf.db_table} WHERE id = %s) "
+                    f"OR id = (SELECT image_registry_id FROM {svc.db_table} WHERE id = %s) "
+                    "ORDER BY id",
+                    [project_id, workflow_id, service_id],
+                ),
+                (
+                    f"SELECT * FROM {step.db_table} WHERE workflow_id = %s ORDER BY id",
+                    [workflow_id],
+                ),
+                (
+                    f"SELECT l.id, l.workflowenvironment_id, u.id, u.username, u.is_active, "
+                    f"u.is_superuser FROM {step_users.db_table} l JOIN {user.db_table} u "
+                    f"ON u.id = l.user_id WHERE l.workflowenvironment_id IN ({steps}) "
+                    "ORDER BY l.id",
+                    [workflow_id],
+                ),
+                (
+                    f"SELECT l.id, l.workflowenvironment_id, g.id, g.name "
+                    f"FROM {step_groups.db_table} l JOIN {group.db_table} g "
+                    f"ON g.id = l.group_id WHERE l.workflowenvironment_id IN ({steps}) "
+                    "ORDER BY l.id",
+                    [workflow_id],
+                ),
+                (
+                    f"SELECT user_id FROM {members.db_table} WHERE project_id = %s "
+                    "ORDER BY user_id",
+                    [project_id],
+                ),
+                (f"SELECT * FROM {var.db_table} WHERE workflow_id = %s ORDER BY id", [workflow_id]),
+            ],
+        )
+
+
 def validate_for_run(workflow: Workflow) -> None:
     """Re-checks the stored definition before a run: environments may have been deactivated,
     users removed, or rows edited outside the API since it was saved.
@@ -301,7 +397,22 @@ def validate_for_run(workflow: Workflow) -> None:
     The document names its registry and environments, so it resolves them again by name in the
     project; the stored links must be those same rows. A link to another project's registry or
     environment (written straight to the database) would hand that project's credentials to
-    this run. Raises Invalid keyed by field path (the API's 400)."""
+    this run. Raises Invalid keyed by field path (the API's 400).
+
+    The full check costs about 15 ms of CPU, half of a webhook delivery's; it is skipped when
+    every row it reads is as it was at this process's last passing check of the workflow
+    (`run_check_inputs`). A failing check is never remembered."""
+    inputs = run_check_inputs(workflow.pk)
+    if inputs and _PASSED_RUN_CHECKS.get(workflow.pk) == inputs:
+        return
+    _full_run_check(workflow)
+    if inputs:
+        if len(_PASSED_RUN_CHECKS) >= _PASSED_RUN_CHECKS_MAX:
+            _PASSED_RUN_CHECKS.clear()
+        _PASSED_RUN_CHECKS[workflow.pk] = inputs
+
+
+def _full_run_check(workflow: Workflow) -> None:
     project_id = workflow.service.project_id
     errors: dict[str, str] = {}
     if workflow.registry is not None and workflow.registry.project_id != project_id:
