@@ -17,6 +17,7 @@ import pytest
 from executions.models import Execution
 from executions.status import ExecutionStatus as S
 from executions.status import StageStatus
+from tests.base import wait_for
 from tests.executions import make_git_workflow, start_run
 from tests.executions import step_containers as running_steps
 from tests.executions.test_worker_processes import worker_starter
@@ -30,16 +31,6 @@ LEASE = 6
 @pytest.fixture
 def start_worker(transactional_db, real_services, tmp_path):
     yield from worker_starter(tmp_path)
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def sleeping_workflow(project, registry, git_server, seconds: int) -> tuple:
