@@ -317,9 +317,9 @@ def run_check_inputs(workflow_id: int) -> bytes:
     environments and registries (and any other row its links point at), its deploy steps with
     their approver users and groups, the project's members and the workflow's variables.
 
-    Read with plain SQL (about 0.5 ms, against about 15 ms for the full check), straight from
-    the tables, so a change made by the API, the admin or directly in the database all change
-    it. Returns b"" when the workflow no longer exists."""
+    Read with plain SQL (0.27 ms of CPU for a CI workflow against 14.3 ms for the full check,
+    SQLite), straight from the tables, so a change made through the API, the admin or directly
+    in the database changes it. Returns b"" when the workflow no longer exists."""
     wf, svc, prj = Workflow._meta, Service._meta, Project._meta
     env, reg = Environment._meta, RegistryConnection._meta
     step, var = WorkflowEnvironment._meta, CIVariable._meta
