@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import F, ProtectedError
 
 from atmosly.errors import Conflict, Invalid, check_valid
@@ -296,10 +297,13 @@ def save_variables(workflow: Workflow, variables: list[dict[str, Any]]) -> None:
         row.save()
 
 
-# Workflow id -> digest of the rows its last passing run check read (see run_check_inputs).
+# Workflow id -> (digest of the rows its last passing run check read, when: time.monotonic()).
 # Per process; a digest that differs, or none, means the full check runs again.
-_PASSED_RUN_CHECKS: dict[int, bytes] = {}
+_PASSED_RUN_CHECKS: dict[int, tuple[bytes, float]] = {}
 _PASSED_RUN_CHECKS_MAX = 10_000
+# A pass is trusted this long at most (seconds): a few rules depend on more than the rows, such
+# as the clock (a cron schedule must fire within five years) and the time zone database.
+RUN_CHECK_PASS_SECONDS = 300.0
 
 
 def _rows_digest(cursor: CursorWrapper, queries: list[tuple[str, list[Any]]]) -> bytes:
@@ -401,15 +405,38 @@ def validate_for_run(workflow: Workflow) -> None:
 
     The full check costs about 15 ms of CPU, half of a webhook delivery's; it is skipped when
     every row it reads is as it was at this process's last passing check of the workflow
-    (`run_check_inputs`). A failing check is never remembered."""
+    (`run_check_inputs`), for RUN_CHECK_PASS_SECONDS at most. A failing check is never
+    remembered, nor a pass that may not be of the rows the digest read: the caller's workflow,
+    service or project differing from the stored rows (loaded before an edit), or the rows
+    changing while the check ran."""
     inputs = run_check_inputs(workflow.pk)
-    if inputs and _PASSED_RUN_CHECKS.get(workflow.pk) == inputs:
+    passed = _PASSED_RUN_CHECKS.get(workflow.pk)
+    if (
+        inputs
+        and passed is not None
+        and passed[0] == inputs
+        and time.monotonic() - passed[1] < RUN_CHECK_PASS_SECONDS
+    ):
         return
     _full_run_check(workflow)
-    if inputs:
-        if len(_PASSED_RUN_CHECKS) >= _PASSED_RUN_CHECKS_MAX:
-            _PASSED_RUN_CHECKS.clear()
-        _PASSED_RUN_CHECKS[workflow.pk] = inputs
+    if not inputs:
+        return
+    stored = Workflow.objects.select_related("service__project").filter(pk=workflow.pk).first()
+    if (
+        stored is None
+        or not _same_row(stored, workflow)
+        or not _same_row(stored.service, workflow.service)
+        or not _same_row(stored.service.project, workflow.service.project)
+        or run_check_inputs(workflow.pk) != inputs
+    ):
+        return
+    if len(_PASSED_RUN_CHECKS) >= _PASSED_RUN_CHECKS_MAX:
+        _PASSED_RUN_CHECKS.clear()
+    _PASSED_RUN_CHECKS[workflow.pk] = (inputs, time.monotonic())
+
+
+def _same_row(a: models.Model, b: models.Model) -> bool:
+    return all(f.value_from_object(a) == f.value_from_object(b) for f in a._meta.concrete_fields)
 
 
 def _full_run_check(workflow: Workflow) -> None:

@@ -15,8 +15,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from executions.models import Execution
+from executions.services import check_can_run
 from tests import base
 from tests.webhooks.helpers import Hook, deliver, github_push, sha_of
+from workflows import services as workflow_services
 from workflows.models import (
     CIVariable,
     Environment,
@@ -129,3 +131,33 @@ def test_an_unchanged_workflow_is_not_checked_in_full_again(github_hook: Hook, d
     assert Execution.objects.filter(workflow=delivery_cd).count() == 4
     assert len(changed) > len(unchanged) + 5
     assert len(again) == len(unchanged)
+
+
+def test_a_pass_of_a_workflow_loaded_before_an_edit_is_not_remembered(github_hook: Hook):
+    """A door may hold a workflow loaded before an edit: its check passes on the old links, and
+    must not count as a pass of the rows as they are now."""
+    foreign = base.make_registry(other_project(), name="theirs", url="127.0.0.1:5001")
+    loaded = Workflow.objects.select_related("service__project").get(pk=github_hook.workflow.pk)
+    Workflow.objects.filter(pk=loaded.pk).update(registry=foreign)
+
+    check_can_run(None, loaded)  # the object still names the project's own registry
+    response = deliver(github_hook, "github", github_push("main", after=sha_of(1)))
+
+    assert not Execution.objects.filter(workflow=loaded).exists()
+    assert (
+        "demo/shop/ci cannot run: the registry belongs to another project"
+        in response.json()["reason"]
+    )
+
+
+def test_a_pass_is_trusted_for_a_while_only(github_hook: Hook, delivery_cd, monkeypatch):
+    """Some rules read the clock (a cron schedule must fire within five years): past
+    RUN_CHECK_PASS_SECONDS the full check runs again though no row changed."""
+    with CaptureQueriesContext(connection) as trusted:
+        deliver(github_hook, "github", github_push("main", after=sha_of(2)))
+    monkeypatch.setattr(workflow_services, "RUN_CHECK_PASS_SECONDS", 0.0)
+    with CaptureQueriesContext(connection) as expired:
+        deliver(github_hook, "github", github_push("main", after=sha_of(3)))
+
+    assert Execution.objects.filter(workflow=delivery_cd).count() == 3
+    assert len(expired) > len(trusted) + 5
