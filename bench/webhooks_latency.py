@@ -308,6 +308,12 @@ def main() -> int:
         default=0,
         help="keep database connections this many seconds (default 0, as the product ships)",
     )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="pushes per service before the measured ones, not counted (default 1)",
+    )
     args = parser.parse_args()
     args.rate = min(max(args.rate, 1.0), 500.0)
     args.seconds = min(max(args.seconds, 1.0), 600.0)
@@ -327,6 +333,12 @@ def main() -> int:
         )
         base_cpu, cpu = (srv.cpu_ms() - cpu) / len(base), srv.cpu_ms()
         run = uuid.uuid4().hex[:8]
+        # One push per service first, not counted: each workflow's first delivery in a
+        # server process runs the full run check (later ones check only that its rows are
+        # unchanged, workflows.services.validate_for_run); --warmup 0 measures those too.
+        for i in range(args.warmup * len(targets)):
+            send_push(port, targets[i % len(targets)], uuid.uuid4().hex + "0" * 8, f"w{run}-{i}")
+        cpu = srv.cpu_ms()
 
         def push(i: int) -> tuple[int, dict]:
             sha = hashlib.sha1(f"{run}-{i}".encode()).hexdigest()
@@ -358,12 +370,13 @@ def main() -> int:
     no_answer = sum(1 for s, _ in hook_results if s == 0)
     print(
         f"webhooks answered 202 triggered: {triggered}/{len(hook_results)} "
-        f"(no answer within 10 s: {no_answer}); runs created: {runs}; "
+        f"(no answer within 10 s: {no_answer}); runs created: {runs} "
+        f"({args.warmup * len(targets)} by the warm-up); "
         f"baseline errors: {bad_base}; worst start lag: {max(base_lag, hook_lag):.1f} ms"
     )
     p95_ok = percentile(hooks, 95) <= 50
     print(f"goal p95 <= 50 ms: {'met' if p95_ok else 'NOT met'}")
-    return 0 if triggered == len(hook_results) == runs else 1
+    return 0 if triggered == len(hook_results) == runs - args.warmup * len(targets) else 1
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from executions.models import Execution, LogChunk, StageRun
 
@@ -31,6 +31,10 @@ def _group_send(group: str, event: dict) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    if isinstance(layer, InMemoryChannelLayer) and not layer.groups.get(group):
+        # The in-memory layer reaches this process only, and nobody here listens: skip the
+        # hop to the event loop (a webhook delivery's publish, mostly, in the web server).
+        return
     try:
         async_to_sync(layer.group_send)(group, event)
     except Exception:  # a missed wake-up costs one poll interval, never a lost line
@@ -41,13 +45,15 @@ def _send(execution_id: int, event: dict) -> None:
     _group_send(group_name(execution_id), event)
 
 
-def publish_project(execution_id: int, what: str) -> None:
-    """Wakes the dashboards of the run's project (a new run, a status change, a stage)."""
-    project_id = (
-        Execution.objects.filter(pk=execution_id)
-        .values_list("workflow__service__project_id", flat=True)
-        .first()
-    )
+def publish_project(execution_id: int, what: str, project_id: int | None = None) -> None:
+    """Wakes the dashboards of the run's project (a new run, a status change, a stage); the
+    project is looked up from the run unless the caller knows it."""
+    if project_id is None:
+        project_id = (
+            Execution.objects.filter(pk=execution_id)
+            .values_list("workflow__service__project_id", flat=True)
+            .first()
+        )
     if project_id is not None:
         _group_send(project_group(project_id), {"type": "project.wake", "what": what})
 

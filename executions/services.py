@@ -446,7 +446,9 @@ def do_create_execution(
                 )
                 if enqueue:
                     transaction.on_commit(partial(enqueue_execution, execution.pk))
-                transaction.on_commit(partial(publish_project, execution.pk, "created"))
+                transaction.on_commit(
+                    partial(publish_project, execution.pk, "created", workflow.service.project_id)
+                )
             return execution
         except IntegrityError:
             continue  # another run took the same number at the same moment
