@@ -10,6 +10,7 @@ import threading
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import HttpCommunicator
+from django.core.signals import request_started
 
 from atmosly.asgi import application
 from executions.models import Execution
@@ -17,37 +18,40 @@ from tests.webhooks.helpers import Hook, encode, github_push, sha_of, signed_hea
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
-# The thread each delivery's view ran in, recorded by the view's own signal handler.
-SEEN: list[str] = []
+
+async def asgi_request(
+    method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> dict:
+    """One request through the ASGI application, as daphne hands it over."""
+    communicator = HttpCommunicator(
+        application,
+        method,
+        path,
+        body=body,
+        headers=[(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+    )
+    communicator.scope["server"] = ("testserver", 80)
+    return await communicator.get_response(timeout=10)
 
 
 async def post_push(hook: Hook, n: int) -> dict:
     body = encode(github_push("main", after=sha_of(n)))
-    headers = signed_headers("github", body, hook.secret)
-    headers["Content-Type"] = "application/json"
-    communicator = HttpCommunicator(
-        application,
-        "POST",
-        f"/hooks/github/{hook.hook_id}/",
-        body=body,
-        headers=[(k.lower().encode(), v.encode()) for k, v in headers.items()],
-    )
-    communicator.scope["server"] = ("testserver", 80)
-    response = await communicator.get_response(timeout=10)
+    headers = {**signed_headers("github", body, hook.secret), "Content-Type": "application/json"}
+    response = await asgi_request("POST", f"/hooks/github/{hook.hook_id}/", body, headers)
     assert response["status"] == 202, response["body"][:300]
     return json.loads(response["body"])
 
 
 @pytest.fixture
 def record_threads():
-    from django.core.signals import request_started
+    """The name of the thread each request's sync code started in (request_started)."""
+    seen: list[str] = []
 
-    def seen(**kwargs):
-        SEEN.append(threading.current_thread().name)
+    def record(**kwargs):
+        seen.append(threading.current_thread().name)
 
-    SEEN.clear()
-    request_started.connect(seen, weak=False, dispatch_uid="test-asgi-threads")
-    yield SEEN
+    request_started.connect(record, weak=False, dispatch_uid="test-asgi-threads")
+    yield seen
     request_started.disconnect(dispatch_uid="test-asgi-threads")
 
 
@@ -64,10 +68,7 @@ async def test_deliveries_start_runs_in_one_kept_thread(github_hook: Hook, recor
 
 async def test_other_requests_keep_a_thread_each(github_hook: Hook, record_threads):
     for _ in range(2):
-        communicator = HttpCommunicator(application, "GET", "/accounts/login/")
-        communicator.scope["server"] = ("testserver", 80)
-        response = await communicator.get_response(timeout=10)
-        assert response["status"] == 200
+        assert (await asgi_request("GET", "/accounts/login/"))["status"] == 200
     await post_push(github_hook, 1)
 
     assert len(record_threads) == 3 and len(set(record_threads)) == 3
