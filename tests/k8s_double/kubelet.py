@@ -191,9 +191,47 @@ class Kubelet:
             )
 
     def logs(self, ns: str, name: str, container: str, follow: bool):
-        """podman's log of the pod's container, as bytes chunks."""
+        """podman's log of the pod's container, as bytes chunks; followed, it ends when the
+        container has exited, as a kubelet's does."""
         found = self.engine.containers.get(self.container_name(ns, name, container))
-        return found.logs(stream=True, follow=follow)
+        if not follow:
+            return found.logs(stream=True, follow=False)
+        return self.follow_logs(found)
+
+    def follow_logs(self, found):
+        """podman 4.3 sometimes keeps a `logs --follow` stream open after the container exited
+        (seen here: a multi-arch build pod's stream, 20 minutes after its exit; the Script
+        stage works around the same, executions/runners/script.py). A second connection waits
+        for the exit and closes a stream still open 2 s later; the rest is read without
+        following."""
+        stream = found.logs(stream=True, follow=True)
+        ended, closed = threading.Event(), threading.Event()
+
+        def watch() -> None:
+            with contextlib.suppress(Exception):  # removed with its pod: the stream ends too
+                self.engine.api.wait(found.id, timeout=None)
+            if not ended.wait(2):
+                closed.set()
+                stream.close()
+
+        threading.Thread(target=watch, name=f"logs-{found.name}", daemon=True).start()
+
+        def chunks():
+            sent = 0
+            try:
+                for chunk in stream:
+                    sent += len(chunk)
+                    yield chunk
+            except Exception:
+                if not closed.is_set():
+                    raise
+            ended.set()
+            if closed.is_set():
+                rest = found.logs(stream=False, follow=False)[sent:]
+                if rest:
+                    yield rest
+
+        return chunks()
 
     def interrupt(self, ns: str, name: str) -> None:
         """As a spot node's shutdown does: the containers are killed, the pod fails with a
