@@ -3,10 +3,13 @@ by the Django session."""
 
 from __future__ import annotations
 
+import gc
 import os
+import sys
 from typing import Any
 
 import django
+from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 
 from atmosly.checks import refuse_development_keys
@@ -26,6 +29,20 @@ class HTTPHandler(ASGIHandler):
     network and take turns on SQLite's one writer anyway, so they share asgiref's single sync
     thread and its kept connection; every other request keeps a thread of its own, so a slow
     page holds up no other."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        """The middleware chain in sync mode, entered with one hop to a sync thread.
+
+        Every view here is sync, and WhiteNoise and our BodyLimitMiddleware are sync-only, so in
+        the async mode Django's ASGI handler picks, a request crossed between the event loop and
+        the sync thread about seven times (into BodyLimit, back out for the session middleware,
+        in again for the view, and once for each sync `process_view`), each a thread wake-up
+        and a GIL hand-over (py-spy on the webhook benchmark, bench/README.md). The same
+        middleware, in the same order, runs as under WSGI."""
+        super().load_middleware(is_async=False)
+        # django-stubs leaves `_middleware_chain` (set in load_middleware) untyped.
+        chain = self._middleware_chain  # type: ignore[has-type]
+        self._middleware_chain = sync_to_async(chain, thread_sensitive=True)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/hooks/"):
@@ -58,3 +75,13 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# The web server's interpreter, tuned for answering while a request's sync code runs (figures:
+# bench/README.md, webhooks, 2 Dec). Both measured with bench/webhooks_latency.py at 50 pushes/s:
+# - The event-loop thread (accepting, reading, answering) waited up to the default 5 ms switch
+#   interval for the GIL each time the sync thread held it, so queues built up at 80% of a core
+#   (p95 87-1,340 ms from run to run); at 1 ms, p95 39-41 ms in three runs.
+# - Everything loaded at start-up moves out of the collector's reach: full collections then
+#   scan what requests left behind only (pauses of 190-280 ms before, 15-70 ms after).
+sys.setswitchinterval(0.001)
+gc.freeze()

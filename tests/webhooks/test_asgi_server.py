@@ -1,6 +1,7 @@
-"""Deliveries through the ASGI application daphne serves (atmosly.asgi), not the test client's
+"""Requests through the ASGI application daphne serves (atmosly.asgi), not the test client's
 WSGI handler: /hooks/ requests run in one long-lived thread on a kept database connection,
-every other request in a thread of its own (atmosly.asgi.HTTPHandler)."""
+every other request in a thread of its own, and every request through the whole middleware
+chain in sync mode (atmosly.asgi.HTTPHandler)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,19 @@ async def asgi_request(
     )
     communicator.scope["server"] = ("testserver", 80)
     return await communicator.get_response(timeout=10)
+
+
+def cookies(response: dict) -> dict[str, str]:
+    jar = {}
+    for name, value in response["headers"]:
+        if name.lower() == b"set-cookie":
+            key, _, rest = value.decode().partition("=")
+            jar[key] = rest.split(";", 1)[0]
+    return jar
+
+
+def header(response: dict, name: bytes) -> str:
+    return next((v.decode() for k, v in response["headers"] if k.lower() == name), "")
 
 
 async def post_push(hook: Hook, n: int) -> dict:
@@ -72,3 +86,46 @@ async def test_other_requests_keep_a_thread_each(github_hook: Hook, record_threa
     await post_push(github_hook, 1)
 
     assert len(record_threads) == 3 and len(set(record_threads)) == 3
+
+
+async def test_pages_pass_every_middleware_in_order(django_user_model):
+    """Security headers, the API body limit (a `process_view`), CSRF, session, authentication
+    and messages: each middleware still acts with the chain run in one sync hop."""
+    await sync_to_async(django_user_model.objects.create_user)("ada", password="pw-for-ada-1")
+
+    page = await asgi_request("GET", "/accounts/login/")
+    assert page["status"] == 200
+    assert header(page, b"x-frame-options") == "DENY"
+    assert header(page, b"x-content-type-options") == "nosniff"
+    token = cookies(page)["csrftoken"]
+
+    refused = await asgi_request(
+        "POST",
+        "/accounts/login/",
+        b"username=ada&password=pw-for-ada-1",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert refused["status"] == 403  # no CSRF cookie or token
+
+    login = await asgi_request(
+        "POST",
+        "/accounts/login/",
+        f"username=ada&password=pw-for-ada-1&csrfmiddlewaretoken={token}".encode(),
+        {"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={token}"},
+    )
+    assert login["status"] == 302, login["body"][:300]
+    session = cookies(login)["sessionid"]
+    assert (await asgi_request("GET", "/accounts/tokens/"))["status"] == 302  # to log in
+    signed_in = await asgi_request(
+        "GET", "/accounts/tokens/", b"", {"Cookie": f"sessionid={session}"}
+    )
+    assert signed_in["status"] == 200
+
+    too_big = await asgi_request(
+        "POST",
+        "/api/projects/",
+        b"{}",
+        {"Content-Type": "application/json", "Content-Length": str(6 * 1024 * 1024)},
+    )
+    assert too_big["status"] == 413
+    assert "takes at most" in json.loads(too_big["body"])["detail"]
