@@ -83,7 +83,8 @@ if [ -n "$WORKFLOWS_CACHE_REPO" ]; then
   set -- "$@" --import-cache "type=registry,ref=$WORKFLOWS_CACHE_REPO" \
     --export-cache "type=registry,ref=$WORKFLOWS_CACHE_REPO,mode=max"
 fi
-for arg in $WORKFLOWS_BUILD_ARGS; do set -- "$@" --opt "build-arg:$arg=$(printenv "$arg")"; done
+# Each value from the Secret's file (printenv is not in every busybox).
+for arg in $WORKFLOWS_BUILD_ARGS; do set -- "$@" --opt "build-arg:$arg=$(cat "/credentials/arg-$arg")"; done
 buildctl-daemonless.sh "$@"
 echo "workflows-digest: $(sed -n 's/.*"containerimage.digest": *"\\([^"]*\\)".*/\\1/p' /tmp/metadata.json)"
 """

@@ -8,8 +8,9 @@ open one and the htpasswd one (through the docker config Secret). Both images ar
 `localhost/workflows-buildah:bookworm` (tests/builder_image.py), made once per engine from
 Debian packages: no public registry is reachable here. The pushed image is pulled back and run.
 The spot-interruption retry and terminate run the real builder too, on a Dockerfile whose RUN
-step sleeps. BuildKit is not run (Debian has no BuildKit binary): its pod spec is only checked
-against the Kubernetes schemas below."""
+step sleeps. BuildKit is not run (Debian has no BuildKit binary): its pod spec is checked
+against the Kubernetes schemas below, and its script with a recording stand-in for buildctl in
+test_buildkit_script.py."""
 
 from __future__ import annotations
 
