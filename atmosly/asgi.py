@@ -84,4 +84,5 @@ application = ProtocolTypeRouter(
 # - Everything loaded at start-up moves out of the collector's reach: full collections then
 #   scan what requests left behind only (pauses of 190-280 ms before, 15-70 ms after).
 sys.setswitchinterval(0.001)
+gc.collect()  # start-up's own garbage is freed, not frozen
 gc.freeze()
