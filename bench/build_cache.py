@@ -10,11 +10,13 @@ and RUN should run again. Measured two ways in the same run, each cold then warm
 - the same workflow once more after its layers were removed from the engine (its kept build
   and the intermediate images with it), another one-line change: only the registry cache
   repository (`<repository>-cache`) has the layers;
+- the same app in a workflow with caching off (`--no-cache`, no cache repository): what a build
+  costs without any cache, printed against the warm build with it;
 - by hand: `podman build --layers` on the same engine socket (the baseline).
 
 A unique first step makes every cold build really cold. Prints the medians, the warm speed-ups
 (cold / warm; goal >= 5x, Atmosly claims about 3.3x) and how the product compares with podman;
-`--trace` prints the warm builds' stage logs with their times.
+`--trace` prints the builds' stage logs with their times.
 
 The base image `localhost/bench-python:bookworm` is made once per engine with debootstrap
 (minbase + python3 + python3-pip, from the mirror in the machine's apt sources) and kept; the
@@ -211,10 +213,11 @@ def trace(execution) -> None:
 
 def through_workflows(
     env: dict[str, str], git: GitServer, marker: str, show: bool
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float, float]:
     """The same through a workflow with caching on: the Build stage of run 1 (cold), run 2
     (warm, the engine's layers) and run 3 (warm again, after the workflow's layers were removed
-    from the engine: only the registry's cache repository has them)."""
+    from the engine: only the registry's cache repository has them); then the same app in a
+    workflow with caching off (no cache read or written: what a build costs without it)."""
     from integrations.podman.layercache import cache_tag
 
     files = app_files(marker, "hello")
@@ -225,19 +228,26 @@ def through_workflows(
     podman(env, "rmi", cache_tag(workflow), check=True)  # the engine store empty of it
     one_line_change(git, workflow, "hello, third time")
     _, remote = workflows_run(client, workflow)
+    uncached, client = make_workflow(git, app_files(f"{marker}-off", "hello"), cache_enabled=False)
+    _, off = workflows_run(client, uncached)
     if show:
-        for name, execution in (("warm", warm), ("warm from the registry", remote)):
+        for name, execution in (
+            ("cold", cold),
+            ("warm", warm),
+            ("warm from the registry", remote),
+            ("caching off", off),
+        ):
             print(f"  {name} Build stage log (seconds since the stage started):")
             trace(execution)
     podman(env, "rmi", cache_tag(workflow))
-    seconds = [stage_seconds(e)["Build"] for e in (cold, warm, remote)]
-    return seconds[0], seconds[1], seconds[2]
+    seconds = [stage_seconds(e)["Build"] for e in (cold, warm, remote, off)]
+    return seconds[0], seconds[1], seconds[2], seconds[3]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--trace", action="store_true", help="print the warm builds' logs")
+    parser.add_argument("--trace", action="store_true", help="print the builds' stage logs")
     args = parser.parse_args()
     env = fresh_environment("cache")
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
@@ -246,7 +256,7 @@ def main() -> int:
     git = GitServer()
     Worker(env, "cache")
     hand: list[tuple[float, float]] = []
-    ours: list[tuple[float, float, float]] = []
+    ours: list[tuple[float, float, float, float]] = []
     for i in range(max(1, args.rounds)):
         for side in ("hand", "workflows") if i % 2 == 0 else ("workflows", "hand"):
             for attempt in (1, 2):
@@ -266,20 +276,21 @@ def main() -> int:
         print(
             f"  round {i + 1}: by hand cold {hand[-1][0]:.1f} s warm {hand[-1][1]:.1f} s; "
             f"workflows Build cold {ours[-1][0]:.1f} s warm {ours[-1][1]:.1f} s, "
-            f"warm from the registry {ours[-1][2]:.1f} s",
+            f"warm from the registry {ours[-1][2]:.1f} s; caching off {ours[-1][3]:.1f} s",
             flush=True,
         )
     rows = (
         ("podman build --layers by hand", [(c, w) for c, w in hand]),
-        ("workflows Build stage", [(c, w) for c, w, _ in ours]),
-        ("workflows, registry cache only", [(c, r) for c, _, r in ours]),
+        ("workflows Build stage", [(c, w) for c, w, _, _ in ours]),
+        ("workflows, registry cache only", [(c, r) for c, _, r, _ in ours]),
+        ("workflows, caching off vs warm", [(o, w) for _, w, _, o in ours]),
     )
     for name, pairs in rows:
         cold = statistics.median(p[0] for p in pairs)
         warm = statistics.median(p[1] for p in pairs)
         speedup = statistics.median(p[0] / p[1] for p in pairs)
         print(f"{name:32} cold {cold:6.2f} s  warm {warm:5.2f} s  speed-up {speedup:4.1f}x")
-    for name, pairs in rows[1:]:
+    for name, pairs in rows[1:3]:
         speedup = statistics.median(p[0] / p[1] for p in pairs)
         print(
             f"{name}: warm speed-up (median of rounds) {speedup:.1f}x, goal >= 5x "
