@@ -35,10 +35,12 @@ class HTTPHandler(ASGIHandler):
 
         Every view here is sync, and WhiteNoise and our BodyLimitMiddleware are sync-only, so in
         the async mode Django's ASGI handler picks, a request crossed between the event loop and
-        the sync thread about seven times (into BodyLimit, back out for the session middleware,
-        in again for the view, and once for each sync `process_view`), each a thread wake-up
-        and a GIL hand-over (py-spy on the webhook benchmark, bench/README.md). The same
-        middleware, in the same order, runs as under WSGI."""
+        a sync thread well over a dozen times: into BodyLimit and back out to the event loop
+        below WhiteNoise, once for each `process_request` and `process_response` of the
+        MiddlewareMixin middleware (their async path wraps each), once for each sync
+        `process_view`, once for the view; each a thread wake-up and a GIL hand-over (py-spy on
+        the webhook benchmark, bench/README.md). The same middleware, in the same order, runs as
+        under WSGI, behind one crossing."""
         super().load_middleware(is_async=False)
         # django-stubs leaves `_middleware_chain` (set in load_middleware) untyped.
         chain = self._middleware_chain  # type: ignore[has-type]
@@ -76,11 +78,14 @@ application = ProtocolTypeRouter(
     }
 )
 
-# The web server's interpreter, tuned for answering while a request's sync code runs (figures:
-# bench/README.md, webhooks, 2 Dec). Both measured with bench/webhooks_latency.py at 50 pushes/s:
+# The web server's interpreter, tuned for answering while a request's sync code runs. This
+# module is what daphne (and runserver) load, so it is the server's one start-up hook; tests that
+# import `application` run with the same settings. Measured with bench/webhooks_latency.py at 50
+# pushes/s (bench/README.md, webhooks, 2 Dec):
 # - The event-loop thread (accepting, reading, answering) waited up to the default 5 ms switch
-#   interval for the GIL each time the sync thread held it, so queues built up at 80% of a core
-#   (p95 87-1,340 ms from run to run); at 1 ms, p95 39-41 ms in three runs.
+#   interval for the GIL each time the sync thread held it, so at about 80% of a core requests
+#   queued behind each other: p95 38-431 ms from run to run with the freeze below alone, 51 and
+#   122 ms with the 1 ms interval alone, 29-47 ms in five runs with both.
 # - Everything loaded at start-up moves out of the collector's reach: full collections then
 #   scan what requests left behind only (pauses of 190-280 ms before, 15-70 ms after).
 sys.setswitchinterval(0.001)

@@ -83,8 +83,12 @@ if [ -n "$WORKFLOWS_CACHE_REPO" ]; then
   set -- "$@" --import-cache "type=registry,ref=$WORKFLOWS_CACHE_REPO" \
     --export-cache "type=registry,ref=$WORKFLOWS_CACHE_REPO,mode=max"
 fi
-# Each value from the Secret's file (printenv is not in every busybox).
-for arg in $WORKFLOWS_BUILD_ARGS; do set -- "$@" --opt "build-arg:$arg=$(cat "/credentials/arg-$arg")"; done
+# Each value from the Secret's file (printenv is not in every busybox); an assignment, so a
+# file that cannot be read stops the script (set -e) instead of passing an empty value.
+for arg in $WORKFLOWS_BUILD_ARGS; do
+  value=$(cat "/credentials/arg-$arg")
+  set -- "$@" --opt "build-arg:$arg=$value"
+done
 buildctl-daemonless.sh "$@"
 echo "workflows-digest: $(sed -n 's/.*"containerimage.digest": *"\\([^"]*\\)".*/\\1/p' /tmp/metadata.json)"
 """

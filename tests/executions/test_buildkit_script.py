@@ -60,7 +60,7 @@ def spec(**changes) -> BuildPod:
         tool="buildkit",
         cache_repository="registry.example.com/team/app-cache",
         tls_verify=False,
-        build_args={"NPM_TOKEN": "npm-value-1", "APP_ENV": "prod"},
+        build_args={"NPM_TOKEN": "npm-value-1", "APP_ENV": 'a b "c" $HOME *'},
     )
     values.update(changes)
     return BuildPod(**values)
@@ -81,8 +81,11 @@ def build_env(pod: BuildPod) -> dict[str, str]:
     return env
 
 
-def run_script(docker_client, tmp_path: Path, pod: BuildPod) -> tuple[list[str], list[str]]:
-    """(arguments buildctl was given, the other log lines)."""
+def run_script(
+    docker_client, tmp_path: Path, pod: BuildPod, leave_out: tuple[str, ...] = ()
+) -> tuple[int, list[str], list[str]]:
+    """(exit status, arguments buildctl was given, the other log lines); `leave_out` names
+    Secret keys whose files are missing from the volume."""
     fake = tmp_path / "buildctl-daemonless.sh"
     fake.write_text(RECORDING_BUILDCTL)
     fake.chmod(0o755)
@@ -90,8 +93,9 @@ def run_script(docker_client, tmp_path: Path, pod: BuildPod) -> tuple[list[str],
     credentials = tmp_path / "credentials"  # the Secret volume
     credentials.mkdir()
     for key, value in pod.secret()["stringData"].items():
-        (credentials / key).write_text(value)
-    output = docker_client.containers.run(
+        if key not in leave_out:
+            (credentials / key).write_text(value)
+    container = docker_client.containers.run(
         BUSYBOX,
         ["sh", "-c", BUILDKIT],
         environment=build_env(pod),
@@ -101,17 +105,21 @@ def run_script(docker_client, tmp_path: Path, pod: BuildPod) -> tuple[list[str],
             str(credentials): {"bind": "/credentials", "mode": "ro"},
         },
         network_mode="none",
-        remove=True,
-    ).decode()
-    lines = output.splitlines()
-    return [x[4:] for x in lines if x.startswith("ARG ")], [
-        x for x in lines if not x.startswith("ARG ")
-    ]
+        detach=True,
+    )
+    try:
+        status = container.wait(timeout=60)["StatusCode"]
+        lines = container.logs().decode().splitlines()
+    finally:
+        container.remove(force=True)
+    args = [x[4:] for x in lines if x.startswith("ARG ")]
+    return status, args, [x for x in lines if not x.startswith("ARG ")]
 
 
 def test_cache_on_imports_and_exports_the_registry_cache(docker_client, tmp_path):
-    args, log = run_script(docker_client, tmp_path, spec())
+    status, args, log = run_script(docker_client, tmp_path, spec())
 
+    assert status == 0, log
     assert args == [
         "build",
         "--frontend",
@@ -134,7 +142,7 @@ def test_cache_on_imports_and_exports_the_registry_cache(docker_client, tmp_path
         "--export-cache",
         "type=registry,ref=registry.example.com/team/app-cache,mode=max",
         "--opt",
-        "build-arg:APP_ENV=prod",
+        'build-arg:APP_ENV=a b "c" $HOME *',  # neither split, expanded nor globbed
         "--opt",
         "build-arg:NPM_TOKEN=npm-value-1",
     ]
@@ -142,11 +150,21 @@ def test_cache_on_imports_and_exports_the_registry_cache(docker_client, tmp_path
     assert log[-1] == DIGEST_MARKER + DIGEST
 
 
+def test_a_build_arg_file_that_cannot_be_read_stops_the_script(docker_client, tmp_path):
+    status, args, log = run_script(docker_client, tmp_path, spec(), leave_out=("arg-APP_ENV",))
+
+    assert status != 0
+    assert args == []  # buildctl never ran with an empty value
+    assert any("arg-APP_ENV" in line for line in log), log
+    assert not any(line.startswith(DIGEST_MARKER) for line in log)
+
+
 def test_cache_off_neither_reads_nor_writes_a_cache(docker_client, tmp_path):
-    args, log = run_script(
+    status, args, log = run_script(
         docker_client, tmp_path, spec(cache=False, tls_verify=True, platforms=["linux/arm64"])
     )
 
+    assert status == 0, log
     assert "--no-cache" in args
     assert not any("cache" in a for a in args if a != "--no-cache")
     assert "platform=linux/arm64" in args
