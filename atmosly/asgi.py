@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import django
@@ -78,16 +79,31 @@ application = ProtocolTypeRouter(
     }
 )
 
-# The web server's interpreter, tuned for answering while a request's sync code runs. This
-# module is what daphne (and runserver) load, so it is the server's one start-up hook; tests that
-# import `application` run with the same settings. Measured with bench/webhooks_latency.py at 50
-# pushes/s (bench/README.md, webhooks, 2 Dec):
-# - The event-loop thread (accepting, reading, answering) waited up to the default 5 ms switch
-#   interval for the GIL each time the sync thread held it, so at about 80% of a core requests
-#   queued behind each other: p95 38-431 ms from run to run with the freeze below alone, 51 and
-#   122 ms with the 1 ms interval alone, 29-47 ms in five runs with both.
-# - Everything loaded at start-up moves out of the collector's reach: full collections then
-#   scan what requests left behind only (pauses of 190-280 ms before, 15-70 ms after).
-sys.setswitchinterval(0.001)
-gc.collect()  # start-up's own garbage is freed, not frozen
-gc.freeze()
+
+def tune_server_interpreter() -> None:
+    """The web server's interpreter, tuned for answering while a request's sync code runs.
+
+    Measured with bench/webhooks_latency.py at 50 pushes/s (bench/README.md, webhooks, 2 Dec):
+    - The event-loop thread (accepting, reading, answering) waited up to CPython's default
+      5 ms switch interval for the GIL each time the sync thread held it, so at about 80% of a
+      core requests queued behind each other: p95 38-431 ms from run to run with the freeze
+      below alone, 51 and 122 ms with the 1 ms interval alone, 29-47 ms in five runs with both.
+    - Everything loaded at start-up moves out of the collector's reach: full collections then
+      scan what requests left behind only (pauses of 190-280 ms before, 15-70 ms after)."""
+    sys.setswitchinterval(0.001)
+    gc.collect()  # start-up's own garbage is freed, not frozen
+    gc.freeze()
+
+
+def is_daphne_process() -> bool:
+    """True in daphne's own process: its console script, or `python -m daphne`."""
+    program = Path(sys.argv[0])
+    return program.name == "daphne" or (
+        program.name == "__main__.py" and program.parent.name == "daphne"
+    )
+
+
+# This module is the one start-up hook daphne gives; tests and tools that import `application`
+# keep the interpreter's defaults.
+if is_daphne_process():
+    tune_server_interpreter()

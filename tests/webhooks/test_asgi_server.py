@@ -6,6 +6,8 @@ chain in sync mode (atmosly.asgi.HTTPHandler)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -17,7 +19,7 @@ from atmosly.asgi import application
 from executions.models import Execution
 from tests.webhooks.helpers import Hook, encode, github_push, sha_of, signed_headers
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def asgi_request(
@@ -69,6 +71,7 @@ def record_threads():
     request_started.disconnect(dispatch_uid="test-asgi-threads")
 
 
+@pytest.mark.asyncio
 async def test_deliveries_start_runs_in_one_kept_thread(github_hook: Hook, record_threads):
     answers = [await post_push(github_hook, n) for n in range(3)]
 
@@ -80,6 +83,7 @@ async def test_deliveries_start_runs_in_one_kept_thread(github_hook: Hook, recor
     assert len(record_threads) == 3 and len(set(record_threads)) == 1
 
 
+@pytest.mark.asyncio
 async def test_other_requests_keep_a_thread_each(github_hook: Hook, record_threads):
     for _ in range(2):
         assert (await asgi_request("GET", "/accounts/login/"))["status"] == 200
@@ -88,6 +92,7 @@ async def test_other_requests_keep_a_thread_each(github_hook: Hook, record_threa
     assert len(record_threads) == 3 and len(set(record_threads)) == 3
 
 
+@pytest.mark.asyncio
 async def test_pages_pass_every_middleware_in_order(django_user_model):
     """Security headers, the API body limit (a `process_view`), CSRF, session, authentication
     and messages: each middleware still acts with the chain run in one sync hop."""
@@ -129,3 +134,34 @@ async def test_pages_pass_every_middleware_in_order(django_user_model):
     )
     assert too_big["status"] == 413
     assert "takes at most" in json.loads(too_big["body"])["detail"]
+
+
+PROBE = """
+import gc, sys
+sys.argv[0] = {program!r}
+import atmosly.asgi
+print(sys.getswitchinterval(), gc.get_freeze_count() > 0)
+"""
+
+
+@pytest.mark.parametrize(
+    ("program", "tuned"),
+    [
+        ("/srv/app/.venv/bin/daphne", True),
+        ("/usr/lib/python3/dist-packages/daphne/__main__.py", True),  # python -m daphne
+        ("/home/daphne/app/manage.py", False),
+    ],
+)
+def test_only_the_daphne_process_is_tuned(program, tuned):
+    """The GIL switch interval and the frozen start-up objects are for the server
+    (atmosly.asgi.tune_server_interpreter); this test process imported `application` too."""
+    assert sys.getswitchinterval() == 0.005
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(program=program)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "tests.settings"},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == (["0.001", "True"] if tuned else ["0.005", "False"])
