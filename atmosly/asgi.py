@@ -87,7 +87,7 @@ def tune_server_interpreter() -> None:
     - The event-loop thread (accepting, reading, answering) waited up to CPython's default
       5 ms switch interval for the GIL each time the sync thread held it, so at about 80% of a
       core requests queued behind each other: p95 38-431 ms from run to run with the freeze
-      below alone, 51 and 122 ms with the 1 ms interval alone, 29-47 ms in five runs with both.
+      below alone, 51 and 122 ms with the 1 ms interval alone, 29-47 ms in six runs with both.
     - Everything loaded at start-up moves out of the collector's reach: full collections then
       scan what requests left behind only (pauses of 190-280 ms before, 15-70 ms after)."""
     sys.setswitchinterval(0.001)
