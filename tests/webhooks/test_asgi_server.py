@@ -94,8 +94,8 @@ async def test_other_requests_keep_a_thread_each(github_hook: Hook, record_threa
 
 @pytest.mark.asyncio
 async def test_pages_pass_every_middleware_in_order(django_user_model):
-    """Security headers, the API body limit (a `process_view`), CSRF, session, authentication
-    and messages: each middleware still acts with the chain run in one sync hop."""
+    """Security and clickjacking headers, CSRF, session, authentication and the API body limit
+    (a `process_view`): each middleware still acts with the chain run behind one sync hop."""
     await sync_to_async(django_user_model.objects.create_user)("ada", password="pw-for-ada-1")
 
     page = await asgi_request("GET", "/accounts/login/")
