@@ -7,9 +7,12 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import close_old_connections, connections
+
+if TYPE_CHECKING:
+    from integrations.kubernetes.builder import BuildPod
 
 
 def make_git_workflow(project, git_server, files: dict, registry=None, **fields: Any):
@@ -114,3 +117,32 @@ def leftovers(execution, since: float, marker: str | None = None, wait: float = 
         if (not containers and not steps) or time.monotonic() > deadline:
             return {"containers": [c.get("Names") for c in containers], "steps": steps}
         time.sleep(0.2)
+
+
+def pod_for(**changes: Any) -> BuildPod:
+    """A Kubernetes builder pod's spec with made-up but valid values; `changes` override them."""
+    from integrations.kubernetes.builder import BuildPod
+
+    values = dict(
+        name="workflows-build-1-2-1",
+        namespace="builds",
+        labels={"workflows.atmosly.io/execution": "1"},
+        repo_url="https://git.example.com/team/app.git",
+        public_repo_url="https://git.example.com/team/app.git",
+        commit="a" * 40,
+        context=".",
+        dockerfile="Dockerfile",
+        destinations=["registry.example.com/team/app:" + "a" * 40],
+        platforms=["linux/arm64"],
+        cache=True,
+        spot=True,
+        volume_size_gb=30,
+        git_image="docker.io/alpine/git:2.47.2",
+        spot_labels=["eks.amazonaws.com/capacityType=SPOT", "cloud.google.com/gke-spot=true"],
+        git_password="token-123",
+        registry_host="registry.example.com",
+        registry_auth={"username": "u", "password": "registry-pw-9"},
+        build_args={"NPM_TOKEN": "npm-secret-1"},
+    )
+    values.update(changes)
+    return BuildPod(**values)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from integrations.kubernetes.builder import BUILDKIT, DIGEST_MARKER, BuildPod
+from tests.executions import pod_for
 
 pytestmark = pytest.mark.engine
 
@@ -43,27 +44,19 @@ EOF
 
 
 def spec(**changes) -> BuildPod:
+    """A BuildKit pod with a context and Dockerfile in subfolders, two platforms, two tags, a
+    plain-HTTP registry and a build arg that a shell would split, expand and glob."""
     values = dict(
-        name="workflows-build-9-2-1",
-        namespace="builds",
-        labels={},
-        repo_url="https://git.example.com/team/app.git",
-        public_repo_url="https://git.example.com/team/app.git",
-        commit="a" * 40,
+        tool="buildkit",
         context="app",
         dockerfile="docker/Dockerfile.prod",
         destinations=["registry.example.com/team/app:1", "registry.example.com/team/app:latest"],
         platforms=["linux/amd64", "linux/arm64"],
-        cache=True,
-        spot=False,
-        volume_size_gb=10,
-        tool="buildkit",
         cache_repository="registry.example.com/team/app-cache",
         tls_verify=False,
         build_args={"NPM_TOKEN": "npm-value-1", "APP_ENV": 'a b "c" $HOME *'},
     )
-    values.update(changes)
-    return BuildPod(**values)
+    return pod_for(**{**values, **changes})
 
 
 def build_env(pod: BuildPod) -> dict[str, str]:

@@ -28,10 +28,16 @@ from kubernetes import config as k8s_config
 
 from executions.services import do_terminate
 from executions.status import ExecutionStatus as S
-from integrations.kubernetes.builder import BuildPod
 from tests import base
 from tests.builder_image import ensure_builder_image
-from tests.executions import log_text, make_git_workflow, run_in_thread, run_now, start_run
+from tests.executions import (
+    log_text,
+    make_git_workflow,
+    pod_for,
+    run_in_thread,
+    run_now,
+    start_run,
+)
 from tests.k8s_double import KubernetesDouble
 from tests.realparts import unique_name
 from workflows.models import Environment
@@ -371,32 +377,6 @@ def test_the_double_plays_the_security_context(double):
     assert "CapBnd:\t00000000000000c0" in builder["log"] and "Seccomp:\t0" in builder["log"]
     refused = play(double, {"runAsNonRoot": True, "runAsUser": 0})
     assert (refused["phase"], refused["reason"]) == ("Failed", "CreateContainerConfigError")
-
-
-def pod_for(**changes) -> BuildPod:
-    values = dict(
-        name="workflows-build-1-2-1",
-        namespace="builds",
-        labels={"workflows.atmosly.io/execution": "1"},
-        repo_url="https://git.example.com/team/app.git",
-        public_repo_url="https://git.example.com/team/app.git",
-        commit="a" * 40,
-        context=".",
-        dockerfile="Dockerfile",
-        destinations=["registry.example.com/team/app:" + "a" * 40],
-        platforms=["linux/arm64"],
-        cache=True,
-        spot=True,
-        volume_size_gb=30,
-        git_image="docker.io/alpine/git:2.47.2",
-        spot_labels=["eks.amazonaws.com/capacityType=SPOT", "cloud.google.com/gke-spot=true"],
-        git_password="token-123",
-        registry_host="registry.example.com",
-        registry_auth={"username": "u", "password": "registry-pw-9"},
-        build_args={"NPM_TOKEN": "npm-secret-1"},
-    )
-    values.update(changes)
-    return BuildPod(**values)
 
 
 @pytest.mark.parametrize("tool", ["buildah", "buildkit"])
